@@ -1,0 +1,151 @@
+"""The search space: family choice, the chosen family's parameters, and the recipe.
+
+``SearchSpace.sample(hp)`` returns an ArchitectureSpec: a flat JSON dict with family-prefixed
+names. ``build_model(spec, data_spec, task_spec)`` rebuilds the same architecture from that
+dict alone.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+from .hp import DefaultParams, FixedParams
+from .params import Boolean, Choice
+from .recipe import RECIPE_PARAMS, RECIPE_PREFIX
+from .registry import family_names, get_family
+
+__all__ = ["SearchSpace", "build_model", "spec_summary", "cudnn_eligible", "family_values"]
+
+FAMILY_KEY = "family"
+
+
+class SearchSpace:
+    """Which families, and which (narrowed) parameters, a search may visit.
+
+    ``families``: names to choose among (default: every registered family).
+    ``fixed``: ``{"rnn.cell": "gru", "train.scaling": ["global", "none"], ...}`` — a scalar
+    fixes a parameter, a list narrows a choice, a ``(low, high)`` tuple narrows a range.
+    Everything is validated here, before any trial runs.
+    """
+
+    def __init__(self, families: Iterable[str] | None = None, fixed: dict | None = None):
+        names = list(families) if families is not None else family_names()
+        if not names:
+            raise ValueError("families must name at least one family")
+        for n in names:
+            get_family(n)  # raises with the list of known families
+        self.families = names
+        self._params = {n: list(get_family(n).params) for n in names}
+        self._params[RECIPE_PREFIX] = list(RECIPE_PARAMS)
+        for key, value in (fixed or {}).items():
+            self._narrow(key, value)
+
+    def _narrow(self, key, value):
+        prefix, _, pname = key.rpartition(".")
+        if prefix not in self._params:
+            raise ValueError(
+                f"cannot fix {key!r}: no family or recipe named {prefix!r} in this space "
+                f"(have: {', '.join(self._params)})"
+            )
+        plist = self._params[prefix]
+        for i, p in enumerate(plist):
+            if p.name == pname:
+                if isinstance(value, tuple) and len(value) == 2 and not isinstance(p, (Choice, Boolean)):
+                    plist[i] = p.narrowed(*value)
+                elif isinstance(value, list) and isinstance(p, Choice):
+                    plist[i] = p.narrowed(value)
+                else:
+                    plist[i] = p.fixed(value)
+                return
+        raise ValueError(
+            f"cannot fix {key!r}: {prefix!r} has no parameter {pname!r} "
+            f"(have: {', '.join(p.name for p in plist)})"
+        )
+
+    def params(self, prefix: str) -> list:
+        return self._params[prefix]
+
+    def sample(self, hp) -> dict:
+        spec = {FAMILY_KEY: hp.choice(FAMILY_KEY, self.families)}
+        # Conditional: only the chosen family's parameters are asked for.
+        for p in self._params[spec[FAMILY_KEY]]:
+            spec[p.full_name(spec[FAMILY_KEY])] = p.sample(hp, spec[FAMILY_KEY])
+        for p in self._params[RECIPE_PREFIX]:
+            spec[p.full_name(RECIPE_PREFIX)] = p.sample(hp, RECIPE_PREFIX)
+        return spec
+
+    def default_spec(self, family: str | None = None, overrides: dict | None = None) -> dict:
+        family = family or self.families[0]
+        defaults = {FAMILY_KEY: family}
+        for prefix in (family, RECIPE_PREFIX):
+            for p in self._params[prefix]:
+                defaults[p.full_name(prefix)] = p.get_default()
+        spec = self.sample(DefaultParams(defaults, overrides))
+        return self.validate_spec(spec)
+
+    def validate_spec(self, spec: dict) -> dict:
+        """Replay a stored spec through the space: every value must be inside its range."""
+        if FAMILY_KEY not in spec:
+            raise ValueError("spec has no 'family' entry")
+        replayed = self.sample(FixedParams(spec))
+        extra = set(spec) - set(replayed)
+        if extra:
+            raise ValueError(f"spec has parameters this space does not know: {sorted(extra)}")
+        return replayed
+
+
+def family_values(spec: dict) -> tuple:
+    family = get_family(spec[FAMILY_KEY])
+    prefix = family.name + "."
+    return family, {k[len(prefix):]: v for k, v in spec.items() if k.startswith(prefix)}
+
+
+def recipe_values(spec: dict) -> dict:
+    prefix = RECIPE_PREFIX + "."
+    return {k[len(prefix):]: v for k, v in spec.items() if k.startswith(prefix)}
+
+
+def build_model(spec: dict, data_spec, task_spec):
+    """Build the (uncompiled) Keras model for ``spec``; input takes raw, unscaled sequences."""
+    import keras
+
+    from .heads import build_head
+    from .layers import SeriesStandardize
+
+    json.dumps(spec)  # a spec that is not JSON cannot be stored or replayed
+    family, p = family_values(spec)
+    recipe = recipe_values(spec)
+    inputs = keras.Input(shape=(data_spec.timesteps, data_spec.n_features), name="sequence")
+    scaling = recipe["scaling"]
+    if scaling == "global":
+        x = keras.layers.Normalization(
+            mean=data_spec.feature_mean, variance=data_spec.feature_var, name="scaling"
+        )(inputs)
+    elif scaling == "per_series":
+        x = SeriesStandardize(name="scaling")(inputs)
+    elif scaling == "none":
+        x = inputs
+    else:
+        raise ValueError(f"unknown train.scaling {scaling!r}")
+    x = family.build(x, p, BuildContext(data_spec, task_spec))
+    outputs = build_head(x, task_spec)
+    return keras.Model(inputs, outputs, name=f"seqsearch_{family.name}")
+
+
+class BuildContext:
+    """What a family may read besides its own parameters."""
+
+    def __init__(self, data_spec, task_spec):
+        self.data_spec = data_spec
+        self.task_spec = task_spec
+
+
+def spec_summary(spec: dict) -> str:
+    family, p = family_values(spec)
+    return family.summary(p)
+
+
+def cudnn_eligible(spec: dict) -> bool:
+    family, p = family_values(spec)
+    return family.cudnn_eligible(p)

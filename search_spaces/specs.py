@@ -1,0 +1,53 @@
+"""What a builder needs to know about the data and the task, without the data itself.
+
+``seqsearch.data`` fills these from the training split; ``build_model`` reads them. Both are
+plain dataclasses that round-trip through JSON (they are stored beside every exported model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["DataSpec", "TaskSpec", "TASKS"]
+
+TASKS = ("classification", "regression")
+
+
+@dataclass
+class DataSpec:
+    timesteps: int
+    n_features: int
+    feature_names: list[str] = field(default_factory=list)
+    # Per-feature statistics of the training split, baked into the model's Normalization layer.
+    feature_mean: list[float] = field(default_factory=list)
+    feature_var: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DataSpec":
+        return cls(**d)
+
+
+@dataclass
+class TaskSpec:
+    kind: str
+    n_outputs: int
+    classes: list[str] = field(default_factory=list)
+    target_names: list[str] = field(default_factory=list)
+    # Regression targets: the model predicts in standard units and de-standardises inside itself.
+    target_mean: list[float] = field(default_factory=list)
+    target_var: list[float] = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.kind not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.kind!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TaskSpec":
+        return cls(**d)

@@ -1,0 +1,21 @@
+"""seqsearch: architecture search for sequence models (Keras 3, Optuna, MLflow).
+
+``seqsearch.run(path, trials=..., max_epochs=...)`` runs the whole pipeline; heavy libraries
+load only when it is called, so importing seqsearch (and ``seqsearch --help``) is instant.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["run", "RunResult", "SeqsearchError", "__version__"]
+
+
+def __getattr__(name):
+    if name in ("run", "RunResult"):
+        from . import api
+
+        return getattr(api, name)
+    if name == "SeqsearchError":
+        from .errors import SeqsearchError
+
+        return SeqsearchError
+    raise AttributeError(f"module 'seqsearch' has no attribute {name!r}")

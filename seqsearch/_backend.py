@@ -1,0 +1,40 @@
+"""Load Keras/TensorFlow once, with the backend's native start-up chatter kept off the terminal.
+
+TensorFlow's C++ runtime prints to file descriptor 2 before its logging is configured
+(``TF_CPP_MIN_LOG_LEVEL`` cannot stop those lines), burying the live view. Python exceptions
+raised during the import are unaffected: they surface after the descriptor is restored.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["load_keras"]
+
+_loaded = False
+
+
+def load_keras(quiet: bool = True):
+    global _loaded
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if _loaded or not quiet or "keras" in sys.modules:
+        import keras
+
+        _loaded = True
+        return keras
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras
+
+        keras.ops.convert_to_tensor([0.0])  # device discovery prints too
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    _loaded = True
+    return keras

@@ -1,0 +1,256 @@
+"""The pipeline, in the order DESIGN.md draws it: data -> space -> engine -> training ->
+tracking -> export. ``seqsearch run`` is a thin layer over ``run()``."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import RunConfig
+from .errors import SeqsearchError
+
+__all__ = ["run", "RunResult"]
+
+
+@dataclass
+class RunResult:
+    study: str
+    study_path: Path
+    best_trial: int
+    best_spec: dict
+    best_summary: str
+    val_loss: float
+    val_metrics: dict
+    test_metrics: dict
+    model_path: Path
+    tracking_uri: str
+    n_trials: int
+    states: dict = field(default_factory=dict)
+    leaderboard: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["study_path"], d["model_path"] = str(self.study_path), str(self.model_path)
+        return d
+
+
+def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str | None = None, **options) -> RunResult:
+    """Search architectures for ``dataset`` and export the best model.
+
+    ``options`` are those of :class:`seqsearch.config.RunConfig` (``trials``, ``max_epochs``,
+    ``task``, ``study``, ``workdir``, ``seed``, ...). Returns a :class:`RunResult`.
+    Raises :class:`seqsearch.errors.SeqsearchError` for input the user must fix.
+    """
+    from search_spaces import SearchSpace
+
+    from ._backend import load_keras
+    from .data import load_dataset
+    from .progress import Console
+
+    config = RunConfig(dataset=str(dataset), **options)
+    console = console or Console()
+    load_keras()
+    # Everything that can be wrong with the input is found before the work directory is touched.
+    ds = load_dataset(
+        config.dataset, task=config.task, target=config.target, id_col=config.id_col,
+        time_col=config.time_col, seed=config.seed, test_size=config.test_size, val_size=config.val_size,
+    )
+    try:
+        space = SearchSpace(config.families, config.fixed)
+    except ValueError as e:
+        raise SeqsearchError(str(e)) from None
+    info = ds.describe()
+    study_path = _prepare_study_dir(config, ds, info)
+
+    from .engines import OptunaEngine
+    from .tracking import Tracker
+
+    tracker = Tracker(config.study, study_path, tracking_uri)
+    tracker.open_study(config.to_dict(), info)
+    engine = OptunaEngine(
+        config.study, study_path, storage=storage, seed=config.seed, sampler=config.sampler,
+        pruner=config.pruner, max_epochs=config.max_epochs,
+    ).open()
+    stale = engine.recover_stale()
+    if stale:
+        tracker.fail_trials(stale, "worker process died")
+    n_done = engine.n_finished()
+    console.header(info, config, n_done)
+    status = "FAILED"
+    try:
+        remaining = config.trials - n_done
+        if remaining > 0:
+            engine.search(_evaluator(config, ds, space, tracker, engine, console), remaining, config.timeout)
+        result = _finish(config, ds, engine, tracker, console, study_path)
+        status = "FINISHED"
+        return result
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        tracker.close_study(status)
+
+
+def _prepare_study_dir(config, ds, info) -> Path:
+    path = config.study_path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise SeqsearchError(f"cannot write to the work directory {str(path.parent)!r} ({e.strerror}); pass --workdir") from None
+    meta_path = path / "study.json"
+    meta = {"study": config.study, "dataset": info["name"], "fingerprint": info["fingerprint"], "task": info["task"]}
+    if meta_path.exists():
+        try:
+            old = json.loads(meta_path.read_text())
+        except ValueError:
+            old = None
+        if old and (old.get("fingerprint"), old.get("task")) != (meta["fingerprint"], meta["task"]):
+            raise SeqsearchError(
+                f"study {config.study!r} was run on {old.get('dataset')!r} as {old.get('task')} "
+                f"(fingerprint {old.get('fingerprint')}), not on this data/task; pass another --study"
+            )
+    else:
+        tmp = meta_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(meta, indent=2) + "\n")
+        os.replace(tmp, meta_path)
+    return path
+
+
+def _evaluator(config, ds, space, tracker, engine, console):
+    from search_spaces import cudnn_eligible, spec_summary
+
+    from .training import TrialOutcome, fit_candidate
+
+    def evaluate(ctx):
+        try:
+            spec = space.sample(ctx.hp)
+        except ValueError as e:  # a space that cannot be sampled is a configuration error
+            raise SeqsearchError(f"search space error: {e}") from None
+        summary = spec_summary(spec)
+        tags = {"family": spec["family"], "summary": summary, "cudnn_eligible": cudnn_eligible(spec)}
+        run_id = tracker.start_trial(ctx.number, spec, tags)
+        ctx.set_attr("summary", summary)
+        ctx.set_attr("mlflow_run_id", run_id)
+        outcome = None
+        dup = None
+        try:
+            dup = ctx.find_duplicate(spec)
+            if dup is not None:
+                # Same spec, same seed rules: training it again would buy nothing.
+                outcome = TrialOutcome(
+                    state="complete", value=dup.value, best_epoch=int(dup.attrs.get("best_epoch", 0)),
+                    n_params=int(dup.attrs.get("n_params", 0)), metrics=dict(dup.attrs.get("metrics", {})),
+                    reason=None,
+                )
+                ctx.set_attr("duplicate_of", dup.number)
+            else:
+                def on_epoch(epoch, logs):
+                    tracker.log_epoch(run_id, epoch, logs)
+                    console.epoch(ctx.number, epoch, config.max_epochs, logs, summary)
+                    ctx.report(epoch, logs.get("val_loss"))
+
+                outcome = fit_candidate(
+                    spec, ds, max_epochs=config.max_epochs, seed=config.seed + ctx.number,
+                    hooks=[on_epoch], max_params=config.max_params,
+                )
+            for key in ("best_epoch", "n_params", "epochs_run", "metrics", "seconds"):
+                ctx.set_attr(key, getattr(outcome, key))
+            return outcome
+        finally:
+            if outcome is None:  # interrupted or a configuration error: close the run honestly
+                outcome = TrialOutcome(state="failed", reason="interrupted")
+            tracker.end_trial(run_id, outcome, {"duplicate_of": dup.number} if dup is not None else None)
+            best = engine.best()
+            if outcome.state == "complete" and (best is None or outcome.value < best.value):
+                best_n, best_v = ctx.number, outcome.value
+            elif best is not None:
+                best_n, best_v = best.number, best.value
+            else:
+                best_n, best_v = None, None
+            console.trial(ctx.number, outcome, summary, best_n, best_v)
+
+    return evaluate
+
+
+def _leaderboard(engine, score_key):
+    rows = []
+    for r in engine.records():
+        if r.state != "complete":
+            continue
+        rows.append({
+            "trial": r.number,
+            "val_loss": r.value,
+            score_key: r.attrs.get("metrics", {}).get(score_key),
+            "best_epoch": r.attrs.get("best_epoch"),
+            "params": r.attrs.get("n_params"),
+            "architecture": r.attrs.get("summary", ""),
+        })
+    rows.sort(key=lambda row: (row["val_loss"], row["trial"]))
+    return rows
+
+
+def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
+    from .export import export_best, read_export
+
+    records = engine.records()
+    states = {s: sum(r.state == s for r in records) for s in ("complete", "pruned", "failed", "running")}
+    best = engine.best()
+    if best is None:
+        reasons = [r.attrs.get("reason") for r in records if r.attrs.get("reason")]
+        hint = f" (e.g. {reasons[-1]})" if reasons else ""
+        raise SeqsearchError(
+            f"no trial of study {config.study!r} completed: {states['pruned']} pruned, "
+            f"{states['failed']} failed{hint}; raise --max-epochs/--max-params or check the data"
+        )
+    score_key = console.score_key or ("val_accuracy" if ds.task_spec.kind == "classification" else "val_mae")
+    rows = _leaderboard(engine, score_key)
+    console.leaderboard(rows)
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    tracker.log_leaderboard(buf.getvalue())
+
+    best_dir = study_path / "best"
+    metrics = read_export(best_dir)
+    model = None
+    if metrics and metrics.get("trial") == best.number and metrics.get("dataset", {}).get("fingerprint") == ds.fingerprint():
+        console.echo(f"\nbest trial #{best.number} unchanged; keeping the export in {best_dir}")
+    else:
+        console.echo(f"\nretraining trial #{best.number} ({best.attrs.get('summary', '')}) on train+val "
+                     f"for {int(best.attrs.get('best_epoch', 0)) + 1} epochs ...")
+        model, metrics = export_best(best, ds, seed=config.seed, best_dir=best_dir, study=config.study)
+    if tracker.logged_model_trial() != best.number:
+        if model is None:  # exported earlier, but that run stopped before MLflow had it
+            import keras
+
+            model = keras.saving.load_model(best_dir / "model.keras")
+        model_uri = tracker.log_best(model, best_dir, metrics, ds.X_test[:2])
+        console.echo(f"logged to MLflow as {model_uri}")
+    test_txt = ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
+    console.echo(f"test ({metrics['dataset']['n_test']} sequences): {test_txt}")
+    console.echo(f"model: {best_dir / 'model.keras'}")
+    console.echo(f"browse: seqsearch ui --study {config.study}" + (f" --workdir {config.workdir}" if config.workdir != "seqsearch-runs" else ""))
+    return RunResult(
+        study=config.study,
+        study_path=study_path,
+        best_trial=best.number,
+        best_spec=best.spec,
+        best_summary=best.attrs.get("summary", ""),
+        val_loss=best.value,
+        val_metrics=best.attrs.get("metrics", {}),
+        test_metrics=metrics["test"],
+        model_path=best_dir / "model.keras",
+        tracking_uri=tracker.uri,
+        n_trials=len(records),
+        states=states,
+        leaderboard=rows,
+    )

@@ -1,0 +1,171 @@
+"""``seqsearch`` command line: a thin click layer over ``seqsearch.api``.
+
+Nothing heavy is imported at module level: ``seqsearch --help`` never loads TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from .errors import SeqsearchError
+
+# TensorFlow's C++ start-up chatter hides the live view; users can still raise it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def _fail(message: str):
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _parse_fixed(pairs):
+    fixed = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise SeqsearchError(f"--set {pair!r} must look like NAME=VALUE, e.g. --set rnn.cell=gru")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw  # bare strings: --set rnn.cell=gru
+        if isinstance(value, dict):
+            raise SeqsearchError(f"--set {pair!r}: use a value, a [list] of choices or a [low, high] range")
+        fixed[key.strip()] = value
+    return fixed
+
+
+def _normalise_ranges(fixed, space_cls):
+    """A two-number list on a numeric parameter is a range; on a choice, two options."""
+    from search_spaces import Choice
+
+    out = {}
+    for key, value in fixed.items():
+        prefix, _, name = key.rpartition(".")
+        if isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+            try:
+                params = space_cls(families=None).params(prefix)
+            except (KeyError, ValueError):
+                params = []
+            p = next((p for p in params if p.name == name), None)
+            if p is not None and not isinstance(p, Choice):
+                value = tuple(value)
+        out[key] = value
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="seqsearch", message="seqsearch %(version)s")
+def main():
+    """Architecture search for sequence models: RNN, LSTM, GRU and more, trained with Keras 3,
+    searched with Optuna, tracked in MLflow, exported ready to deploy."""
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(dir_okay=True, path_type=str))
+@click.option("--task", type=click.Choice(["classification", "regression"]), help="Task; inferred from the target when unambiguous.")
+@click.option("--target", help="Target column (CSV). Default: label, target, y or class.")
+@click.option("--id-col", help="Sequence id column (CSV long format). Default: id, series_id, sequence_id, ...")
+@click.option("--time-col", help="Time order column (CSV long format). Default: time, timestep, t, step, ...")
+@click.option("--trials", type=int, default=20, show_default=True, help="Total trials the study should have; a rerun continues up to this many.")
+@click.option("--timeout", type=float, help="Seconds for the search; no new trial starts after it.")
+@click.option("--max-epochs", type=int, default=100, show_default=True, help="Epoch cap per trial (early stopping on val_loss ends most trials sooner).")
+@click.option("--study", help="Study name (default: the dataset file's name). Same name again = resume.")
+@click.option("--workdir", default="seqsearch-runs", show_default=True, help="Folder holding studies (Optuna storage, MLflow store, exports).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for splits, sampling and weight initialisation.")
+@click.option("--families", help="Comma-separated families to search (see `seqsearch spaces`). Default: all.")
+@click.option("--set", "fixed", multiple=True, metavar="NAME=VALUE", help="Fix or narrow a parameter: rnn.cell=gru, rnn.units=[32,64], train.learning_rate=[0.001,0.01]. Repeatable.")
+@click.option("--sampler", type=click.Choice(["tpe", "random"]), default="tpe", show_default=True)
+@click.option("--pruner", type=click.Choice(["median", "none"]), default="median", show_default=True)
+@click.option("--max-params", type=int, help="Reject (prune) candidates with more parameters than this, before training.")
+@click.option("--storage", help="Optuna storage URL (e.g. postgresql://...) shared by several machines. Default: a journal file in the study folder.")
+@click.option("--tracking-uri", help="MLflow tracking URI. Default: SQLite store in the study folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout at the end.")
+@click.option("-q", "--quiet", is_flag=True, help="No live view; only errors (and --json).")
+def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, **options):
+    """Search architectures for DATASET (.npz or long-format .csv) and export the best model."""
+    from .progress import Console
+
+    try:
+        from search_spaces import SearchSpace
+
+        options["fixed"] = _normalise_ranges(_parse_fixed(fixed), SearchSpace)
+        if families:
+            options["families"] = [f.strip() for f in families.split(",") if f.strip()]
+        from .api import run as run_api
+
+        result = run_api(
+            dataset, console=Console(quiet=quiet or as_json), storage=storage, tracking_uri=tracking_uri, **options
+        )
+    except SeqsearchError as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: finished trials are kept; run the same command to resume", err=True)
+        sys.exit(130)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+
+
+@main.command()
+@click.option("--study", help="Study to open (default: the only study in --workdir).")
+@click.option("--workdir", default="seqsearch-runs", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+def ui(study, workdir, host, port):
+    """Start the MLflow UI on a study's tracking store (no server to set up)."""
+    import subprocess
+
+    try:
+        path = _resolve_study(study, workdir)
+    except SeqsearchError as e:
+        _fail(str(e))
+    uri = f"sqlite:///{path / 'mlflow.db'}"
+    click.echo(f"MLflow UI for study {path.name!r}: http://{host}:{port}  (Ctrl+C to stop)")
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    try:
+        sys.exit(subprocess.call(cmd))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+def _resolve_study(study, workdir):
+    from pathlib import Path
+
+    from .config import study_dir
+
+    root = Path(workdir).expanduser().resolve()
+    if study is None:
+        found = sorted(q.parent.name for q in root.glob("*/mlflow.db"))
+        if not found:
+            raise SeqsearchError(f"no study in {str(root)!r}; run `seqsearch run <dataset>` first or pass --workdir")
+        if len(found) > 1:
+            raise SeqsearchError(f"{str(root)!r} holds several studies ({', '.join(found)}); pass --study")
+        study = found[0]
+    path = study_dir(root, study)
+    if not (path / "mlflow.db").is_file():
+        raise SeqsearchError(f"study {study!r} has no tracking store in {str(root)!r}; check --study and --workdir")
+    return path
+
+
+@main.command()
+def spaces():
+    """List every architecture family with its parameters, ranges and defaults."""
+    from search_spaces import family_names, get_family
+    from search_spaces.recipe import RECIPE_PARAMS, RECIPE_PREFIX
+
+    for name in family_names():
+        fam = get_family(name)
+        click.echo(f"{name}: {fam.description}")
+        for p in fam.params:
+            click.echo(f"  {name}.{p.name:<22} {p.describe():<40} default {p.get_default()}")
+    click.echo(f"{RECIPE_PREFIX}: the training recipe, searched with every family")
+    for p in RECIPE_PARAMS:
+        click.echo(f"  {RECIPE_PREFIX}.{p.name:<22} {p.describe():<40} default {p.get_default()}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,87 @@
+"""Run configuration: every option of ``seqsearch run``, validated before anything is touched."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import SeqsearchError
+
+__all__ = ["RunConfig", "check_study_name", "study_dir"]
+
+_STUDY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+TASK_CHOICES = ("classification", "regression")
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("median", "none")
+
+
+def check_study_name(name: str) -> str:
+    if not isinstance(name, str) or not _STUDY_RE.match(name) or ".." in name:
+        raise SeqsearchError(
+            f"--study {name!r} is not a valid study name: use letters, digits, '_', '-' and '.', "
+            "starting with a letter or digit (it becomes a folder name)"
+        )
+    return name
+
+
+def study_dir(workdir, study: str) -> Path:
+    return Path(workdir).expanduser().resolve() / check_study_name(study)
+
+
+@dataclass
+class RunConfig:
+    dataset: str
+    study: str | None = None
+    workdir: str = "seqsearch-runs"
+    task: str | None = None
+    target: str | None = None
+    id_col: str | None = None
+    time_col: str | None = None
+    trials: int = 20
+    timeout: float | None = None
+    max_epochs: int = 100
+    seed: int = 0
+    families: list[str] | None = None
+    sampler: str = "tpe"
+    pruner: str = "median"
+    max_params: int | None = None
+    test_size: float = 0.2
+    val_size: float = 0.2
+    fixed: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.study is None:
+            stem = Path(self.dataset).stem
+            self.study = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).strip("._-") or "study"
+        check_study_name(self.study)
+
+        def positive_int(name, value, high):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+                raise SeqsearchError(f"--{name.replace('_', '-')} must be an integer in [1, {high}], got {value!r}")
+
+        positive_int("trials", self.trials, 1_000_000)
+        positive_int("max_epochs", self.max_epochs, 100_000)
+        if self.max_params is not None:
+            positive_int("max_params", self.max_params, 10**12)
+        if self.timeout is not None and not (0 < self.timeout <= 10**8):
+            raise SeqsearchError(f"--timeout must be a positive number of seconds, got {self.timeout!r}")
+        if self.task is not None and self.task not in TASK_CHOICES:
+            raise SeqsearchError(f"--task must be one of {', '.join(TASK_CHOICES)}, got {self.task!r}")
+        if self.sampler not in SAMPLERS:
+            raise SeqsearchError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        if self.pruner not in PRUNERS:
+            raise SeqsearchError(f"--pruner must be one of {', '.join(PRUNERS)}, got {self.pruner!r}")
+        for name in ("test_size", "val_size"):
+            v = getattr(self, name)
+            if not 0 < v < 1:
+                raise SeqsearchError(f"--{name.replace('_', '-')} must be a fraction in (0, 1), got {v!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
+            raise SeqsearchError(f"--seed must be an integer in [0, 2^31), got {self.seed!r}")
+
+    @property
+    def study_path(self) -> Path:
+        return study_dir(self.workdir, self.study)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,314 @@
+"""The Dataset: train / validation / test arrays plus the DataSpec and TaskSpec built from the
+training split only (no statistics leak from validation or test)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from search_spaces.specs import DataSpec, TaskSpec
+
+from ..errors import DataError
+
+__all__ = ["Dataset", "frame_task", "RawArrays"]
+
+MAX_CLASSES = 1000
+# Integer-valued targets with at most this many distinct values are read as class labels.
+INFER_CLASSIFICATION_MAX = 20
+
+
+@dataclass
+class RawArrays:
+    """What a loader hands over: features and targets, with the test split if the file has one."""
+
+    X: np.ndarray
+    y: np.ndarray
+    X_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    X_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    feature_names: list = field(default_factory=list)
+    target_names: list = field(default_factory=list)
+
+
+@dataclass
+class Dataset:
+    name: str
+    source: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    task_spec: TaskSpec
+    feature_names: list
+    test_given: bool = False
+
+    def data_spec(self, X: np.ndarray | None = None) -> DataSpec:
+        """Input statistics of ``X`` (default: the training split) for the model's scaling layer."""
+        X = self.X_train if X is None else X
+        flat = X.reshape(-1, X.shape[-1]).astype(np.float64)
+        return DataSpec(
+            timesteps=int(X.shape[1]),
+            n_features=int(X.shape[2]),
+            feature_names=list(self.feature_names),
+            feature_mean=[float(v) for v in flat.mean(axis=0)],
+            feature_var=[float(max(v, 1e-12)) for v in flat.var(axis=0)],
+        )
+
+    def task_spec_for(self, y: np.ndarray) -> TaskSpec:
+        """The task spec with target statistics of ``y`` (regression de-standardises with them)."""
+        ts = TaskSpec(**self.task_spec.to_dict())
+        if ts.kind == "regression":
+            y2 = y.reshape(len(y), -1).astype(np.float64)
+            ts.target_mean = [float(v) for v in y2.mean(axis=0)]
+            ts.target_var = [float(max(v, 1e-12)) for v in y2.var(axis=0)]
+        return ts
+
+    @property
+    def train_val(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.concatenate([self.X_train, self.X_val]), np.concatenate([self.y_train, self.y_val])
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for a in (self.X_train, self.y_train, self.X_val, self.y_val, self.X_test, self.y_test):
+            a = np.ascontiguousarray(a)
+            h.update(str((a.shape, a.dtype.str)).encode())
+            h.update(memoryview(a).cast("B"))
+        return h.hexdigest()[:16]
+
+    def describe(self) -> dict:
+        d = {
+            "name": self.name,
+            "source": self.source,
+            "task": self.task_spec.kind,
+            "timesteps": int(self.X_train.shape[1]),
+            "features": int(self.X_train.shape[2]),
+            "n_train": len(self.X_train),
+            "n_val": len(self.X_val),
+            "n_test": len(self.X_test),
+            "test_split": "given" if self.test_given else "held out",
+            "fingerprint": self.fingerprint(),
+        }
+        if self.task_spec.kind == "classification":
+            counts = np.bincount(self.y_train, minlength=len(self.task_spec.classes))
+            d["classes"] = {c: int(n) for c, n in zip(self.task_spec.classes, counts)}
+        return d
+
+
+def _check_X(X, name):
+    if not isinstance(X, np.ndarray):
+        X = np.asarray(X)
+    if X.dtype == object:
+        raise DataError(
+            f"{name} holds ragged or mixed-type values (object array); pad every sequence to one "
+            "length and store a numeric array of shape (n, timesteps, features)"
+        )
+    if X.ndim == 2:
+        X = X[:, :, None]  # (n, timesteps): a univariate series per row
+    if X.ndim != 3:
+        raise DataError(
+            f"{name} has shape {X.shape} (rank {X.ndim}); expected (n, timesteps, features) "
+            "or (n, timesteps) for univariate series"
+        )
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise DataError(f"{name} has dtype {X.dtype}; features must be real numbers")
+    if X.shape[0] == 0 or X.shape[1] == 0 or X.shape[2] == 0:
+        raise DataError(f"{name} is empty (shape {X.shape}); it needs sequences, timesteps and features")
+    X = X.astype(np.float32, copy=False)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        i, t, f = np.argwhere(bad)[0]
+        raise DataError(
+            f"{name} has {int(bad.sum())} NaN or infinite value(s) (first at sequence {i}, "
+            f"timestep {t}, feature {f}); fill or drop them before running"
+        )
+    return X
+
+
+def _check_y(y, n, name):
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim not in (1, 2):
+        raise DataError(f"{name} has shape {y.shape}; expected (n,) or (n, outputs)")
+    if len(y) != n:
+        xname = name.replace("y", "X", 1)
+        raise DataError(f"{xname} has {n} sequences but {name} has {len(y)} targets; they must match")
+    if y.dtype == object:
+        y = y.astype(str)
+    return y
+
+
+def _is_integer_valued(y):
+    if y.dtype.kind in "iub":
+        return True
+    if y.dtype.kind == "f":
+        return bool(np.all(np.isfinite(y))) and bool(np.all(np.mod(y, 1) == 0))
+    return False
+
+
+def _infer_task(y, task):
+    if task is not None:
+        return task
+    if y.ndim == 2:
+        return "regression"
+    if y.dtype.kind in "USb":
+        return "classification"
+    n_unique = len(np.unique(y))
+    if _is_integer_valued(y):
+        if n_unique <= INFER_CLASSIFICATION_MAX:
+            return "classification"
+        raise DataError(
+            f"cannot tell the task: the target has {n_unique} distinct integer values, which may be "
+            "class labels or counts; pass --task classification or --task regression"
+        )
+    return "regression"
+
+
+def _sort_key(values):
+    try:
+        return sorted(values, key=float)
+    except (TypeError, ValueError):
+        return sorted(values)
+
+
+def _stratified_split(y_codes, fraction, rng, stratify=True):
+    """Indices (keep, hold) with ``fraction`` held out, per class when stratified; every class
+    keeps at least one member on the kept side."""
+    n = len(y_codes)
+    if not stratify:
+        order = rng.permutation(n)
+        n_hold = int(round(fraction * n))
+        n_hold = min(max(n_hold, 1), n - 1)
+        return np.sort(order[n_hold:]), np.sort(order[:n_hold])
+    keep, hold = [], []
+    for c in np.unique(y_codes):
+        idx = rng.permutation(np.flatnonzero(y_codes == c))
+        k = min(int(round(fraction * len(idx))), len(idx) - 1)
+        hold.extend(idx[:k])
+        keep.extend(idx[k:])
+    if not hold:  # every class a singleton: hold out one sequence of the largest class
+        counts = {c: np.sum(y_codes[keep] == c) for c in np.unique(y_codes)}
+        big = max(counts, key=counts.get)
+        j = next(i for i in keep if y_codes[i] == big)
+        keep.remove(j)
+        hold.append(j)
+    return np.sort(np.array(keep, dtype=int)), np.sort(np.array(hold, dtype=int))
+
+
+def frame_task(raw: RawArrays, *, name, source, task=None, seed=0, test_size=0.2, val_size=0.2) -> Dataset:
+    """Validate arrays, infer/apply the task, encode labels, and split train/val/test."""
+    X = _check_X(raw.X, "X" if raw.X_test is None else "X_train")
+    y = _check_y(raw.y, len(X), "y" if raw.X_test is None else "y_train")
+    parts = {}
+    for split in ("test", "val"):
+        Xs, ys = getattr(raw, f"X_{split}"), getattr(raw, f"y_{split}")
+        if (Xs is None) != (ys is None):
+            raise DataError(f"X_{split} and y_{split} must be given together")
+        if Xs is not None:
+            Xs = _check_X(Xs, f"X_{split}")
+            ys = _check_y(ys, len(Xs), f"y_{split}")
+            if Xs.shape[1:] != X.shape[1:]:
+                raise DataError(
+                    f"X_{split} has sequences of shape {Xs.shape[1:]} but X_train has {X.shape[1:]}; "
+                    "every split needs the same timesteps and features"
+                )
+            parts[split] = (Xs, ys)
+
+    task = _infer_task(y, task)
+    rng = np.random.default_rng(seed)
+    if task == "classification":
+        if y.ndim != 1:
+            raise DataError(f"classification needs one label per sequence; y has shape {y.shape}")
+        y_str = _as_label_strings(y)
+        labels = _sort_key(np.unique(y_str).tolist())
+        if len(labels) < 2:
+            raise DataError(
+                f"the training data has only one class ({labels[0]!r}); classification needs at least two"
+            )
+        if len(labels) > MAX_CLASSES:
+            raise DataError(
+                f"the target has {len(labels)} distinct values, too many for classes; "
+                "pass --task regression if it is a quantity"
+            )
+        lookup = {lab: i for i, lab in enumerate(labels)}
+
+        def encode(strs, split):
+            unknown = sorted(set(strs.tolist()) - set(lookup))
+            if unknown:
+                raise DataError(
+                    f"the {split} split has label(s) {unknown[:5]} that the training split lacks; "
+                    "every class must appear in training"
+                )
+            return np.array([lookup[s] for s in strs], dtype=np.int32)
+
+        y = encode(y_str, "training")
+        parts = {k: (Xs, encode(_as_label_strings(ys), k)) for k, (Xs, ys) in parts.items()}
+        task_spec = TaskSpec(kind="classification", n_outputs=len(labels), classes=labels)
+    else:
+        if y.dtype.kind not in "iuf":
+            raise DataError(f"regression needs numeric targets; y has dtype {y.dtype}")
+        y = y.astype(np.float32)
+        for k, (Xs, ys) in list(parts.items()):
+            parts[k] = (Xs, ys.astype(np.float32))
+        for arr, nm in [(y, "y")] + [(ys, f"y_{k}") for k, (_, ys) in parts.items()]:
+            if not np.all(np.isfinite(arr)):
+                raise DataError(f"{nm} has {int((~np.isfinite(arr)).sum())} NaN or infinite target(s); drop those sequences")
+        n_out = 1 if y.ndim == 1 else y.shape[1]
+        task_spec = TaskSpec(
+            kind="regression",
+            n_outputs=n_out,
+            target_names=list(raw.target_names) or [f"y{i}" for i in range(n_out)],
+        )
+
+    strat = task == "classification"
+    codes = y if strat else np.zeros(len(y), dtype=int)
+    test_given = "test" in parts
+    if test_given:
+        X_test, y_test = parts["test"]
+        X_pool, y_pool = X, y
+    else:
+        if len(X) < 3:
+            raise DataError(f"the data has {len(X)} sequence(s); train, validation and test need at least 3")
+        keep, hold = _stratified_split(codes, test_size, rng, strat)
+        X_pool, y_pool, X_test, y_test = X[keep], y[keep], X[hold], y[hold]
+    if "val" in parts:
+        X_train, y_train = X_pool, y_pool
+        X_val, y_val = parts["val"]
+    else:
+        if len(X_pool) < 2:
+            raise DataError(
+                f"the training split has {len(X_pool)} sequence(s); carving a validation split needs at least 2"
+            )
+        codes_pool = y_pool if strat else np.zeros(len(y_pool), dtype=int)
+        keep, hold = _stratified_split(codes_pool, val_size, rng, strat)
+        X_train, y_train, X_val, y_val = X_pool[keep], y_pool[keep], X_pool[hold], y_pool[hold]
+    if len(X_test) == 0:
+        raise DataError("the test split is empty; give X_test with at least one sequence")
+
+    ds = Dataset(
+        name=name,
+        source=source,
+        X_train=X_train,
+        y_train=y_train,
+        X_val=X_val,
+        y_val=y_val,
+        X_test=X_test,
+        y_test=y_test,
+        task_spec=task_spec,
+        feature_names=list(raw.feature_names) or [f"f{i}" for i in range(X.shape[2])],
+        test_given=test_given,
+    )
+    ds.task_spec = ds.task_spec_for(y_train)
+    return ds
+
+
+def _as_label_strings(y):
+    """Labels as strings; whole-number floats read as '1', not '1.0' (UCR stores labels as floats)."""
+    if y.dtype.kind == "f" and _is_integer_valued(y):
+        return y.astype(np.int64).astype(str)
+    return y.astype(str)

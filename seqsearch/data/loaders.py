@@ -1,0 +1,182 @@
+"""File formats. Each loader turns a file into ``RawArrays``; ``frame_task`` does the rest."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .dataset import Dataset, RawArrays, frame_task
+
+__all__ = ["load_dataset", "LOADERS"]
+
+ID_CANDIDATES = ("id", "series_id", "sequence_id", "sample_id", "sample")
+TIME_CANDIDATES = ("time", "timestep", "t", "step", "timestamp")
+TARGET_CANDIDATES = ("label", "target", "y", "class")
+SPLIT_COLUMN = "split"
+
+
+def load_npz(path: Path, *, target=None, **_) -> RawArrays:
+    if target is not None:
+        raise DataError("--target names a column of a CSV file; an .npz file has arrays X and y instead")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        raise DataError(f"{path.name} is not a readable .npz archive ({_first_line(e)}); write it with numpy.savez") from None
+    with archive:
+        keys = set(archive.files)
+
+        def get(k):
+            try:
+                return archive[k]
+            except ValueError as e:  # object arrays need pickle: ragged sequences
+                if "allow_pickle" in str(e):
+                    raise DataError(
+                        f"array {k!r} in {path.name} is ragged (object dtype); pad every sequence "
+                        "to one length and save a numeric array of shape (n, timesteps, features)"
+                    ) from None
+                raise DataError(f"array {k!r} in {path.name} cannot be read: {_first_line(e)}") from None
+            except (zipfile.BadZipFile, EOFError, OSError) as e:
+                raise DataError(f"{path.name} is truncated or damaged ({_first_line(e)})") from None
+
+        if {"X_train", "y_train"} <= keys:
+            if not {"X_test", "y_test"} <= keys:
+                raise DataError(
+                    f"{path.name} has X_train/y_train but not both X_test and y_test "
+                    f"(found: {', '.join(sorted(keys))}); add them or store X and y instead"
+                )
+            raw = RawArrays(X=get("X_train"), y=get("y_train"), X_test=get("X_test"), y_test=get("y_test"))
+            if {"X_val", "y_val"} <= keys:
+                raw.X_val, raw.y_val = get("X_val"), get("y_val")
+        elif {"X", "y"} <= keys:
+            raw = RawArrays(X=get("X"), y=get("y"))
+        else:
+            raise DataError(
+                f"{path.name} holds arrays {', '.join(sorted(keys)) or '(none)'}; expected X and y, "
+                "or X_train, y_train, X_test and y_test"
+            )
+        if "feature_names" in keys:
+            raw.feature_names = [str(v) for v in get("feature_names").tolist()]
+    return raw
+
+
+def _pick(columns, given, candidates, option, what):
+    if given is not None:
+        if given not in columns:
+            raise DataError(
+                f"{option} {given!r} is not a column of the file; columns: {', '.join(map(str, columns))}"
+            )
+        return given
+    for c in candidates:
+        if c in columns:
+            return c
+    raise DataError(
+        f"cannot find the {what} column (looked for {', '.join(candidates)}); pass {option}. "
+        f"Columns: {', '.join(map(str, columns))}"
+    )
+
+
+def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, **_) -> RawArrays:
+    """Long format: one row per timestep with a sequence id, a time order, features and a label
+    (constant within a sequence). An optional ``split`` column (train/val/test) fixes the splits."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path.name} is empty; it needs a header row and one row per timestep") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        raise DataError(f"{path.name} is not a readable CSV file ({_first_line(e)})") from None
+    if df.empty:
+        raise DataError(f"{path.name} has a header but no rows")
+    cols = list(df.columns)
+    id_c = _pick(cols, id_col, ID_CANDIDATES, "--id-col", "sequence id")
+    time_c = _pick(cols, time_col, TIME_CANDIDATES, "--time-col", "time order")
+    target_c = _pick(cols, target, TARGET_CANDIDATES, "--target", "target")
+    if len({id_c, time_c, target_c}) < 3:
+        raise DataError(f"id, time and target columns must differ; got {id_c!r}, {time_c!r}, {target_c!r}")
+    split_c = SPLIT_COLUMN if SPLIT_COLUMN in cols and SPLIT_COLUMN not in (id_c, time_c, target_c) else None
+    features = [c for c in cols if c not in (id_c, time_c, target_c, split_c)]
+    if not features:
+        raise DataError(f"{path.name} has no feature columns besides {id_c!r}, {time_c!r} and {target_c!r}")
+    for c in features:
+        if not pd.api.types.is_numeric_dtype(df[c]):
+            sample = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()].iloc[:1].tolist()
+            raise DataError(
+                f"feature column {c!r} is not numeric (e.g. {sample[0]!r}); convert it or drop the column"
+                if sample else f"feature column {c!r} is not numeric; convert it or drop the column"
+            )
+    if df[target_c].isna().any():
+        raise DataError(f"target column {target_c!r} has {int(df[target_c].isna().sum())} empty value(s)")
+    bad_rows = df[features].isna().any(axis=1) | ~np.isfinite(df[features].to_numpy(dtype=np.float64)).all(axis=1)
+    if bad_rows.any():
+        first = df[bad_rows].iloc[0]
+        raise DataError(
+            f"{int(bad_rows.sum())} row(s) have NaN or infinite features (first: {id_c}={first[id_c]!r}, "
+            f"{time_c}={first[time_c]!r}); fill or drop them before running"
+        )
+    if df.duplicated([id_c, time_c]).any():
+        d = df[df.duplicated([id_c, time_c])].iloc[0]
+        raise DataError(f"sequence {d[id_c]!r} has two rows at {time_c}={d[time_c]!r}; each timestep must appear once")
+
+    df = df.sort_values([id_c, time_c], kind="stable")
+    groups = df.groupby(id_c, sort=False)
+    lengths = groups.size()
+    if lengths.nunique() > 1:
+        raise DataError(
+            f"sequences have different lengths ({lengths.min()} to {lengths.max()} timesteps); "
+            "pad or truncate them to one length"
+        )
+    labels = groups[target_c].nunique()
+    if (labels > 1).any():
+        raise DataError(
+            f"sequence {labels[labels > 1].index[0]!r} has more than one value in {target_c!r}; "
+            "the target must be constant within a sequence"
+        )
+    n, t = len(lengths), int(lengths.iloc[0])
+    X = df[features].to_numpy(dtype=np.float32).reshape(n, t, len(features))
+    y = groups[target_c].first().to_numpy()
+    raw = RawArrays(X=X, y=y, feature_names=[str(f) for f in features], target_names=[str(target_c)])
+    if split_c is not None:
+        split = groups[split_c].first().astype(str).str.lower().to_numpy()
+        unknown = sorted(set(split) - {"train", "val", "test"})
+        if unknown:
+            raise DataError(f"column 'split' has value(s) {unknown}; use train, val or test")
+        if "test" in split:
+            tr = split == "train"
+            raw = RawArrays(
+                X=X[tr], y=y[tr], X_test=X[split == "test"], y_test=y[split == "test"],
+                feature_names=raw.feature_names, target_names=raw.target_names,
+            )
+            if "val" in split:
+                raw.X_val, raw.y_val = X[split == "val"], y[split == "val"]
+    return raw
+
+
+LOADERS = {".npz": load_npz, ".csv": load_csv_long}
+
+
+def load_dataset(
+    path, *, task=None, target=None, id_col=None, time_col=None, seed=0, test_size=0.2, val_size=0.2
+) -> Dataset:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"dataset {str(path)!r} does not exist; check the path")
+    if p.is_dir():
+        raise DataError(f"dataset {str(path)!r} is a directory; pass a data file ({', '.join(LOADERS)})")
+    ext = p.suffix.lower()
+    if ext not in LOADERS:
+        raise DataError(
+            f"dataset {p.name!r} has extension {ext or '(none)'!r}; supported: {', '.join(LOADERS)}"
+        )
+    if p.stat().st_size == 0:
+        raise DataError(f"dataset {p.name!r} is an empty file")
+    raw = LOADERS[ext](p, target=target, id_col=id_col, time_col=time_col)
+    return frame_task(raw, name=p.stem, source=str(p.resolve()), task=task, seed=seed,
+                      test_size=test_size, val_size=val_size)
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]

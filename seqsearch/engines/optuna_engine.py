@@ -1,0 +1,152 @@
+"""Optuna engine: persistent local storage, TPE/random sampling, per-epoch median pruning."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+from pathlib import Path
+
+from ..errors import SeqsearchError, TrialFailed, TrialPruned
+from .base import TrialContext, TrialRecord, process_alive, process_token
+
+__all__ = ["OptunaEngine"]
+
+_STATE = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
+
+
+class OptunaEngine:
+    name = "optuna"
+
+    def __init__(self, study_name: str, study_path: Path, *, storage: str | None = None, seed: int = 0,
+                 sampler: str = "tpe", pruner: str = "median", max_epochs: int = 100):
+        self.study_name = study_name
+        self.study_path = Path(study_path)
+        self.storage_url = storage
+        self.seed = seed
+        self.sampler_name = sampler
+        self.pruner_name = pruner
+        self.max_epochs = max_epochs
+        self.study = None
+
+    def _storage(self):
+        import optuna
+
+        if self.storage_url:
+            try:
+                return optuna.storages.RDBStorage(self.storage_url, heartbeat_interval=60, grace_period=180)
+            except Exception as e:  # noqa: BLE001 - any driver/URL error is the user's to fix
+                raise SeqsearchError(f"--storage {self.storage_url!r} cannot be opened: {str(e).splitlines()[0][:200]}") from None
+        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+        # A journal file is safe for several processes on one machine (no "database is locked").
+        path = str(self.study_path / "optuna.journal")
+        return optuna.storages.JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+
+    def open(self):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        storage = self._storage()
+        n_before = 0
+        try:
+            n_before = len(optuna.load_study(study_name=self.study_name, storage=storage).trials)
+        except KeyError:
+            pass
+        # Offset the seed by the trials already run: a resumed study does not replay the
+        # random draws it made before.
+        seed = self.seed + n_before
+        if self.sampler_name == "random":
+            sampler = optuna.samplers.RandomSampler(seed=seed)
+        else:
+            sampler = optuna.samplers.TPESampler(
+                seed=seed, multivariate=True, group=True, n_startup_trials=8
+            )
+        if self.pruner_name == "none":
+            pruner = optuna.pruners.NopPruner()
+        else:
+            pruner = optuna.pruners.MedianPruner(
+                n_startup_trials=3, n_warmup_steps=min(5, max(self.max_epochs // 4, 1))
+            )
+        self.study = optuna.create_study(
+            study_name=self.study_name, storage=storage, sampler=sampler, pruner=pruner,
+            direction="minimize", load_if_exists=True,
+        )
+        return self
+
+    def recover_stale(self) -> list[int]:
+        """Fail RUNNING trials whose worker on this machine is gone (killed, crashed)."""
+        from optuna.trial import TrialState
+
+        failed = []
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if process_alive(t.user_attrs.get("worker", "")) is False:
+                self.study._storage.set_trial_user_attr(t._trial_id, "reason", "worker process died")
+                self.study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                failed.append(t.number)
+        return failed
+
+    def records(self) -> list[TrialRecord]:
+        return [
+            TrialRecord(
+                number=t.number,
+                state=_STATE.get(t.state.name, t.state.name.lower()),
+                value=t.value,
+                spec=dict(t.params),
+                attrs=dict(t.user_attrs),
+            )
+            for t in self.study.get_trials(deepcopy=False)
+        ]
+
+    def n_finished(self) -> int:
+        return sum(r.state in ("complete", "pruned", "failed") for r in self.records())
+
+    def best(self) -> TrialRecord | None:
+        done = [r for r in self.records() if r.state == "complete" and r.value is not None and math.isfinite(r.value)]
+        return min(done, key=lambda r: (r.value, r.number)) if done else None
+
+    def search(self, evaluate, n_trials: int, timeout: float | None = None):
+        import optuna
+
+        def objective(trial):
+            trial.set_user_attr("worker", process_token())
+
+            def report(epoch, value):
+                if value is None or not math.isfinite(value):
+                    return
+                trial.report(value, epoch)
+                if trial.should_prune():
+                    raise TrialPruned(epoch)
+
+            def find_duplicate(spec):
+                key = json.dumps(spec, sort_keys=True)
+                for r in self.records():
+                    if r.number != trial.number and r.state == "complete" and json.dumps(r.spec, sort_keys=True) == key:
+                        return r
+                return None
+
+            ctx = TrialContext(
+                number=trial.number,
+                hp=_hp(trial),
+                report=report,
+                set_attr=trial.set_user_attr,
+                find_duplicate=find_duplicate,
+            )
+            outcome = evaluate(ctx)
+            if outcome.reason:
+                trial.set_user_attr("reason", outcome.reason)
+            if outcome.state == "pruned":
+                raise optuna.TrialPruned(outcome.reason)
+            if outcome.state == "failed":
+                raise TrialFailed(outcome.reason)
+            return outcome.value
+
+        self.study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(TrialFailed,))
+
+
+def _hp(trial):
+    from search_spaces import OptunaHP
+
+    return OptunaHP(trial)

@@ -1,0 +1,26 @@
+"""Errors. ``SeqsearchError`` is the user's to fix (CLI: one line, exit code 2); the others
+steer a study: ``TrialFailed`` skips one candidate, ``TrialPruned`` stops it early."""
+
+from __future__ import annotations
+
+__all__ = ["SeqsearchError", "DataError", "TrialFailed", "TrialPruned"]
+
+
+class SeqsearchError(ValueError):
+    """Bad input or configuration: says what was passed, what was expected, how to fix it."""
+
+
+class DataError(SeqsearchError):
+    """The dataset cannot be used as given."""
+
+
+class TrialFailed(Exception):
+    """One candidate failed (NaN loss, out of memory, an error in its build); the study goes on."""
+
+
+class TrialPruned(Exception):
+    """The engine asked to stop this candidate early; ``epoch`` is where it stopped."""
+
+    def __init__(self, epoch: int):
+        super().__init__(f"pruned at epoch {epoch}")
+        self.epoch = epoch

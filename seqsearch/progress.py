@@ -1,0 +1,89 @@
+"""The live terminal view: one line per trial, an updating epoch line on a terminal, and the
+final leaderboard. Plain text, so it reads the same in a CI log as on a screen."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+__all__ = ["Console", "format_table"]
+
+
+def _fmt(v, digits=4):
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def format_table(rows: list[dict], columns: list[str]) -> str:
+    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(out)
+
+
+class Console:
+    def __init__(self, stream=None, quiet: bool = False):
+        self.stream = stream or sys.stdout
+        self.quiet = quiet
+        self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._last_live = 0.0
+        self.metric = "val_loss"
+        self.score_key = None
+
+    def echo(self, text: str = ""):
+        if not self.quiet:
+            print(text, file=self.stream, flush=True)
+
+    def _clear_live(self):
+        if self.live and not self.quiet:
+            print("\r\033[K", end="", file=self.stream, flush=True)
+
+    def header(self, info: dict, config, n_done: int):
+        self.score_key = "val_accuracy" if info["task"] == "classification" else "val_mae"
+        self.echo(
+            f"seqsearch: study {config.study!r} on {info['name']} — {info['task']}, "
+            f"{info['n_train']}/{info['n_val']}/{info['n_test']} train/val/test sequences of "
+            f"{info['timesteps']} steps x {info['features']} features (test split {info['test_split']})"
+        )
+        if n_done:
+            self.echo(f"resuming: {n_done} finished trial(s) kept; target {config.trials} trials")
+        self.echo(f"  {'trial':>5}  {'state':8}  {'val_loss':>8}  {self.score_key:>12}  {'epochs':>6}  {'secs':>6}  architecture")
+
+    def epoch(self, number: int, epoch: int, max_epochs: int, logs: dict, summary: str):
+        if not self.live or self.quiet:
+            return
+        now = time.monotonic()
+        if now - self._last_live < 0.2:
+            return
+        self._last_live = now
+        print(
+            f"\r\033[K  #{number:<4} running   epoch {epoch + 1}/{max_epochs}  val_loss "
+            f"{_fmt(logs.get('val_loss'))}  {summary}",
+            end="",
+            file=self.stream,
+            flush=True,
+        )
+
+    def trial(self, number, outcome, summary, best_number, best_value):
+        self._clear_live()
+        score = outcome.metrics.get(self.score_key)
+        best = f"   best #{best_number} ({best_value:.4f})" if best_number is not None else ""
+        reason = f"  [{outcome.reason}]" if outcome.state != "complete" and outcome.reason else ""
+        self.echo(
+            f"  #{number:<4}  {outcome.state:8}  {_fmt(outcome.value):>8}  {_fmt(score):>12}  "
+            f"{outcome.epochs_run:>6}  {outcome.seconds:>6.1f}  {summary}{reason}{best}"
+        )
+
+    def leaderboard(self, rows: list[dict], top: int = 10):
+        if not rows:
+            return
+        self.echo("")
+        self.echo(f"leaderboard (top {min(top, len(rows))} of {len(rows)} completed, by val_loss):")
+        cols = ["trial", "val_loss", self.score_key, "best_epoch", "params", "architecture"]
+        self.echo(format_table(rows[:top], cols))

@@ -1,0 +1,186 @@
+"""MLflow tracking: one experiment per study, one parent run for the study, one nested child
+run per trial. Everything goes through ``MlflowClient`` with explicit run ids, so no global
+"active run" leaks between trials or into the user's own MLflow code."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+__all__ = ["Tracker", "STATE_TO_STATUS"]
+
+ROLE = "seqsearch.role"
+TRIAL = "seqsearch.trial"
+STATE = "seqsearch.state"
+# pruned trials show as KILLED in the UI: stopped on purpose, not broken.
+STATE_TO_STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
+
+
+def _quiet():
+    for name in ("mlflow", "alembic", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def local_tracking_uri(study_path: Path) -> str:
+    return f"sqlite:///{Path(study_path) / 'mlflow.db'}"
+
+
+class Tracker:
+    def __init__(self, study: str, study_path: Path, tracking_uri: str | None = None):
+        self.study = study
+        self.study_path = Path(study_path)
+        self.uri = tracking_uri or local_tracking_uri(self.study_path)
+        self.artifact_root = (self.study_path / "mlartifacts").as_uri()
+        self._client = None
+        self.experiment_id = None
+        self.parent_id = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            _quiet()
+            from mlflow import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.uri)
+        return self._client
+
+    # -- study -------------------------------------------------------------------------------
+    def open_study(self, config: dict, dataset_info: dict) -> str:
+        c = self.client
+        exp = c.get_experiment_by_name(self.study)
+        if exp is None:
+            self.experiment_id = c.create_experiment(
+                self.study, artifact_location=self.artifact_root, tags={"seqsearch.study": self.study}
+            )
+        else:
+            if exp.lifecycle_stage == "deleted":
+                c.restore_experiment(exp.experiment_id)
+            self.experiment_id = exp.experiment_id
+        found = c.search_runs([self.experiment_id], f"tags.`{ROLE}` = 'study'", max_results=1)
+        if found:
+            self.parent_id = found[0].info.run_id
+            c.update_run(self.parent_id, status="RUNNING")
+            resumed = int(found[0].data.tags.get("seqsearch.invocations", "1")) + 1
+            c.set_tag(self.parent_id, "seqsearch.invocations", str(resumed))
+        else:
+            run = c.create_run(
+                self.experiment_id,
+                run_name=self.study,
+                tags={ROLE: "study", "seqsearch.invocations": "1", "seqsearch.task": dataset_info["task"]},
+            )
+            self.parent_id = run.info.run_id
+            from mlflow.entities import Param
+
+            params = {f"config.{k}": v for k, v in config.items() if k not in ("fixed",)}
+            params.update({f"dataset.{k}": v for k, v in dataset_info.items() if k != "classes"})
+            c.log_batch(self.parent_id, params=[Param(k, _str(v)) for k, v in params.items()])
+            c.log_dict(self.parent_id, dataset_info, "dataset.json")
+        # Each invocation's configuration is kept (params are write-once in MLflow).
+        c.log_dict(self.parent_id, config, f"invocations/config-{int(time.time() * 1000)}.json")
+        return self.parent_id
+
+    def close_study(self, status: str = "FINISHED"):
+        if self.parent_id:
+            self.client.set_terminated(self.parent_id, status=status)
+
+    # -- trials ------------------------------------------------------------------------------
+    def start_trial(self, number: int, spec: dict, tags: dict) -> str:
+        from mlflow.entities import Param
+
+        c = self.client
+        run = c.create_run(
+            self.experiment_id,
+            run_name=f"trial-{number:03d}",
+            tags={
+                "mlflow.parentRunId": self.parent_id,
+                ROLE: "trial",
+                TRIAL: str(number),
+                STATE: "running",
+                **{f"seqsearch.{k}": _str(v) for k, v in tags.items()},
+            },
+        )
+        c.log_batch(run.info.run_id, params=[Param(k, _str(v)) for k, v in spec.items()])
+        return run.info.run_id
+
+    def log_epoch(self, run_id: str, epoch: int, logs: dict):
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, epoch) for k, v in logs.items()])
+
+    def end_trial(self, run_id: str, outcome, extra_tags: dict | None = None):
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        metrics = {"n_params": outcome.n_params, "seconds": outcome.seconds, "epochs_run": outcome.epochs_run}
+        if outcome.best_epoch >= 0:
+            metrics["best_epoch"] = outcome.best_epoch
+            metrics.update({f"best_{k}": v for k, v in outcome.metrics.items()})
+        tags = {STATE: outcome.state, **(extra_tags or {})}
+        if outcome.reason:
+            tags["seqsearch.reason"] = outcome.reason[:5000]
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            tags=[RunTag(k, _str(v)) for k, v in tags.items()],
+        )
+        self.client.set_terminated(run_id, status=STATE_TO_STATUS[outcome.state])
+
+    def fail_trials(self, numbers, reason: str):
+        """Close the child runs of trials whose worker died (the engine failed them too)."""
+        for n in numbers:
+            for run in self.client.search_runs(
+                [self.experiment_id], f"tags.`{TRIAL}` = '{int(n)}' and tags.`{STATE}` = 'running'"
+            ):
+                self.client.set_tag(run.info.run_id, STATE, "failed")
+                self.client.set_tag(run.info.run_id, "seqsearch.reason", reason)
+                self.client.set_terminated(run.info.run_id, status="FAILED")
+
+    def trial_runs(self):
+        return self.client.search_runs([self.experiment_id], f"tags.`{ROLE}` = 'trial'", max_results=50000)
+
+    # -- results -----------------------------------------------------------------------------
+    def log_leaderboard(self, csv_text: str):
+        self.client.log_text(self.parent_id, csv_text, "leaderboard.csv")
+
+    def log_best(self, model, best_dir: Path, metrics: dict, input_example):
+        """Best spec, metrics and test scores on the parent run, and the model as an MLflow model."""
+        from mlflow.entities import Metric
+
+        c = self.client
+        now = int(time.time() * 1000)
+        flat = {f"test_{k}": v for k, v in metrics["test"].items()}
+        flat["best_trial"] = metrics["trial"]
+        flat["best_val_loss"] = metrics["val_loss"]
+        c.log_batch(self.parent_id, metrics=[Metric(k, float(v), now, 0) for k, v in flat.items()])
+        c.set_tag(self.parent_id, "seqsearch.best_trial", str(metrics["trial"]))
+        c.set_tag(self.parent_id, "seqsearch.best_summary", metrics.get("summary", ""))
+        for name in ("spec.json", "metrics.json"):
+            c.log_artifact(self.parent_id, str(best_dir / name), "best")
+        import mlflow
+        import mlflow.keras
+        from mlflow.models import infer_signature
+
+        mlflow.set_tracking_uri(self.uri)
+        signature = infer_signature(input_example, model.predict(input_example, verbose=0))
+        # No input_example here: mlflow.keras (3.17) writes it before creating the model folder
+        # and fails; the example is logged beside the model as best/input_example.json instead.
+        with mlflow.start_run(run_id=self.parent_id):
+            info = mlflow.keras.log_model(model, name="best_model", signature=signature)
+        c.log_dict(self.parent_id, {"inputs": input_example.tolist()}, "best/input_example.json")
+        c.update_run(self.parent_id, status="RUNNING")  # leaving the context marked it FINISHED
+        c.set_tag(self.parent_id, "seqsearch.logged_model_trial", str(metrics["trial"]))
+        c.set_tag(self.parent_id, "seqsearch.best_model_uri", info.model_uri)
+        return info.model_uri
+
+    def logged_model_trial(self) -> int | None:
+        """The trial whose model is logged on the parent run (None if none finished logging)."""
+        tag = self.client.get_run(self.parent_id).data.tags.get("seqsearch.logged_model_trial")
+        return int(tag) if tag is not None else None
+
+
+def _str(v) -> str:
+    s = v if isinstance(v, str) else json.dumps(v)
+    return s[:6000]

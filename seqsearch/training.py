@@ -1,0 +1,160 @@
+"""Compile, fit and score one candidate. Never crashes the study: a candidate that fails is an
+outcome, not an exception (bad *configuration* still raises ``SeqsearchError``)."""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .errors import SeqsearchError, TrialFailed, TrialPruned
+
+__all__ = ["TrialOutcome", "fit_candidate", "retrain", "score", "EpochHook"]
+
+# on_epoch(epoch, logs) may raise TrialPruned to stop the candidate.
+EpochHook = Callable[[int, dict], None]
+
+
+@dataclass
+class TrialOutcome:
+    state: str  # "complete" | "pruned" | "failed"
+    value: float = math.nan  # best validation loss
+    best_epoch: int = -1  # 0-based epoch of the best validation loss
+    epochs_run: int = 0
+    n_params: int = 0
+    seconds: float = 0.0
+    metrics: dict = field(default_factory=dict)  # at the best epoch
+    reason: str | None = None
+
+
+def _epoch_callback(hooks, history):
+    import keras
+
+    class _Hooks(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            history.append(logs)
+            if not all(math.isfinite(v) for v in logs.values()):
+                bad = [k for k, v in logs.items() if not math.isfinite(v)]
+                raise TrialFailed(f"{', '.join(bad)} became NaN or infinite at epoch {epoch}")
+            for hook in hooks:
+                hook(epoch, logs)
+
+    return _Hooks()
+
+
+def _fresh_session(seed: int):
+    import keras
+
+    # Each candidate starts from an empty graph: memory stays flat over hundreds of trials.
+    keras.backend.clear_session()
+    gc.collect()
+    keras.utils.set_random_seed(seed)
+
+
+def _build(spec, data_spec, task_spec, max_params):
+    from search_spaces import build_model, compile_model
+
+    model = build_model(spec, data_spec, task_spec)
+    n_params = int(model.count_params())
+    if max_params is not None and n_params > max_params:
+        return None, n_params
+    compile_model(model, spec, task_spec)
+    return model, n_params
+
+
+def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_params=None) -> TrialOutcome:
+    """Train ``spec`` on the training split, validating every epoch; stop on patience."""
+    import keras
+
+    started = time.perf_counter()
+    history: list[dict] = []
+    outcome = TrialOutcome(state="complete")
+    try:
+        _fresh_session(seed)
+        model, outcome.n_params = _build(spec, dataset.data_spec(), dataset.task_spec, max_params)
+        if model is None:  # over the parameter budget: rejected before any training
+            raise TrialPruned(-1)
+        patience = int(spec.get("train.patience", 20))
+        callbacks = [
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
+            _epoch_callback(hooks, history),
+        ]
+        model.fit(
+            dataset.X_train,
+            dataset.y_train,
+            validation_data=(dataset.X_val, dataset.y_val),
+            epochs=max_epochs,
+            batch_size=int(spec["train.batch_size"]),
+            callbacks=callbacks,
+            verbose=0,
+        )
+    except TrialPruned as e:
+        outcome.state = "pruned"
+        outcome.reason = (
+            f"{outcome.n_params} parameters exceed --max-params" if e.epoch < 0 else f"pruned at epoch {e.epoch}"
+        )
+    except TrialFailed as e:
+        outcome.state, outcome.reason = "failed", str(e)
+    except SeqsearchError:
+        raise
+    except MemoryError:
+        outcome.state, outcome.reason = "failed", "out of memory"
+    except Exception as e:  # noqa: BLE001 - one bad candidate must not end the study
+        name = type(e).__name__
+        text = (str(e).strip().splitlines() or [""])[0][:300]
+        if "ResourceExhausted" in name or "OOM" in text:
+            text = "out of memory: " + text
+        outcome.state, outcome.reason = "failed", f"{name}: {text}"
+    finally:
+        outcome.seconds = time.perf_counter() - started
+        keras.backend.clear_session()
+        gc.collect()
+    outcome.epochs_run = len(history)
+    losses = [h.get("val_loss", math.nan) for h in history]
+    if losses and any(math.isfinite(v) for v in losses):
+        best = int(np.nanargmin(losses))
+        outcome.best_epoch = best
+        outcome.value = float(losses[best])
+        outcome.metrics = dict(history[best])
+    elif outcome.state == "complete":
+        outcome.state, outcome.reason = "failed", "no epoch finished"
+    return outcome
+
+
+def retrain(spec, dataset, *, epochs: int, seed: int):
+    """Rebuild ``spec`` and train it on train+validation for ``epochs`` epochs.
+
+    Scaling statistics (and regression target statistics) come from train+validation, never
+    from the test split.
+    """
+    X, y = dataset.train_val
+    _fresh_session(seed)
+    model, _ = _build(spec, dataset.data_spec(X), dataset.task_spec_for(y), None)
+    model.fit(X, y, epochs=epochs, batch_size=int(spec["train.batch_size"]), verbose=0)
+    return model
+
+
+def score(model, X, y, task_spec) -> dict:
+    """Test metrics computed from predictions (the same numbers whatever runtime serves them)."""
+    pred = np.asarray(model.predict(X, verbose=0, batch_size=256))
+    if task_spec.kind == "classification":
+        p = np.clip(pred, 1e-7, 1.0)
+        return {
+            "accuracy": float(np.mean(pred.argmax(axis=1) == y)),
+            "loss": float(-np.mean(np.log(p[np.arange(len(y)), y]))),
+        }
+    y2 = y.reshape(len(y), -1)
+    err = pred.reshape(len(y), -1) - y2
+    ss_res = float(np.sum(err**2))
+    ss_tot = float(np.sum((y2 - y2.mean(axis=0)) ** 2))
+    return {
+        "mse": float(np.mean(err**2)),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "mae": float(np.mean(np.abs(err))),
+        "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
+    }
