@@ -111,7 +111,6 @@ def build_model(spec: dict, data_spec, task_spec):
     import keras
 
     from .heads import build_head
-    from .layers import SeriesStandardize
 
     json.dumps(spec)  # a spec that is not JSON cannot be stored or replayed
     family, p = family_values(spec)
@@ -123,7 +122,7 @@ def build_model(spec: dict, data_spec, task_spec):
             mean=data_spec.feature_mean, variance=data_spec.feature_var, name="scaling"
         )(inputs)
     elif scaling == "per_series":
-        x = SeriesStandardize(name="scaling")(inputs)
+        x = series_standardize(inputs)
     elif scaling == "none":
         x = inputs
     else:
@@ -131,6 +130,19 @@ def build_model(spec: dict, data_spec, task_spec):
     x = family.build(x, p, BuildContext(data_spec, task_spec))
     outputs = build_head(x, task_spec)
     return keras.Model(inputs, outputs, name=f"seqsearch_{family.name}")
+
+
+def series_standardize(x, epsilon: float = 1e-6):
+    """Z-normalise each series, channel by channel, over its own time axis (UCR practice).
+
+    Written with ``keras.ops`` in the functional graph rather than as a custom layer: the
+    exported ``.keras`` file then loads with stock Keras, without seqsearch installed.
+    """
+    from keras import ops
+
+    mean = ops.mean(x, axis=1, keepdims=True)
+    std = ops.std(x, axis=1, keepdims=True)
+    return (x - mean) / (std + epsilon)
 
 
 class BuildContext:

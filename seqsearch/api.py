@@ -51,7 +51,6 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
 
     config = RunConfig(dataset=str(dataset), **options)
     console = console or Console()
-    load_keras()
     # Everything that can be wrong with the input is found before the work directory is touched.
     ds = load_dataset(
         config.dataset, task=config.task, target=config.target, id_col=config.id_col,
@@ -63,6 +62,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         raise SeqsearchError(str(e)) from None
     info = ds.describe()
     study_path = _prepare_study_dir(config, ds, info)
+    load_keras()
 
     from .engines import OptunaEngine
     from .tracking import Tracker

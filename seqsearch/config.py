@@ -51,6 +51,7 @@ class RunConfig:
     fixed: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        self.dataset, self.workdir = str(self.dataset), str(self.workdir)
         if self.study is None:
             stem = Path(self.dataset).stem
             self.study = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).strip("._-") or "study"

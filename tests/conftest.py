@@ -1,0 +1,66 @@
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples" / "data"
+
+
+def make_classification(n=60, t=12, f=2, classes=("a", "b", "c"), seed=0):
+    """Classes differ in the frequency of a sine: learnable in a couple of epochs."""
+    rng = np.random.default_rng(seed)
+    y = np.array([classes[i % len(classes)] for i in range(n)])
+    freq = np.array([1 + classes.index(c) for c in y], dtype=np.float32)
+    time = np.linspace(0, 2 * np.pi, t, dtype=np.float32)
+    X = np.sin(freq[:, None] * time[None, :])[:, :, None] + 0.1 * rng.normal(size=(n, t, f))
+    return X.astype(np.float32), y
+
+
+def make_regression(n=60, t=10, f=1, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, t, f)).astype(np.float32)
+    y = (100.0 + 10.0 * X[:, :, 0].mean(axis=1)).astype(np.float32)
+    return X, y
+
+
+@pytest.fixture
+def clf_npz(tmp_path):
+    X, y = make_classification()
+    path = tmp_path / "clf.npz"
+    np.savez(path, X=X, y=y)
+    return path
+
+
+@pytest.fixture
+def reg_npz(tmp_path):
+    X, y = make_regression()
+    path = tmp_path / "reg.npz"
+    np.savez(path, X=X, y=y)
+    return path
+
+
+def write_long_csv(path, X, y, id_col="id", time_col="time", target="label", extra=None):
+    import pandas as pd
+
+    rows = []
+    for i in range(len(X)):
+        for t in range(X.shape[1]):
+            row = {id_col: f"s{i}", time_col: t, target: y[i]}
+            row.update({f"x{k}": float(X[i, t, k]) for k in range(X.shape[2])})
+            if extra:
+                row.update(extra(i, t))
+            rows.append(row)
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def clf_csv(tmp_path):
+    X, y = make_classification(n=30, t=8, f=2, classes=("up", "down"))
+    return write_long_csv(tmp_path / "clf.csv", X, y)

@@ -1,0 +1,103 @@
+"""The command line as a user meets it: instant help, one-line errors with exit code 2."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import make_classification
+
+
+def seqsearch(*args, cwd=None, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "seqsearch", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, timeout=timeout,
+    )
+
+
+def test_help_is_instant_and_does_not_import_tensorflow():
+    code = (
+        "import sys; from click.testing import CliRunner; from seqsearch.cli import main; "
+        "r = CliRunner().invoke(main, ['run', '--help']); assert r.exit_code == 0, r.output; "
+        "assert '--max-epochs' in r.output; "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'optuna', 'mlflow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_spaces_lists_families_and_recipe():
+    r = seqsearch("spaces")
+    assert r.returncode == 0
+    assert "rnn.cell" in r.stdout and "one of lstm, gru, simple_rnn" in r.stdout
+    assert "train.scaling" in r.stdout
+
+
+def _assert_clean_error(r, message):
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr + r.stdout
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("error: ") or lines[0].startswith("Error: ")
+    assert message in lines[0], lines[0]
+
+
+@pytest.fixture
+def existing_workdir(tmp_path):
+    """A work directory with a study already in it; bad input must not touch it."""
+    wd = tmp_path / "runs"
+    (wd / "old").mkdir(parents=True)
+    (wd / "old" / "study.json").write_text('{"study": "old", "fingerprint": "abc", "task": "classification"}')
+    (wd / "old" / "optuna.journal").write_text("keep me\n")
+    return wd
+
+
+def _snapshot(wd):
+    return sorted((str(p.relative_to(wd)), p.read_bytes()) for p in wd.rglob("*") if p.is_file())
+
+
+BAD_CASES = [
+    ("missing.npz", [], "does not exist"),
+    ("data.txt", [], "extension '.txt'; supported: .npz, .csv"),
+    ("rank4.npz", [], "rank 4"),
+    ("mismatch.npz", [], "X has 5 sequences but y has 4 targets; they must match"),
+    ("nan.npz", [], "NaN or infinite value(s)"),
+    ("good.csv", ["--target", "kind"], "--target 'kind' is not a column of the file; columns: id, time, label, x0"),
+    ("good.npz", ["--trials", "0"], "--trials must be an integer in [1, 1000000], got 0"),
+    ("good.npz", ["--study", "../escape"], "is not a valid study name"),
+    ("good.npz", ["--set", "rnn.cell=transformerish"], "not among"),
+    ("good.npz", ["--families", "rnn,nope"], "unknown family 'nope'"),
+]
+
+
+@pytest.mark.parametrize("name, extra, message", BAD_CASES, ids=[c[0] + str(i) for i, c in enumerate(BAD_CASES)])
+def test_bad_input_one_line_exit_2_workdir_untouched(tmp_path, existing_workdir, name, extra, message):
+    from conftest import write_long_csv
+
+    X, y = make_classification(n=12, t=4, f=1, classes=("p", "q"))
+    np.savez(tmp_path / "good.npz", X=X, y=y)
+    write_long_csv(tmp_path / "good.csv", X, y)
+    np.savez(tmp_path / "rank4.npz", X=np.zeros((4, 3, 2, 2)), y=np.zeros(4))
+    np.savez(tmp_path / "mismatch.npz", X=np.zeros((5, 3, 1)), y=np.array([0, 1, 0, 1]))
+    np.savez(tmp_path / "nan.npz", X=np.full((6, 3, 1), np.nan), y=np.array([0, 1] * 3))
+    (tmp_path / "data.txt").write_text("1,2,3\n")
+    before = _snapshot(existing_workdir)
+    r = seqsearch("run", tmp_path / name, "--workdir", existing_workdir, *extra, cwd=tmp_path)
+    _assert_clean_error(r, message)
+    assert _snapshot(existing_workdir) == before
+    assert not (tmp_path / "seqsearch-runs").exists()
+
+
+def test_study_of_another_dataset_is_refused_and_kept(tmp_path, existing_workdir):
+    X, y = make_classification(n=12, t=4, f=1, classes=("p", "q"))
+    np.savez(tmp_path / "good.npz", X=X, y=y)
+    before = _snapshot(existing_workdir)
+    r = seqsearch("run", tmp_path / "good.npz", "--workdir", existing_workdir, "--study", "old")
+    _assert_clean_error(r, "study 'old' was run on")
+    assert _snapshot(existing_workdir) == before
+
+
+def test_ui_without_a_study_says_so(tmp_path):
+    r = seqsearch("ui", "--workdir", tmp_path / "nothing")
+    _assert_clean_error(r, "no study in")

@@ -1,0 +1,173 @@
+"""Reading files and framing the task: formats, inference, honest splits, clear errors."""
+
+import numpy as np
+import pytest
+
+from conftest import EXAMPLES, make_classification, make_regression, write_long_csv
+from seqsearch.data import load_dataset
+from seqsearch.errors import DataError
+
+
+def test_npz_xy_classification_is_split_stratified_and_reproducible(clf_npz):
+    a = load_dataset(clf_npz, seed=3)
+    b = load_dataset(clf_npz, seed=3)
+    assert a.task_spec.kind == "classification"
+    assert a.task_spec.classes == ["a", "b", "c"]
+    assert len(a.X_train) + len(a.X_val) + len(a.X_test) == 60
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    # Stratified: every class in every split, in the original proportion (20 each).
+    for y in (a.y_train, a.y_val, a.y_test):
+        assert set(y.tolist()) == {0, 1, 2}
+    assert np.bincount(a.y_test).tolist() == [4, 4, 4]
+    assert a.X_train.dtype == np.float32 and a.X_train.ndim == 3
+
+
+def test_explicit_test_split_is_respected_and_statistics_come_from_train_only(tmp_path):
+    X, y = make_classification(n=40)
+    Xt = X[:10] + 1000.0  # a test split far away: must not move the scaling statistics
+    np.savez(tmp_path / "d.npz", X_train=X, y_train=y, X_test=Xt, y_test=y[:10])
+    ds = load_dataset(tmp_path / "d.npz")
+    assert ds.test_given and len(ds.X_test) == 10
+    np.testing.assert_array_equal(ds.X_test, Xt)
+    spec = ds.data_spec()
+    assert abs(spec.feature_mean[0]) < 5
+    np.testing.assert_allclose(spec.feature_mean, ds.X_train.reshape(-1, 2).mean(axis=0), rtol=1e-5)
+
+
+def test_ucr_example_ships_and_loads():
+    ds = load_dataset(EXAMPLES / "ItalyPowerDemand.npz")
+    assert ds.task_spec.classes == ["1", "2"]
+    assert len(ds.X_test) == 1029 and ds.X_train.shape[1:] == (24, 1)
+    bm = load_dataset(EXAMPLES / "BasicMotions.npz")
+    assert bm.X_train.shape[1:] == (100, 6) and len(bm.task_spec.classes) == 4
+
+
+def test_univariate_2d_X_becomes_one_feature(tmp_path):
+    X, y = make_classification(f=1)
+    np.savez(tmp_path / "u.npz", X=X[:, :, 0], y=y)
+    assert load_dataset(tmp_path / "u.npz").X_train.shape[2] == 1
+
+
+def test_regression_inferred_with_target_statistics(reg_npz):
+    ds = load_dataset(reg_npz)
+    assert ds.task_spec.kind == "regression" and ds.task_spec.n_outputs == 1
+    assert ds.task_spec.target_mean[0] == pytest.approx(float(ds.y_train.mean()), rel=1e-5)
+
+
+def test_float_labels_that_are_whole_numbers_read_as_classes(tmp_path):
+    X, _ = make_classification(n=30)
+    np.savez(tmp_path / "f.npz", X=X, y=np.array([1.0, 2.0] * 15))
+    assert load_dataset(tmp_path / "f.npz").task_spec.classes == ["1", "2"]
+
+
+def test_many_integer_values_need_an_explicit_task(tmp_path):
+    X, _ = make_regression(n=60)
+    np.savez(tmp_path / "c.npz", X=X, y=np.arange(60))
+    with pytest.raises(DataError, match="pass --task classification or --task regression"):
+        load_dataset(tmp_path / "c.npz")
+    assert load_dataset(tmp_path / "c.npz", task="regression").task_spec.kind == "regression"
+
+
+def test_csv_long_format(clf_csv):
+    ds = load_dataset(clf_csv)
+    assert ds.X_train.shape[1:] == (8, 2)
+    assert ds.task_spec.classes == ["down", "up"]
+    assert ds.feature_names == ["x0", "x1"]
+
+
+def test_csv_rows_in_any_order_are_sorted_by_time(tmp_path):
+    import pandas as pd
+
+    X, y = make_classification(n=12, t=5, f=1, classes=("p", "q"))
+    path = write_long_csv(tmp_path / "o.csv", X, y)
+    df = pd.read_csv(path).sample(frac=1.0, random_state=0)
+    df.to_csv(path, index=False)
+    ds = load_dataset(path, task="classification")
+    allX = np.concatenate([ds.X_train, ds.X_val, ds.X_test])
+    # Every sequence is one of the originals, timesteps in order.
+    for seq in allX:
+        assert any(np.allclose(seq, x, atol=1e-6) for x in X)
+
+
+def test_csv_split_column_gives_the_test_split(tmp_path):
+    X, y = make_classification(n=20, t=4, f=1, classes=("p", "q"))
+    path = write_long_csv(tmp_path / "s.csv", X, y, extra=lambda i, t: {"split": "test" if i >= 16 else "train"})
+    ds = load_dataset(path)
+    assert ds.test_given and len(ds.X_test) == 4
+
+
+# ---- bad input: one clear message each ---------------------------------------------------
+
+def _file(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+def _npz(tmp_path, **arrays):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p / "missing.npz", "does not exist"),
+        (lambda p: _file(p / "d.parquet2", b"x"), "extension '.parquet2'; supported: .npz, .csv"),
+        (lambda p: _file(p / "e.npz", b""), "is an empty file"),
+        (lambda p: _file(p / "t.npz", b"PK\x03\x04garbage"), "not a readable .npz archive"),
+        (lambda p: _npz(p, X=np.zeros((4, 3, 2, 2)), y=np.zeros(4)), "rank 4"),
+        (lambda p: _npz(p, X=np.zeros(4), y=np.zeros(4)), "rank 1"),
+        (lambda p: _npz(p, X=np.zeros((5, 3, 1)), y=np.array([0, 1, 0, 1])), "X has 5 sequences but y has 4"),
+        (lambda p: _npz(p, X=np.full((6, 3, 1), np.nan), y=np.array([0, 1] * 3)), "18 NaN or infinite value\\(s\\) \\(first at sequence 0"),
+        (lambda p: _npz(p, features=np.zeros((4, 3))), "expected X and y"),
+        (lambda p: _npz(p, X=np.zeros((6, 3, 1)), y=np.zeros(6)), "only one class"),
+        (lambda p: _npz(p, X=np.array(["a"] * 12).reshape(4, 3), y=np.array([0, 1, 0, 1])), "dtype <U1; features must be real numbers"),
+        (lambda p: _npz(p, X_train=np.zeros((4, 3)), y_train=np.zeros(4)), "not both X_test and y_test"),
+    ],
+    ids=["missing", "extension", "empty", "truncated", "rank4", "rank1", "length", "nan", "keys", "one-class", "strings", "half-split"],
+)
+def test_bad_npz_input(tmp_path, make, message):
+    with pytest.raises(DataError, match=message):
+        load_dataset(make(tmp_path))
+
+
+def test_ragged_npz_is_named(tmp_path):
+    ragged = np.empty(3, dtype=object)
+    ragged[:] = [np.zeros(3), np.zeros(4), np.zeros(5)]
+    np.savez(tmp_path / "r.npz", X=ragged, y=np.array([0, 1, 0]))
+    with pytest.raises(DataError, match="ragged"):
+        load_dataset(tmp_path / "r.npz")
+
+
+def test_bad_csv_input(tmp_path, clf_csv):
+    with pytest.raises(DataError, match="--target 'kind' is not a column.*columns: id, time, label, x0, x1"):
+        load_dataset(clf_csv, target="kind")
+    import pandas as pd
+
+    df = pd.read_csv(clf_csv)
+    df.loc[3, "x1"] = np.nan
+    df.to_csv(tmp_path / "nan.csv", index=False)
+    with pytest.raises(DataError, match="1 row\\(s\\) have NaN or infinite features"):
+        load_dataset(tmp_path / "nan.csv")
+    df = pd.read_csv(clf_csv)
+    df["x1"] = df["x1"].astype(str)
+    df.loc[0, "x1"] = "abc"
+    df.to_csv(tmp_path / "str.csv", index=False)
+    with pytest.raises(DataError, match="feature column 'x1' is not numeric \\(e.g. 'abc'\\)"):
+        load_dataset(tmp_path / "str.csv")
+    df = pd.read_csv(clf_csv).rename(columns={"label": "outcome"})
+    df.to_csv(tmp_path / "nolabel.csv", index=False)
+    with pytest.raises(DataError, match="cannot find the target column .* pass --target"):
+        load_dataset(tmp_path / "nolabel.csv")
+    df = pd.read_csv(clf_csv)
+    df = df[~((df["id"] == "s0") & (df["time"] == 7))]
+    df.to_csv(tmp_path / "ragged.csv", index=False)
+    with pytest.raises(DataError, match="different lengths \\(7 to 8 timesteps\\)"):
+        load_dataset(tmp_path / "ragged.csv")
+    (tmp_path / "head.csv").write_text("id,time,label,x0\n")
+    with pytest.raises(DataError, match="header but no rows"):
+        load_dataset(tmp_path / "head.csv")
+    (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00\x81\x00garbage\n\x00\x01")
+    with pytest.raises(DataError):
+        load_dataset(tmp_path / "bin.csv")

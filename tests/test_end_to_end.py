@@ -1,0 +1,152 @@
+"""`seqsearch run` from data file to exported model, tracked in MLflow, resumable."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from conftest import make_classification
+from test_cli import seqsearch
+
+pytestmark = pytest.mark.slow
+
+
+def _client(study_path):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{study_path / 'mlflow.db'}")
+
+
+def _runs(study_path, study):
+    c = _client(study_path)
+    exp = c.get_experiment_by_name(study)
+    runs = c.search_runs([exp.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("seqsearch.role") == "study"]
+    children = [r for r in runs if r.data.tags.get("seqsearch.role") == "trial"]
+    return c, parents, children
+
+
+def _optuna_trials(study_path, study):
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(study_path / "optuna.journal")))
+    return optuna.load_study(study_name=study, storage=storage).trials
+
+
+def test_run_tracks_exports_and_resumes(tmp_path):
+    X, y = make_classification(n=48, t=10, f=2)
+    X_test, y_test = make_classification(n=15, t=10, f=2, seed=1)
+    np.savez(tmp_path / "waves.npz", X_train=X, y_train=y, X_test=X_test, y_test=y_test)
+    wd = tmp_path / "runs"
+    args = ["run", tmp_path / "waves.npz", "--workdir", wd, "--max-epochs", 2, "--seed", 1,
+            "--set", "rnn.units=[16,32]"]
+    r = seqsearch(*args, "--trials", 3)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr
+    out = r.stdout
+    assert "study 'waves'" in out and "leaderboard" in out and "test (15 sequences): accuracy" in out
+    assert "#0" in out and "#2" in out and "best #" in out
+
+    study_path = wd / "waves"
+    best = study_path / "best"
+    for name in ("model.keras", "spec.json", "metrics.json"):
+        assert (best / name).is_file(), name
+    metrics = json.loads((best / "metrics.json").read_text())
+    spec = json.loads((best / "spec.json").read_text())
+    assert metrics["classes"] == ["a", "b", "c"] and 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    assert spec["family"] == "rnn" and spec["rnn.units"] in (16, 32)
+
+    import keras
+
+    model = keras.saving.load_model(best / "model.keras")
+    pred = model.predict(X_test, verbose=0)
+    assert pred.shape == (15, 3)
+    # The test score in metrics.json is the exported model's own on the raw test data.
+    assert np.mean(pred.argmax(1) == np.searchsorted(["a", "b", "c"], y_test)) == pytest.approx(metrics["test"]["accuracy"])
+
+    c, parents, children = _runs(study_path, "waves")
+    assert len(parents) == 1 and len(children) == 3
+    parent = parents[0]
+    assert all(ch.data.tags["mlflow.parentRunId"] == parent.info.run_id for ch in children)
+    assert {ch.data.tags["seqsearch.trial"] for ch in children} == {"0", "1", "2"}
+    for ch in children:
+        assert ch.data.params["family"] == "rnn"
+        assert ch.data.tags["seqsearch.state"] in ("complete", "pruned", "failed")
+        assert ch.info.status in ("FINISHED", "KILLED", "FAILED")
+        if ch.data.tags["seqsearch.state"] == "complete":
+            hist = c.get_metric_history(ch.info.run_id, "val_loss")
+            assert 1 <= len(hist) <= 2 and [m.step for m in hist] == list(range(len(hist)))
+            assert "n_params" in ch.data.metrics
+    assert "test_accuracy" in parent.data.metrics
+    assert parent.data.tags["seqsearch.logged_model_trial"] == str(metrics["trial"])
+    model_uri = parent.data.tags["seqsearch.best_model_uri"]
+    import mlflow.pyfunc
+
+    mlflow.set_tracking_uri(f"sqlite:///{study_path / 'mlflow.db'}")
+    served = mlflow.pyfunc.load_model(model_uri).predict(X_test[:4])
+    np.testing.assert_allclose(np.asarray(served), pred[:4], rtol=1e-4, atol=1e-5)
+
+    # Resume: the same study with a higher target adds trials, numbering continues.
+    r = seqsearch(*args, "--trials", 5)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resuming: 3 finished trial(s) kept" in r.stdout
+    assert "#3" in r.stdout and "#4" in r.stdout and "#0 " not in r.stdout
+    trials = _optuna_trials(study_path, "waves")
+    assert [t.number for t in trials] == [0, 1, 2, 3, 4]
+    _, parents, children = _runs(study_path, "waves")
+    assert len(parents) == 1
+    assert sorted(int(ch.data.tags["seqsearch.trial"]) for ch in children) == [0, 1, 2, 3, 4]
+
+    # The same command once more trains nothing.
+    r = seqsearch(*args, "--trials", 5)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resuming: 5 finished trial(s) kept" in r.stdout
+    assert "unchanged; keeping the export" in r.stdout
+    assert len(_optuna_trials(study_path, "waves")) == 5
+
+    # The MLflow UI serves the study's store.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ui = subprocess.Popen([sys.executable, "-m", "seqsearch", "ui", "--workdir", str(wd), "--port", str(port)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=waves"
+        deadline, body = time.time() + 90, None
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    body = json.loads(resp.read())
+                break
+            except OSError:
+                time.sleep(1)
+        assert body is not None, "MLflow UI did not answer"
+        assert body["experiment"]["name"] == "waves"
+    finally:
+        ui.terminate()
+        ui.wait(timeout=30)
+
+
+def test_python_api_regression(tmp_path, reg_npz):
+    import seqsearch
+    from seqsearch.progress import Console
+
+    result = seqsearch.run(reg_npz, trials=2, max_epochs=2, workdir=tmp_path / "runs", seed=0,
+                           fixed={"rnn.units": 16, "train.scaling": "global"}, console=Console(quiet=True))
+    assert isinstance(result, seqsearch.RunResult)
+    assert result.study == "reg" and result.n_trials == 2
+    assert set(result.test_metrics) == {"mse", "rmse", "mae", "r2"}
+    assert result.best_spec["rnn.units"] == 16
+    import keras
+
+    model = keras.saving.load_model(result.model_path)
+    pred = model.predict(np.zeros((3, 10, 1), "float32"), verbose=0)
+    # The head de-standardises: predictions come out in target units (around 100), not z-scores.
+    assert pred.shape == (3, 1) and 50 < float(pred.mean()) < 150
+    assert json.loads(json.dumps(result.to_dict(), default=str))["best_trial"] == result.best_trial
