@@ -13,6 +13,10 @@ from .base import TrialContext, TrialRecord, process_alive, process_token
 
 __all__ = ["OptunaEngine"]
 
+# Trials that stopped because their worker did, not because of the candidate: they do not count
+# towards --trials and their spec is queued to run again.
+RETRY_REASONS = ("worker process died", "interrupted")
+
 _STATE = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
 
 
@@ -77,15 +81,24 @@ class OptunaEngine:
         return self
 
     def recover_stale(self) -> list[int]:
-        """Fail RUNNING trials whose worker on this machine is gone (killed, crashed)."""
+        """Fail RUNNING trials whose worker on this machine is gone (killed, crashed) and queue
+        their specs to run again; returns the failed trial numbers."""
+        from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
         failed = []
+        storage = self.study._storage
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if process_alive(t.user_attrs.get("worker", "")) is False:
-                self.study._storage.set_trial_user_attr(t._trial_id, "reason", "worker process died")
-                self.study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-                failed.append(t.number)
+            if process_alive(t.user_attrs.get("worker", "")) is not False:
+                continue
+            try:
+                storage.set_trial_user_attr(t._trial_id, "reason", RETRY_REASONS[0])
+                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            except UpdateFinishedTrialError:
+                continue  # another worker recovered it first
+            if t.params:
+                self.study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+            failed.append(t.number)
         return failed
 
     def records(self) -> list[TrialRecord]:
@@ -101,7 +114,11 @@ class OptunaEngine:
         ]
 
     def n_finished(self) -> int:
-        return sum(r.state in ("complete", "pruned", "failed") for r in self.records())
+        """Finished trials that count towards the target (worker deaths do not)."""
+        return sum(
+            r.state in ("complete", "pruned", "failed") and r.attrs.get("reason") not in RETRY_REASONS
+            for r in self.records()
+        )
 
     def best(self) -> TrialRecord | None:
         done = [r for r in self.records() if r.state == "complete" and r.value is not None and math.isfinite(r.value)]
@@ -134,7 +151,14 @@ class OptunaEngine:
                 set_attr=trial.set_user_attr,
                 find_duplicate=find_duplicate,
             )
-            outcome = evaluate(ctx)
+            try:
+                outcome = evaluate(ctx)
+            except KeyboardInterrupt:
+                # Optuna fails the trial on the way out; mark it so a resume retries the spec.
+                trial.set_user_attr("reason", RETRY_REASONS[1])
+                if trial.params:
+                    self.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+                raise
             if outcome.reason:
                 trial.set_user_attr("reason", outcome.reason)
             if outcome.state == "pruned":
