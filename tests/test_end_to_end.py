@@ -150,3 +150,14 @@ def test_python_api_regression(tmp_path, reg_npz):
     # The head de-standardises: predictions come out in target units (around 100), not z-scores.
     assert pred.shape == (3, 1) and 50 < float(pred.mean()) < 150
     assert json.loads(json.dumps(result.to_dict(), default=str))["best_trial"] == result.best_trial
+
+
+def test_cli_long_csv_with_json_result(tmp_path, clf_csv):
+    r = seqsearch("run", clf_csv, "--workdir", tmp_path / "runs", "--trials", 1, "--max-epochs", 1,
+                  "--set", "rnn.units=16", "--json")
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout)
+    assert result["study"] == "clf" and result["n_trials"] == 1
+    assert set(result["test_metrics"]) == {"accuracy", "loss"}
+    metrics = json.loads((tmp_path / "runs" / "clf" / "best" / "metrics.json").read_text())
+    assert metrics["classes"] == ["down", "up"] and metrics["input_shape"] == [None, 8, 2]
