@@ -19,6 +19,8 @@ STATE_TO_STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED
 
 
 def _quiet():
+    import mlflow  # noqa: F401 - its import configures the "mlflow" logger; override after
+
     for name in ("mlflow", "alembic", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -106,7 +107,10 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
         outcome.state, outcome.reason = "failed", "out of memory"
     except Exception as e:  # noqa: BLE001 - one bad candidate must not end the study
         name = type(e).__name__
-        text = (str(e).strip().splitlines() or [""])[0][:300]
+        # Keras wraps layer errors as "Exception encountered when calling X.call()." followed
+        # by the original message: keep both, without terminal colour codes.
+        lines = [re.sub(r"\x1b\[[0-9;]*m", "", l).strip() for l in str(e).splitlines()]
+        text = " ".join([l for l in lines if l][:2])[:300]
         if "ResourceExhausted" in name or "OOM" in text:
             text = "out of memory: " + text
         outcome.state, outcome.reason = "failed", f"{name}: {text}"

@@ -101,3 +101,12 @@ def test_study_of_another_dataset_is_refused_and_kept(tmp_path, existing_workdir
 def test_ui_without_a_study_says_so(tmp_path):
     r = seqsearch("ui", "--workdir", tmp_path / "nothing")
     _assert_clean_error(r, "no study in")
+
+
+def test_unwritable_workdir_is_one_line(tmp_path):
+    X, y = make_classification(n=12, t=4, f=1, classes=("p", "q"))
+    np.savez(tmp_path / "good.npz", X=X, y=y)
+    (tmp_path / "afile").write_text("not a folder")
+    r = seqsearch("run", tmp_path / "good.npz", "--workdir", tmp_path / "afile" / "runs")
+    _assert_clean_error(r, "cannot write to the work directory")
+    assert (tmp_path / "afile").read_text() == "not a folder"

@@ -153,8 +153,9 @@ def test_python_api_regression(tmp_path, reg_npz):
 
 
 def test_cli_long_csv_with_json_result(tmp_path, clf_csv):
-    r = seqsearch("run", clf_csv, "--workdir", tmp_path / "runs", "--trials", 1, "--max-epochs", 1,
-                  "--set", "rnn.units=16", "--json")
+    # --timeout ends the search after the trial that crosses it: 1 of the 50 requested.
+    r = seqsearch("run", clf_csv, "--workdir", tmp_path / "runs", "--trials", 50, "--timeout", 0.5,
+                  "--max-epochs", 1, "--set", "rnn.units=16", "--json")
     assert r.returncode == 0, r.stderr[-3000:]
     result = json.loads(r.stdout)
     assert result["study"] == "clf" and result["n_trials"] == 1

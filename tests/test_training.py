@@ -1,0 +1,93 @@
+"""One candidate's training: outcomes instead of crashes, pruning, budgets."""
+
+import numpy as np
+import pytest
+
+import keras
+from conftest import make_classification
+from search_spaces import SearchSpace, register_cell
+from seqsearch.data.dataset import RawArrays, frame_task
+from seqsearch.errors import TrialPruned
+from seqsearch.training import fit_candidate, score
+
+
+@pytest.fixture(scope="module")
+def ds():
+    X, y = make_classification(n=40, t=8, f=1)
+    return frame_task(RawArrays(X=X, y=y), name="t", source="mem")
+
+
+def spec(**over):
+    base = {"rnn.units": 16, "rnn.cell": "gru", "train.batch_size": 16, "train.scaling": "global"}
+    return SearchSpace().default_spec(overrides={**base, **over})
+
+
+def test_complete_outcome_has_best_epoch_and_metrics(ds):
+    seen = []
+    out = fit_candidate(spec(), ds, max_epochs=3, seed=0, hooks=[lambda e, logs: seen.append((e, logs))])
+    assert out.state == "complete" and out.epochs_run == 3 and [e for e, _ in seen] == [0, 1, 2]
+    losses = [logs["val_loss"] for _, logs in seen]
+    assert out.value == pytest.approx(min(losses)) and out.best_epoch == int(np.argmin(losses))
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(out.metrics)
+    assert out.n_params > 0 and out.seconds > 0
+
+
+def test_pruning_hook_stops_training(ds):
+    def prune_at_1(epoch, logs):
+        if epoch == 1:
+            raise TrialPruned(epoch)
+
+    out = fit_candidate(spec(), ds, max_epochs=10, seed=0, hooks=[prune_at_1])
+    assert out.state == "pruned" and out.epochs_run == 2 and out.reason == "pruned at epoch 1"
+
+
+def test_parameter_budget_rejects_before_training(ds):
+    out = fit_candidate(spec(**{"rnn.units": 128, "rnn.layers": 3}), ds, max_epochs=5, seed=0, max_params=1000)
+    assert out.state == "pruned" and out.epochs_run == 0
+    assert "exceed --max-params" in out.reason and out.n_params > 1000
+
+
+@keras.saving.register_keras_serializable(package="seqsearch_tests")
+class NaNCell(keras.layers.Layer):
+    """A cell whose output is NaN: the loss of any model using it is NaN."""
+
+    state_size = 4
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], 4), name="w")
+
+    def call(self, inputs, states):
+        h = keras.ops.sqrt(-1.0 - keras.ops.square(keras.ops.matmul(inputs, self.w)))
+        return h, [h]
+
+
+def test_nan_loss_is_a_failed_outcome(ds):
+    register_cell("nan_cell", lambda units: NaNCell(), replace=True)
+    out = fit_candidate(spec(**{"rnn.cell": "nan_cell", "rnn.bidirectional": False}), ds, max_epochs=3, seed=0)
+    assert out.state == "failed" and "became NaN or infinite at epoch 0" in out.reason
+
+
+@keras.saving.register_keras_serializable(package="seqsearch_tests")
+class ExplodingCell(keras.layers.Layer):
+    state_size = 4
+
+    def call(self, inputs, states):
+        raise RuntimeError("this cell is broken")
+
+
+def test_an_error_inside_a_candidate_is_a_failed_outcome(ds):
+    register_cell("exploding", lambda units: ExplodingCell(), replace=True)
+    out = fit_candidate(spec(**{"rnn.cell": "exploding", "rnn.bidirectional": False}), ds, max_epochs=2, seed=0)
+    assert out.state == "failed" and "this cell is broken" in out.reason
+
+
+def test_score_regression_metrics():
+    class Fixed:
+        def predict(self, X, verbose=0, batch_size=None):
+            return np.array([[1.0], [2.0], [4.0]])
+
+    from search_spaces import TaskSpec
+
+    m = score(Fixed(), None, np.array([1.0, 2.0, 3.0]), TaskSpec(kind="regression", n_outputs=1))
+    assert m["mae"] == pytest.approx(1 / 3) and m["rmse"] == pytest.approx(np.sqrt(1 / 3))
+    assert m["r2"] == pytest.approx(1 - 1 / 2)
