@@ -129,11 +129,13 @@ class Int(Param):
         return self.narrowed(value, value)
 
     def narrowed(self, low, high):
+        if not all(float(v).is_integer() for v in (low, high)):
+            raise ValueError(f"parameter {self.name!r} takes integers, got [{low}, {high}]")
         if not (self.low <= low <= high <= self.high):
             raise ValueError(
                 f"parameter {self.name!r}: [{low}, {high}] is not inside [{self.low}, {self.high}]"
             )
-        default = min(max(self.get_default(), low), high)
+        default = int(min(max(self.get_default(), low), high))
         return replace(self, low=int(low), high=int(high), default=default)
 
 

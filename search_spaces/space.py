@@ -25,7 +25,7 @@ class SearchSpace:
 
     ``families``: names to choose among (default: every registered family).
     ``fixed``: ``{"rnn.cell": "gru", "train.scaling": ["global", "none"], ...}`` — a scalar
-    fixes a parameter, a list narrows a choice, a ``(low, high)`` tuple narrows a range.
+    fixes a parameter, a list narrows a choice, and ``[low, high]`` narrows a numeric range.
     Everything is validated here, before any trial runs.
     """
 
@@ -51,12 +51,7 @@ class SearchSpace:
         plist = self._params[prefix]
         for i, p in enumerate(plist):
             if p.name == pname:
-                if isinstance(value, tuple) and len(value) == 2 and not isinstance(p, (Choice, Boolean)):
-                    plist[i] = p.narrowed(*value)
-                elif isinstance(value, list) and isinstance(p, Choice):
-                    plist[i] = p.narrowed(value)
-                else:
-                    plist[i] = p.fixed(value)
+                plist[i] = _narrowed(p, key, value)
                 return
         raise ValueError(
             f"cannot fix {key!r}: {prefix!r} has no parameter {pname!r} "
@@ -93,6 +88,20 @@ class SearchSpace:
         if extra:
             raise ValueError(f"spec has parameters this space does not know: {sorted(extra)}")
         return replayed
+
+
+def _narrowed(p, key, value):
+    if isinstance(p, Choice):
+        return p.narrowed(list(value)) if isinstance(value, (list, tuple)) else p.fixed(value)
+    if isinstance(p, Boolean):
+        return p.fixed(value)
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"{key}: a range is [low, high] with two numbers, got {list(value)!r}")
+        return p.narrowed(*value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{key}: expected a number or [low, high], got {value!r}")
+    return p.fixed(value)
 
 
 def family_values(spec: dict) -> tuple:

@@ -39,25 +39,6 @@ def _parse_fixed(pairs):
     return fixed
 
 
-def _normalise_ranges(fixed, space_cls):
-    """A two-number list on a numeric parameter is a range; on a choice, two options."""
-    from search_spaces import Choice
-
-    out = {}
-    for key, value in fixed.items():
-        prefix, _, name = key.rpartition(".")
-        if isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
-            try:
-                params = space_cls(families=None).params(prefix)
-            except (KeyError, ValueError):
-                params = []
-            p = next((p for p in params if p.name == name), None)
-            if p is not None and not isinstance(p, Choice):
-                value = tuple(value)
-        out[key] = value
-    return out
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="seqsearch", message="seqsearch %(version)s")
 def main():
@@ -91,9 +72,7 @@ def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, **optio
     from .progress import Console
 
     try:
-        from search_spaces import SearchSpace
-
-        options["fixed"] = _normalise_ranges(_parse_fixed(fixed), SearchSpace)
+        options["fixed"] = _parse_fixed(fixed)
         if families:
             options["families"] = [f.strip() for f in families.split(",") if f.strip()]
         from .api import run as run_api

@@ -72,7 +72,7 @@ def test_fixed_params_replay_rejects_out_of_range_values():
 
 
 def test_narrowing_and_fixing():
-    space = SearchSpace(fixed={"rnn.cell": "gru", "rnn.units": [16, 32], "train.learning_rate": (0.001, 0.002)})
+    space = SearchSpace(fixed={"rnn.cell": "gru", "rnn.units": [16, 32], "train.learning_rate": [0.001, 0.002]})
     spec = space.default_spec()
     assert spec["rnn.cell"] == "gru"
     assert spec["rnn.units"] in (16, 32)
@@ -81,6 +81,12 @@ def test_narrowing_and_fixing():
         SearchSpace(fixed={"rnn.cell": "transformerish"})
     with pytest.raises(ValueError, match="has no parameter 'width'"):
         SearchSpace(fixed={"rnn.width": 3})
+    with pytest.raises(ValueError, match="a range is \\[low, high\\] with two numbers"):
+        SearchSpace(fixed={"rnn.layers": [1, 2, 3]})
+    with pytest.raises(ValueError, match="takes integers"):
+        SearchSpace(fixed={"rnn.layers": 1.5})
+    with pytest.raises(ValueError, match="expected true or false"):
+        SearchSpace(fixed={"rnn.bidirectional": "yes"})
     with pytest.raises(ValueError, match="unknown family 'nope'"):
         SearchSpace(families=["nope"])
 
