@@ -32,3 +32,7 @@ class Family:
 
     def summary(self, p: dict) -> str:
         return self.name
+
+    def cudnn_fixed(self) -> dict:
+        """Parameter values that keep this family inside the cuDNN kernels (``--cudnn-only``)."""
+        return {}

@@ -18,6 +18,21 @@ _SCALAR = (str, int, float, bool, type(None))
 @dataclass(frozen=True)
 class Param:
     name: str
+    # Conditional parameter: ("other_param", (values...)) -> asked only when the family's
+    # earlier parameter ``other_param`` took one of ``values``.
+    when: tuple | None = field(default=None, kw_only=True)
+
+    def active(self, values: dict) -> bool:
+        if self.when is None:
+            return True
+        other, allowed = self.when
+        return other in values and values[other] in allowed
+
+    def condition_text(self) -> str:
+        if self.when is None:
+            return ""
+        other, allowed = self.when
+        return f" (if {other} in {', '.join(map(str, allowed))})" if len(allowed) > 1 else f" (if {other}={allowed[0]})"
 
     def sample(self, hp, prefix: str):  # pragma: no cover - abstract
         raise NotImplementedError

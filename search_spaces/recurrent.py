@@ -1,45 +1,83 @@
-"""Recurrent stack: SimpleRNN / LSTM / GRU / user cells, stacked, optionally bidirectional."""
+"""Recurrent stack: SimpleRNN / LSTM / GRU / user cells, stacked, optionally bidirectional,
+with layer normalisation, residual connections and a choice of sequence pooling."""
 
 from __future__ import annotations
 
 from .family import Family
 from .params import Boolean, Choice, Float, Int
+from .pooling import POOLINGS, pool
 from .registry import cell_names, get_cell, register_family
 
-__all__ = ["RecurrentStack"]
+__all__ = ["RecurrentStack", "rnn_stack"]
+
+_BI = ("bidirectional", (True,))
+
+
+def rnn_stack(x, cell_name, layers, units, *, dropout=0.0, recurrent_dropout=0.0, bidirectional=False,
+              merge_mode="concat", bidirectional_layers="all", norm="none", residual=False,
+              return_sequences=True, name="rnn"):
+    """Stack ``layers`` recurrent layers; the last returns a sequence or its final output."""
+    import keras
+
+    cell = get_cell(cell_name)
+    rd = recurrent_dropout if cell.supports_recurrent_dropout else 0.0
+    for i in range(layers):
+        seq_out = return_sequences or i < layers - 1
+        layer = cell.make_layer(units, return_sequences=seq_out, recurrent_dropout=rd, name=f"{name}_{cell_name}_{i}")
+        if bidirectional and (bidirectional_layers == "all" or i == 0):
+            layer = keras.layers.Bidirectional(layer, merge_mode=merge_mode, name=f"{name}_bi_{i}")
+        y = layer(x)
+        if residual and i > 0 and seq_out and y.shape[-1] == x.shape[-1]:
+            y = keras.layers.Add(name=f"{name}_residual_{i}")([x, y])
+        if norm == "layer":
+            y = keras.layers.LayerNormalization(name=f"{name}_norm_{i}")(y)
+        if dropout > 0:
+            # Dropout between layers, not inside the recurrence: keeps the cuDNN kernel usable.
+            y = keras.layers.Dropout(dropout, name=f"{name}_dropout_{i}")(y)
+        x = y
+    return x
 
 
 @register_family("rnn")
 class RecurrentStack(Family):
-    description = "stacked recurrent layers (seeds 000-002); the last layer's final output is the summary"
+    description = "stacked recurrent layers, uni- or bidirectional (seeds 000-002)"
     params = (
         Choice("cell", default="lstm", options_fn=cell_names),
-        Int("layers", 1, 3, default=1),
+        Int("layers", 1, 4, default=1),
         Choice("units", (16, 32, 64, 128), default=64),
         Float("dropout", 0.0, 0.5, default=0.0),
+        # A few values rather than a float range: 0 (the cuDNN-eligible default) stays reachable.
+        Choice("recurrent_dropout", (0.0, 0.1, 0.2, 0.3), default=0.0),
         Boolean("bidirectional", default=False),
+        Choice("merge_mode", ("concat", "sum", "mul", "ave"), default="concat", when=_BI),
+        Choice("bidirectional_layers", ("all", "first"), default="all", when=_BI),
+        Choice("norm", ("none", "layer"), default="none"),
+        Boolean("residual", default=False),
+        Choice("pooling", POOLINGS, default="last"),
     )
 
     def build(self, x, p, ctx):
-        import keras
-
-        cell = get_cell(p["cell"])
-        n = p["layers"]
-        for i in range(n):
-            last = i == n - 1
-            layer = cell.make_layer(p["units"], return_sequences=not last, name=f"{p['cell']}_{i}")
-            if p["bidirectional"]:
-                layer = keras.layers.Bidirectional(layer, merge_mode="concat", name=f"bi_{p['cell']}_{i}")
-            x = layer(x)
-            if p["dropout"] > 0:
-                # Dropout between layers, not inside the recurrence: keeps the cuDNN kernel usable.
-                x = keras.layers.Dropout(p["dropout"], name=f"dropout_{i}")(x)
-        return x
+        x = rnn_stack(
+            x, p["cell"], p["layers"], p["units"], dropout=p["dropout"],
+            recurrent_dropout=p["recurrent_dropout"], bidirectional=p["bidirectional"],
+            merge_mode=p.get("merge_mode", "concat"), bidirectional_layers=p.get("bidirectional_layers", "all"),
+            norm=p["norm"], residual=p["residual"], return_sequences=p["pooling"] != "last", name="rnn",
+        )
+        return x if p["pooling"] == "last" else pool(x, p["pooling"], "rnn")
 
     def cudnn_eligible(self, p):
-        # Keras' defaults (tanh/sigmoid, no recurrent dropout, no unroll, use_bias) hold for the
-        # built-in LSTM/GRU layers we build; SimpleRNN and user cells never use cuDNN.
-        return get_cell(p["cell"]).cudnn_capable
+        # Keras' conditions: tanh/sigmoid (our defaults), no recurrent dropout, no unroll,
+        # use_bias; only the built-in LSTM/GRU layers have a cuDNN kernel.
+        return get_cell(p["cell"]).cudnn_capable and p["recurrent_dropout"] == 0.0
+
+    def cudnn_fixed(self):
+        return {"cell": [c for c in cell_names() if get_cell(c).cudnn_capable], "recurrent_dropout": 0.0}
 
     def summary(self, p):
-        return f"{'bi-' if p['bidirectional'] else ''}{p['cell']} {p['layers']}x{p['units']}"
+        bi = ""
+        if p["bidirectional"]:
+            bi = "bi-" if p.get("bidirectional_layers", "all") == "all" else "bi1-"
+        s = f"{bi}{p['cell']} {p['layers']}x{p['units']}"
+        if p["pooling"] != "last":
+            s += f" {p['pooling']}-pool"
+        return s

@@ -17,6 +17,7 @@ from typing import Callable
 __all__ = [
     "register_family",
     "register_cell",
+    "unregister_cell",
     "get_family",
     "family_names",
     "get_cell",
@@ -89,6 +90,13 @@ def register_cell(name: str, cell_factory: Callable, *, replace: bool = False):
     _CELLS[name] = CellInfo(name, make_layer, cudnn_capable=False, supports_recurrent_dropout=False)
 
 
+def unregister_cell(name: str):
+    """Remove a user cell (built-in cells stay)."""
+    if name in _BUILTIN_CELLS:
+        raise ValueError(f"cell {name!r} is built in and cannot be unregistered")
+    _CELLS.pop(name, None)
+
+
 def _builtin(name, cls_name):
     def make_layer(units, return_sequences, dropout=0.0, recurrent_dropout=0.0, name=None):
         import keras
@@ -110,6 +118,7 @@ def _builtin(name, cls_name):
 _builtin("lstm", "LSTM")
 _builtin("gru", "GRU")
 _builtin("simple_rnn", "SimpleRNN")
+_BUILTIN_CELLS = ("lstm", "gru", "simple_rnn")
 
 
 def get_cell(name: str) -> CellInfo:

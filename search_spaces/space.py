@@ -1,8 +1,9 @@
-"""The search space: family choice, the chosen family's parameters, and the recipe.
+"""The search space: family choice, the chosen family's parameters, the front end and the
+training recipe.
 
-``SearchSpace.sample(hp)`` returns an ArchitectureSpec: a flat JSON dict with family-prefixed
-names. ``build_model(spec, data_spec, task_spec)`` rebuilds the same architecture from that
-dict alone.
+``SearchSpace.sample(hp)`` returns an ArchitectureSpec: a flat JSON dict with prefixed names
+(``family``, ``rnn.units``, ``front.kind``, ``train.learning_rate``). ``build_model(spec,
+data_spec, task_spec)`` rebuilds the same architecture from that dict alone.
 """
 
 from __future__ import annotations
@@ -10,14 +11,17 @@ from __future__ import annotations
 import json
 from typing import Iterable
 
+from .front import FRONT_PARAMS, FRONT_PREFIX, build_front
 from .hp import DefaultParams, FixedParams
 from .params import Boolean, Choice
 from .recipe import RECIPE_PARAMS, RECIPE_PREFIX
 from .registry import family_names, get_family
 
-__all__ = ["SearchSpace", "build_model", "spec_summary", "cudnn_eligible", "family_values"]
+__all__ = ["SearchSpace", "build_model", "spec_summary", "cudnn_eligible", "family_values", "GROUPS"]
 
 FAMILY_KEY = "family"
+# Parameter groups sampled with every family, in this order.
+GROUPS = {FRONT_PREFIX: FRONT_PARAMS, RECIPE_PREFIX: RECIPE_PARAMS}
 
 
 class SearchSpace:
@@ -26,18 +30,26 @@ class SearchSpace:
     ``families``: names to choose among (default: every registered family).
     ``fixed``: ``{"rnn.cell": "gru", "train.scaling": ["global", "none"], ...}`` — a scalar
     fixes a parameter, a list narrows a choice, and ``[low, high]`` narrows a numeric range.
+    ``cudnn_only``: keep recurrent layers inside Keras' cuDNN kernel conditions.
     Everything is validated here, before any trial runs.
     """
 
-    def __init__(self, families: Iterable[str] | None = None, fixed: dict | None = None):
+    def __init__(self, families: Iterable[str] | None = None, fixed: dict | None = None, cudnn_only: bool = False):
         names = list(families) if families is not None else family_names()
         if not names:
             raise ValueError("families must name at least one family")
+        if len(set(names)) != len(names):
+            raise ValueError(f"families repeat a name: {names}")
         for n in names:
             get_family(n)  # raises with the list of known families
         self.families = names
         self._params = {n: list(get_family(n).params) for n in names}
-        self._params[RECIPE_PREFIX] = list(RECIPE_PARAMS)
+        for prefix, params in GROUPS.items():
+            self._params[prefix] = list(params)
+        if cudnn_only:
+            for n in names:
+                for pname, value in get_family(n).cudnn_fixed().items():
+                    self._narrow(f"{n}.{pname}", value)
         for key, value in (fixed or {}).items():
             self._narrow(key, value)
 
@@ -45,7 +57,7 @@ class SearchSpace:
         prefix, _, pname = key.rpartition(".")
         if prefix not in self._params:
             raise ValueError(
-                f"cannot fix {key!r}: no family or recipe named {prefix!r} in this space "
+                f"cannot fix {key!r}: no family or group named {prefix!r} in this space "
                 f"(have: {', '.join(self._params)})"
             )
         plist = self._params[prefix]
@@ -63,17 +75,19 @@ class SearchSpace:
 
     def sample(self, hp) -> dict:
         spec = {FAMILY_KEY: hp.choice(FAMILY_KEY, self.families)}
-        # Conditional: only the chosen family's parameters are asked for.
-        for p in self._params[spec[FAMILY_KEY]]:
-            spec[p.full_name(spec[FAMILY_KEY])] = p.sample(hp, spec[FAMILY_KEY])
-        for p in self._params[RECIPE_PREFIX]:
-            spec[p.full_name(RECIPE_PREFIX)] = p.sample(hp, RECIPE_PREFIX)
+        # Conditional: only the chosen family's parameters are asked for, and among them only
+        # those whose condition on an earlier parameter holds.
+        for prefix in (spec[FAMILY_KEY], *GROUPS):
+            values = {}
+            for p in self._params[prefix]:
+                if p.active(values):
+                    values[p.name] = spec[p.full_name(prefix)] = p.sample(hp, prefix)
         return spec
 
     def default_spec(self, family: str | None = None, overrides: dict | None = None) -> dict:
         family = family or self.families[0]
         defaults = {FAMILY_KEY: family}
-        for prefix in (family, RECIPE_PREFIX):
+        for prefix in (family, *GROUPS):
             for p in self._params[prefix]:
                 defaults[p.full_name(prefix)] = p.get_default()
         spec = self.sample(DefaultParams(defaults, overrides))
@@ -83,11 +97,29 @@ class SearchSpace:
         """Replay a stored spec through the space: every value must be inside its range."""
         if FAMILY_KEY not in spec:
             raise ValueError("spec has no 'family' entry")
+        if spec[FAMILY_KEY] not in self.families:
+            raise ValueError(f"spec family {spec[FAMILY_KEY]!r} is not in this space ({', '.join(self.families)})")
         replayed = self.sample(FixedParams(spec))
         extra = set(spec) - set(replayed)
         if extra:
-            raise ValueError(f"spec has parameters this space does not know: {sorted(extra)}")
+            raise ValueError(f"spec has parameters this space does not ask for: {sorted(extra)}")
         return replayed
+
+    def describe(self) -> list[str]:
+        """Lines for ``seqsearch spaces``: every family and group with ranges and defaults."""
+        lines = []
+        for prefix in (*self.families, *GROUPS):
+            title = get_family(prefix).description if prefix in self.families else _GROUP_TITLES[prefix]
+            lines.append(f"{prefix}: {title}")
+            for p in self._params[prefix]:
+                lines.append(f"  {prefix + '.' + p.name:<28} {p.describe() + p.condition_text():<58} default {p.get_default()}")
+        return lines
+
+
+_GROUP_TITLES = {
+    FRONT_PREFIX: "front end in front of every family",
+    RECIPE_PREFIX: "the training recipe, searched with every family",
+}
 
 
 def _narrowed(p, key, value):
@@ -104,15 +136,18 @@ def _narrowed(p, key, value):
     return p.fixed(value)
 
 
+def _values(spec: dict, prefix: str) -> dict:
+    head = prefix + "."
+    return {k[len(head):]: v for k, v in spec.items() if k.startswith(head)}
+
+
 def family_values(spec: dict) -> tuple:
     family = get_family(spec[FAMILY_KEY])
-    prefix = family.name + "."
-    return family, {k[len(prefix):]: v for k, v in spec.items() if k.startswith(prefix)}
+    return family, _values(spec, family.name)
 
 
 def recipe_values(spec: dict) -> dict:
-    prefix = RECIPE_PREFIX + "."
-    return {k[len(prefix):]: v for k, v in spec.items() if k.startswith(prefix)}
+    return _values(spec, RECIPE_PREFIX)
 
 
 def build_model(spec: dict, data_spec, task_spec):
@@ -136,6 +171,8 @@ def build_model(spec: dict, data_spec, task_spec):
         x = inputs
     else:
         raise ValueError(f"unknown train.scaling {scaling!r}")
+    front = _values(spec, FRONT_PREFIX)
+    x = build_front(x, front) if front else x
     x = family.build(x, p, BuildContext(data_spec, task_spec))
     outputs = build_head(x, task_spec)
     return keras.Model(inputs, outputs, name=f"seqsearch_{family.name}")
@@ -164,7 +201,10 @@ class BuildContext:
 
 def spec_summary(spec: dict) -> str:
     family, p = family_values(spec)
-    return family.summary(p)
+    s = family.summary(p)
+    if spec.get(f"{FRONT_PREFIX}.kind") == "conv":
+        s = f"conv{spec[f'{FRONT_PREFIX}.kernel']}/{spec[f'{FRONT_PREFIX}.stride']} + " + s
+    return s
 
 
 def cudnn_eligible(spec: dict) -> bool:

@@ -133,17 +133,10 @@ def _resolve_study(study, workdir):
 @main.command()
 def spaces():
     """List every architecture family with its parameters, ranges and defaults."""
-    from search_spaces import family_names, get_family
-    from search_spaces.recipe import RECIPE_PARAMS, RECIPE_PREFIX
+    from search_spaces import SearchSpace
 
-    for name in family_names():
-        fam = get_family(name)
-        click.echo(f"{name}: {fam.description}")
-        for p in fam.params:
-            click.echo(f"  {name}.{p.name:<22} {p.describe():<40} default {p.get_default()}")
-    click.echo(f"{RECIPE_PREFIX}: the training recipe, searched with every family")
-    for p in RECIPE_PARAMS:
-        click.echo(f"  {RECIPE_PREFIX}.{p.name:<22} {p.describe():<40} default {p.get_default()}")
+    for line in SearchSpace().describe():
+        click.echo(line)
 
 
 if __name__ == "__main__":  # pragma: no cover

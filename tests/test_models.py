@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import keras
-from search_spaces import DataSpec, SearchSpace, TaskSpec, build_model, compile_model, register_cell
+from search_spaces import DataSpec, SearchSpace, TaskSpec, build_model, compile_model, register_cell, unregister_cell
 from search_spaces.space import series_standardize
 
 DATA = DataSpec(timesteps=7, n_features=2, feature_mean=[0.5, -1.0], feature_var=[2.0, 0.5])
@@ -34,7 +34,11 @@ class MinimalRNNCell(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
-register_cell("minimal", lambda units: MinimalRNNCell(units), replace=True)
+@pytest.fixture(autouse=True, scope="module")
+def minimal_cell():
+    register_cell("minimal", lambda units: MinimalRNNCell(units), replace=True)
+    yield
+    unregister_cell("minimal")
 
 
 def _train_and_roundtrip(spec, task, tmp_path):

@@ -5,7 +5,7 @@ import pytest
 
 import keras
 from conftest import make_classification
-from search_spaces import SearchSpace, register_cell
+from search_spaces import SearchSpace, register_cell, unregister_cell
 from seqsearch.data.dataset import RawArrays, frame_task
 from seqsearch.errors import TrialPruned
 from seqsearch.training import fit_candidate, score
@@ -63,7 +63,10 @@ class NaNCell(keras.layers.Layer):
 
 def test_nan_loss_is_a_failed_outcome(ds):
     register_cell("nan_cell", lambda units: NaNCell(), replace=True)
-    out = fit_candidate(spec(**{"rnn.cell": "nan_cell", "rnn.bidirectional": False}), ds, max_epochs=3, seed=0)
+    try:
+        out = fit_candidate(spec(**{"rnn.cell": "nan_cell", "rnn.bidirectional": False}), ds, max_epochs=3, seed=0)
+    finally:
+        unregister_cell("nan_cell")
     assert out.state == "failed" and "became NaN or infinite at epoch 0" in out.reason
 
 
@@ -77,7 +80,10 @@ class ExplodingCell(keras.layers.Layer):
 
 def test_an_error_inside_a_candidate_is_a_failed_outcome(ds):
     register_cell("exploding", lambda units: ExplodingCell(), replace=True)
-    out = fit_candidate(spec(**{"rnn.cell": "exploding", "rnn.bidirectional": False}), ds, max_epochs=2, seed=0)
+    try:
+        out = fit_candidate(spec(**{"rnn.cell": "exploding", "rnn.bidirectional": False}), ds, max_epochs=2, seed=0)
+    finally:
+        unregister_cell("exploding")
     assert out.state == "failed" and "this cell is broken" in out.reason
 
 

@@ -1,0 +1,148 @@
+"""Serialisable custom layers (``keras.ops`` only, so they run on every Keras 3 backend).
+
+A model that contains one of these needs ``import search_spaces`` before
+``keras.saving.load_model``: Keras finds custom classes only once they are registered.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+__all__ = ["SinusoidalPositionEncoding", "LearnedPositionEmbedding", "TemporalLatentBottleneck"]
+
+
+@keras.saving.register_keras_serializable(package="seqsearch")
+class SinusoidalPositionEncoding(keras.layers.Layer):
+    """Adds the fixed sine/cosine position code of "Attention is all you need"."""
+
+    def __init__(self, max_wavelength: float = 10000.0, **kwargs):
+        super().__init__(**kwargs)
+        self.max_wavelength = float(max_wavelength)
+
+    def call(self, x):
+        length, dim = ops.shape(x)[1], x.shape[-1]
+        pos = ops.cast(ops.arange(length), self.compute_dtype)[:, None]
+        i = ops.arange(dim)[None, :]
+        rates = ops.power(self.max_wavelength, -ops.cast(2 * (i // 2), self.compute_dtype) / dim)
+        angles = pos * rates
+        code = ops.where(i % 2 == 0, ops.sin(angles), ops.cos(angles))
+        return x + ops.cast(code, x.dtype)[None]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "max_wavelength": self.max_wavelength}
+
+
+@keras.saving.register_keras_serializable(package="seqsearch")
+class LearnedPositionEmbedding(keras.layers.Layer):
+    """Adds a trained vector per position (sequences are of one fixed length)."""
+
+    def build(self, input_shape):
+        self.embedding = self.add_weight(
+            shape=(input_shape[1], input_shape[-1]), initializer="random_normal", name="embedding"
+        )
+
+    def call(self, x):
+        return x + ops.cast(self.embedding, x.dtype)[None]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="seqsearch")
+class TemporalLatentBottleneck(keras.layers.Layer):
+    """Temporal Latent Bottleneck (Didolkar et al., 2022; Keras example "When Recurrence meets
+    Transformers").
+
+    The sequence is cut into chunks. A fast *perceptual* stream processes each chunk with
+    self-attention and cross-attention to a small set of latent state vectors; the slow stream
+    updates those latents, chunk after chunk, by cross-attending to the processed chunk — a
+    recurrence whose state is a set of vectors. Input ``(batch, T, dim)``; outputs the
+    processed sequence ``(batch, T, dim)`` and the final latents ``(batch, num_latents, dim)``.
+    """
+
+    def __init__(self, chunk_size, num_latents, dim, heads, ff_dim, depth=1, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.chunk_size, self.num_latents, self.dim = int(chunk_size), int(num_latents), int(dim)
+        self.heads, self.ff_dim, self.depth, self.dropout = int(heads), int(ff_dim), int(depth), float(dropout)
+        key_dim = max(self.dim // self.heads, 1)
+
+        def mha(tag):
+            return keras.layers.MultiHeadAttention(self.heads, key_dim, dropout=self.dropout, name=tag)
+
+        self.self_attn = [mha(f"self_attn_{i}") for i in range(self.depth)]
+        self.cross_attn = [mha(f"cross_attn_{i}") for i in range(self.depth)]
+        self.norms = [keras.layers.LayerNormalization(name=f"norm_{i}") for i in range(3 * self.depth + 2)]
+        self.ff_in = [keras.layers.Dense(self.ff_dim, activation="gelu", name=f"ff_in_{i}") for i in range(self.depth + 1)]
+        self.ff_out = [keras.layers.Dense(self.dim, name=f"ff_out_{i}") for i in range(self.depth + 1)]
+        self.update_attn = mha("update_attn")
+        self.drop = keras.layers.Dropout(self.dropout)
+
+    def build(self, input_shape):
+        self.initial_latents = self.add_weight(
+            shape=(self.num_latents, self.dim), initializer="random_normal", name="initial_latents"
+        )
+        chunk = (None, self.chunk_size, self.dim)
+        latents = (None, self.num_latents, self.dim)
+        for i in range(self.depth):
+            self.self_attn[i].build(chunk, chunk)
+            self.cross_attn[i].build(chunk, latents)
+            for k in range(3):
+                self.norms[3 * i + k].build(chunk)
+            self.ff_in[i].build(chunk)
+            self.ff_out[i].build((None, self.chunk_size, self.ff_dim))
+        self.update_attn.build(latents, chunk)
+        self.norms[-2].build(latents)
+        self.norms[-1].build(latents)
+        self.ff_in[-1].build(latents)
+        self.ff_out[-1].build((None, self.num_latents, self.ff_dim))
+
+    def call(self, x, training=None):
+        length = x.shape[1]
+        cs = self.chunk_size
+        n_chunks = math.ceil(length / cs)
+        pad = n_chunks * cs - length
+        if pad:
+            x = ops.pad(x, [[0, 0], [0, pad], [0, 0]])
+        batch = ops.shape(x)[0]
+        lat = ops.broadcast_to(ops.cast(self.initial_latents, x.dtype)[None], (batch, self.num_latents, self.dim))
+        outputs = []
+        for c in range(n_chunks):
+            chunk = x[:, c * cs:(c + 1) * cs, :]
+            valid = min(cs, length - c * cs)
+            # The last chunk may hold padding: no query or latent attends to padded keys.
+            key_ok = ops.arange(cs) < valid
+            self_mask = ops.broadcast_to(key_ok[None, None, :], (batch, cs, cs)) if valid < cs else None
+            upd_mask = ops.broadcast_to(key_ok[None, None, :], (batch, self.num_latents, cs)) if valid < cs else None
+            for i in range(self.depth):
+                h = self.norms[3 * i](chunk)
+                chunk = chunk + self.drop(self.self_attn[i](h, h, attention_mask=self_mask, training=training), training=training)
+                h = self.norms[3 * i + 1](chunk)
+                chunk = chunk + self.drop(self.cross_attn[i](h, lat, training=training), training=training)
+                h = self.norms[3 * i + 2](chunk)
+                chunk = chunk + self.drop(self.ff_out[i](self.ff_in[i](h)), training=training)
+            # Slow stream: the latents read the processed chunk.
+            h = self.norms[-2](lat)
+            lat = lat + self.drop(self.update_attn(h, chunk, attention_mask=upd_mask, training=training), training=training)
+            h = self.norms[-1](lat)
+            lat = lat + self.ff_out[-1](self.ff_in[-1](h))
+            outputs.append(chunk)
+        seq = ops.concatenate(outputs, axis=1)
+        if pad:
+            seq = seq[:, :length, :]
+        return seq, lat
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.dim), (input_shape[0], self.num_latents, self.dim)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "chunk_size": self.chunk_size, "num_latents": self.num_latents, "dim": self.dim,
+            "heads": self.heads, "ff_dim": self.ff_dim, "depth": self.depth, "dropout": self.dropout,
+        }
