@@ -5,7 +5,7 @@ model is built, so listing or sampling the space is cheap."""
 from .family import Family
 from .hp import DefaultParams, FixedParams, KerasTunerHP, OptunaHP
 from .params import Boolean, Choice, Float, Int
-from .registry import cell_names, family_names, get_cell, get_family, register_cell, register_family, unregister_cell
+from .registry import cell_names, family_names, get_cell, get_family, register_cell, register_family, unregister_cell, unregister_family
 from .specs import TASKS, DataSpec, TaskSpec
 
 # Built-in families register themselves on import (in this order in `seqsearch spaces`).
@@ -13,11 +13,13 @@ from . import recurrent, transformer, bottleneck  # noqa: F401,E402
 
 from .space import SearchSpace, build_model, cudnn_eligible, spec_summary  # noqa: E402
 from .recipe import compile_model  # noqa: E402
+from .seeds import SEED_SPECS, seed_specs  # noqa: E402
 
 __all__ = [
     "Family", "FixedParams", "OptunaHP", "KerasTunerHP", "DefaultParams",
     "Choice", "Int", "Float", "Boolean",
-    "register_family", "register_cell", "unregister_cell", "get_family", "family_names", "get_cell", "cell_names",
+    "register_family", "register_cell", "unregister_cell", "unregister_family", "get_family", "family_names", "get_cell", "cell_names",
     "DataSpec", "TaskSpec", "TASKS",
     "SearchSpace", "build_model", "compile_model", "spec_summary", "cudnn_eligible",
+    "SEED_SPECS", "seed_specs",
 ]

@@ -16,6 +16,7 @@ from typing import Callable
 
 __all__ = [
     "register_family",
+    "unregister_family",
     "register_cell",
     "unregister_cell",
     "get_family",
@@ -42,6 +43,11 @@ def register_family(name: str):
         return cls
 
     return deco
+
+
+def unregister_family(name: str):
+    """Remove a family (tests, or a user replacing a built-in with ``register_family``)."""
+    _FAMILIES.pop(name, None)
 
 
 def get_family(name: str):

@@ -36,5 +36,10 @@ def load_keras(quiet: bool = True):
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+    # Retracing notices are about Keras' own per-model functions: one search builds many
+    # models by design, so they say nothing the user can act on.
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     _loaded = True
     return keras

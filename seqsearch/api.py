@@ -43,8 +43,6 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     ``task``, ``study``, ``workdir``, ``seed``, ...). Returns a :class:`RunResult`.
     Raises :class:`seqsearch.errors.SeqsearchError` for input the user must fix.
     """
-    from search_spaces import SearchSpace
-
     from ._backend import load_keras
     from .data import load_dataset
     from .progress import Console
@@ -56,10 +54,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         config.dataset, task=config.task, target=config.target, id_col=config.id_col,
         time_col=config.time_col, seed=config.seed, test_size=config.test_size, val_size=config.val_size,
     )
-    try:
-        space = SearchSpace(config.families, config.fixed)
-    except ValueError as e:
-        raise SeqsearchError(str(e)) from None
+    space = _search_space(config)
     info = ds.describe()
     study_path = _prepare_study_dir(config, ds, info)
     load_keras()
@@ -76,8 +71,13 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     stale = engine.recover_stale()
     if stale:
         tracker.fail_trials(stale, "worker process died")
+    queued = []
+    if config.warm_start:
+        from search_spaces import seed_specs
+
+        queued = engine.enqueue(seed_specs(space))
     n_done = engine.n_finished()
-    console.header(info, config, n_done)
+    console.header(info, config, n_done, queued)
     status = "FAILED"
     try:
         remaining = config.trials - n_done
@@ -91,6 +91,22 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         raise
     finally:
         tracker.close_study(status)
+
+
+def _search_space(config):
+    from search_spaces import SearchSpace
+
+    from .space_file import load_space_file
+
+    shaped = load_space_file(config.space_file) if config.space_file else {}
+    families = config.families or shaped.get("families")
+    fixed = {**shaped.get("fixed", {}), **config.fixed}
+    cudnn_only = config.cudnn_only or shaped.get("cudnn_only", False)
+    try:
+        return SearchSpace(families, fixed, cudnn_only=cudnn_only)
+    except ValueError as e:
+        where = f" (from --space {config.space_file})" if config.space_file else ""
+        raise SeqsearchError(f"{e}{where}") from None
 
 
 def _prepare_study_dir(config, ds, info) -> Path:

@@ -60,6 +60,9 @@ def main():
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for splits, sampling and weight initialisation.")
 @click.option("--families", help="Comma-separated families to search (see `seqsearch spaces`). Default: all.")
 @click.option("--set", "fixed", multiple=True, metavar="NAME=VALUE", help="Fix or narrow a parameter: rnn.cell=gru, rnn.units=[32,64], train.learning_rate=[0.001,0.01]. Repeatable.")
+@click.option("--space", "space_file", type=click.Path(dir_okay=False, path_type=str), help="TOML/YAML file that shapes the space: families, set (fix/narrow), cudnn_only.")
+@click.option("--warm-start", is_flag=True, help="Run the seed tutorials' architectures (seqsearch spaces --seeds) as the first trials.")
+@click.option("--cudnn-only", is_flag=True, help="Keep recurrent layers inside the cuDNN kernel conditions (LSTM/GRU, no recurrent dropout).")
 @click.option("--sampler", type=click.Choice(["tpe", "random"]), default="tpe", show_default=True)
 @click.option("--pruner", type=click.Choice(["median", "none"]), default="median", show_default=True)
 @click.option("--max-params", type=int, help="Reject (prune) candidates with more parameters than this, before training.")
@@ -131,12 +134,18 @@ def _resolve_study(study, workdir):
 
 
 @main.command()
-def spaces():
+@click.option("--seeds", is_flag=True, help="Also print the seed tutorials' fixed specs used by --warm-start.")
+def spaces(seeds):
     """List every architecture family with its parameters, ranges and defaults."""
-    from search_spaces import SearchSpace
+    from search_spaces import SearchSpace, seed_specs, spec_summary
 
-    for line in SearchSpace().describe():
+    space = SearchSpace()
+    for line in space.describe():
         click.echo(line)
+    if seeds:
+        click.echo("seed specs (--warm-start):")
+        for name, spec in seed_specs(space).items():
+            click.echo(f"  {name:<22} {spec_summary(spec)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -49,6 +49,9 @@ class RunConfig:
     test_size: float = 0.2
     val_size: float = 0.2
     fixed: dict = field(default_factory=dict)
+    space_file: str | None = None
+    cudnn_only: bool = False
+    warm_start: bool = False
 
     def __post_init__(self):
         self.dataset, self.workdir = str(self.dataset), str(self.workdir)

@@ -44,7 +44,7 @@ class Console:
         if self.live and not self.quiet:
             print("\r\033[K", end="", file=self.stream, flush=True)
 
-    def header(self, info: dict, config, n_done: int):
+    def header(self, info: dict, config, n_done: int, warm: list | None = None):
         self.score_key = "val_accuracy" if info["task"] == "classification" else "val_mae"
         self.echo(
             f"seqsearch: study {config.study!r} on {info['name']} — {info['task']}, "
@@ -53,6 +53,8 @@ class Console:
         )
         if n_done:
             self.echo(f"resuming: {n_done} finished trial(s) kept; target {config.trials} trials")
+        if warm:
+            self.echo(f"warm start: queued {', '.join(warm)}")
         self.echo(f"  {'trial':>5}  {'state':8}  {'val_loss':>8}  {self.score_key:>12}  {'epochs':>6}  {'secs':>6}  architecture")
 
     def epoch(self, number: int, epoch: int, max_epochs: int, logs: dict, summary: str):

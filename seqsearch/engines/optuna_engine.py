@@ -101,6 +101,21 @@ class OptunaEngine:
             failed.append(t.number)
         return failed
 
+    def enqueue(self, named_specs: dict) -> list[str]:
+        """Queue fixed specs to run before sampled ones, skipping any the study already has."""
+        have = {json.dumps(r.spec, sort_keys=True) for r in self.records()}
+        have |= {
+            json.dumps(t.system_attrs.get("fixed_params", {}), sort_keys=True)
+            for t in self.study.get_trials(deepcopy=False)
+        }
+        queued = []
+        for name, spec in named_specs.items():
+            if json.dumps(spec, sort_keys=True) in have:
+                continue
+            self.study.enqueue_trial(spec, user_attrs={"warm_start": name})
+            queued.append(name)
+        return queued
+
     def records(self) -> list[TrialRecord]:
         return [
             TrialRecord(

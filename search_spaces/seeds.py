@@ -1,0 +1,45 @@
+"""The seed tutorials' architectures as named fixed specs (``--warm-start`` runs them first).
+
+Each entry names a family and the values that differ from that family's defaults; the rest
+(recipe included) are defaults. Where the seed's code and our families differ, the comment
+says how.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SEED_SPECS", "seed_specs"]
+
+SEED_SPECS = {
+    # Seed 000, method 1: SimpleRNN(32) + Dense (the seed uses relu; our SimpleRNN keeps tanh).
+    "seed000_simple_rnn": ("rnn", {"cell": "simple_rnn", "layers": 1, "units": 32}),
+    # Seed 000, method 2: one post-norm encoder block, 4 heads of size 64, ff 128, dropout 0.1,
+    # mean pooling, no position code (the seed attends over raw features; we project to 16).
+    "seed000_transformer": ("transformer", {
+        "d_model": 16, "blocks": 1, "heads": 4, "key_dim": 64, "ff_dim": 128, "dropout": 0.1,
+        "norm": "post", "positional": "none", "pooling": "mean",
+    }),
+    # Seed 000, method 3: SimpleRNN(32) -> Dense(16, relu) bottleneck -> one encoder block.
+    "seed000_bottleneck": ("rnn_bottleneck", {
+        "cell": "simple_rnn", "rnn_layers": 1, "rnn_units": 32, "tokens": 1, "bottleneck_dim": 16,
+        "blocks": 1, "heads": 4, "key_dim": 64, "ff_dim": 128, "dropout": 0.1,
+    }),
+    # Seed 001: LSTM(64) and Bidirectional(LSTM(64)).
+    "seed001_lstm": ("rnn", {"cell": "lstm", "layers": 1, "units": 64}),
+    "seed001_bilstm": ("rnn", {"cell": "lstm", "layers": 1, "units": 64, "bidirectional": True, "merge_mode": "concat"}),
+    # The Keras "When Recurrence meets Transformers" example's model, at our defaults.
+    "keras_tlb": ("tlb", {}),
+}
+
+
+def seed_specs(space) -> dict:
+    """The seed specs that fit ``space`` (its families and narrowed ranges), by name."""
+    out = {}
+    for name, (family, values) in SEED_SPECS.items():
+        if family not in space.families:
+            continue
+        overrides = {f"{family}.{k}": v for k, v in values.items()}
+        try:
+            out[name] = space.default_spec(family, overrides)
+        except ValueError:
+            continue  # the user narrowed the space past this seed
+    return out

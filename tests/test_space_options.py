@@ -1,0 +1,70 @@
+"""Shaping the space: --space files, --cudnn-only, warm-start seeds."""
+
+import optuna
+import pytest
+
+from search_spaces import OptunaHP, SearchSpace, cudnn_eligible, seed_specs
+from seqsearch.errors import SeqsearchError
+from seqsearch.space_file import load_space_file
+
+
+def test_toml_space_file(tmp_path):
+    f = tmp_path / "space.toml"
+    f.write_text(
+        'families = ["rnn", "transformer"]\ncudnn_only = true\n'
+        '[set]\n"rnn.units" = [32, 64]\n"train.learning_rate" = [0.0005, 0.005]\n'
+        "[set.transformer]\nblocks = 2\n"
+    )
+    shaped = load_space_file(f)
+    assert shaped == {
+        "families": ["rnn", "transformer"], "cudnn_only": True,
+        "fixed": {"rnn.units": [32, 64], "train.learning_rate": [0.0005, 0.005], "transformer.blocks": 2},
+    }
+    space = SearchSpace(shaped["families"], shaped["fixed"], cudnn_only=shaped["cudnn_only"])
+    spec = space.default_spec("transformer")
+    assert spec["transformer.blocks"] == 2 and 0.0005 <= spec["train.learning_rate"] <= 0.005
+
+
+def test_yaml_space_file(tmp_path):
+    f = tmp_path / "space.yaml"
+    f.write_text("families: [rnn]\nset:\n  rnn:\n    cell: [gru]\n")
+    assert load_space_file(f) == {"families": ["rnn"], "fixed": {"rnn.cell": ["gru"]}}
+
+
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("a.toml", "families = [", "is not valid TOML"),
+        ("a.toml", "famlies = ['rnn']", "unknown key\\(s\\) \\['famlies'\\]"),
+        ("a.toml", "families = 'rnn'", "families must be a list of names"),
+        ("a.yaml", "families: [rnn\n", "is not valid YAML"),
+        ("a.json", "{}", "use .toml, .yaml or .yml"),
+    ],
+)
+def test_bad_space_files(tmp_path, name, text, message):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(SeqsearchError, match=message):
+        load_space_file(tmp_path / name)
+
+
+def test_cudnn_only_keeps_every_sample_eligible():
+    space = SearchSpace(families=["rnn", "rnn_bottleneck"], cudnn_only=True)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(30):
+        trial = study.ask()
+        spec = space.sample(OptunaHP(trial))
+        study.tell(trial, 0.0)
+        assert cudnn_eligible(spec), spec
+    assert not cudnn_eligible(SearchSpace().default_spec(overrides={"rnn.cell": "simple_rnn"}))
+    assert not cudnn_eligible(SearchSpace().default_spec(overrides={"rnn.recurrent_dropout": 0.2}))
+
+
+def test_seed_specs_cover_every_family_and_fit_the_space():
+    space = SearchSpace()
+    seeds = seed_specs(space)
+    assert {s["family"] for s in seeds.values()} == {"rnn", "transformer", "rnn_bottleneck", "tlb"}
+    assert seeds["seed001_bilstm"]["rnn.bidirectional"] is True
+    for spec in seeds.values():
+        assert space.validate_spec(spec) == spec
+    # A narrowed space drops the seeds that no longer fit.
+    assert list(seed_specs(SearchSpace(families=["rnn"], fixed={"rnn.units": [16, 32]}))) == ["seed000_simple_rnn"]
