@@ -62,6 +62,7 @@ class RNNBottleneck(Family):
 @register_family("tlb")
 class TemporalLatentBottleneckFamily(Family):
     description = "Temporal Latent Bottleneck: chunked perceptual transformer + recurrent latent state (Didolkar et al. 2022)"
+    seq2seq = "aligned"
     params = (
         Choice("chunk_size", (4, 8, 16, 32), default=8),
         Choice("num_latents", (2, 4, 8), default=4),
@@ -81,10 +82,15 @@ class TemporalLatentBottleneckFamily(Family):
 
         x = keras.layers.Dense(p["dim"], name="tlb_proj")(x)
         x = add_positions(x, p["positional"], "tlb_pos")
-        seq, latents = TemporalLatentBottleneck(
+        per_step = ctx.task_spec.kind == "seq2seq"
+        use_latents = not per_step and p["readout"] in ("latents", "both")
+        out = TemporalLatentBottleneck(
             p["chunk_size"], p["num_latents"], p["dim"], p["heads"], p["ff_dim"],
-            depth=p["depth"], dropout=p["dropout"], name="tlb",
+            depth=p["depth"], dropout=p["dropout"], return_latents=use_latents, name="tlb",
         )(x)
+        seq, latents = out if use_latents else (out, None)
+        if per_step:
+            return keras.layers.LayerNormalization(name="tlb_norm")(seq)
         parts = []
         if p["readout"] in ("sequence", "both"):
             parts.append(keras.layers.GlobalAveragePooling1D(name="tlb_seq_pool")(seq))
@@ -92,6 +98,9 @@ class TemporalLatentBottleneckFamily(Family):
             parts.append(keras.layers.GlobalAveragePooling1D(name="tlb_latent_pool")(latents))
         out = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="tlb_readout")(parts)
         return keras.layers.LayerNormalization(name="tlb_norm")(out)
+
+    def seq2seq_fixed(self):
+        return {"readout": "sequence"}
 
     def summary(self, p):
         return f"tlb chunk{p['chunk_size']} {p['num_latents']}x{p['dim']} depth{p['depth']}"

@@ -16,6 +16,10 @@ class Family:
     name: str = ""
     params: tuple = ()
     description: str = ""
+    # What the family can produce: a vector for classification/regression, and for seq2seq
+    # "none", "aligned" (one output step per input step) or "any" (an output length of its own).
+    vector_output: bool = True
+    seq2seq: str = "none"
 
     def validate(self):
         names = [p.name for p in self.params]
@@ -32,6 +36,23 @@ class Family:
 
     def summary(self, p: dict) -> str:
         return self.name
+
+    def unsupported(self, data_spec, task_spec) -> str | None:
+        """Why this family cannot serve the task, or None when it can."""
+        if task_spec.kind != "seq2seq":
+            return None if self.vector_output else "produces sequences only (seq2seq tasks)"
+        if self.seq2seq == "any":
+            return None
+        if self.seq2seq == "aligned":
+            if task_spec.output_steps == data_spec.timesteps:
+                return None
+            return (f"maps each input step to one output step, but the task has {data_spec.timesteps} "
+                    f"input and {task_spec.output_steps} output steps")
+        return "produces one vector per sequence, not a sequence"
+
+    def seq2seq_fixed(self) -> dict:
+        """Parameter values that do not matter for seq2seq (fixed so the search skips them)."""
+        return {}
 
     def cudnn_fixed(self) -> dict:
         """Parameter values that keep this family inside the cuDNN kernels (``--cudnn-only``)."""

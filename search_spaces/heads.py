@@ -6,11 +6,17 @@ __all__ = ["build_head", "loss_and_metrics"]
 
 
 def build_head(x, task_spec):
+    """Vector tasks get ``x`` of shape (batch, d); seq2seq gets (batch, output_steps, d) and
+    the same layers apply per step (Dense works on the last axis)."""
     import keras
 
-    if task_spec.kind == "classification":
+    if task_spec.kind == "seq2seq" and (len(x.shape) != 3 or x.shape[1] != task_spec.output_steps):
+        raise ValueError(
+            f"seq2seq needs a sequence of {task_spec.output_steps} steps from the family, got shape {tuple(x.shape)}"
+        )
+    if task_spec.categorical:
         return keras.layers.Dense(len(task_spec.classes), activation="softmax", name="classes")(x)
-    if task_spec.kind == "regression":
+    if task_spec.kind in ("regression", "seq2seq"):
         z = keras.layers.Dense(task_spec.n_outputs, name="standardised_target")(x)
         # Predict in standard units, answer in the target's own: the exported model needs no
         # post-processing and the first prediction of a fresh model is the training mean.
@@ -21,6 +27,7 @@ def build_head(x, task_spec):
 
 
 def loss_and_metrics(task_spec):
-    if task_spec.kind == "classification":
+    # For token seq2seq the same loss and accuracy apply per step (targets (batch, steps)).
+    if task_spec.categorical:
         return "sparse_categorical_crossentropy", ["accuracy"]
     return "mse", ["mae"]

@@ -11,7 +11,7 @@ import math
 import keras
 from keras import ops
 
-__all__ = ["SinusoidalPositionEncoding", "LearnedPositionEmbedding", "TemporalLatentBottleneck"]
+__all__ = ["SinusoidalPositionEncoding", "LearnedPositionEmbedding", "TemporalLatentBottleneck", "FeedbackCell"]
 
 
 @keras.saving.register_keras_serializable(package="seqsearch")
@@ -63,11 +63,15 @@ class TemporalLatentBottleneck(keras.layers.Layer):
     self-attention and cross-attention to a small set of latent state vectors; the slow stream
     updates those latents, chunk after chunk, by cross-attending to the processed chunk — a
     recurrence whose state is a set of vectors. Input ``(batch, T, dim)``; outputs the
-    processed sequence ``(batch, T, dim)`` and the final latents ``(batch, num_latents, dim)``.
+    processed sequence ``(batch, T, dim)`` and, with ``return_latents``, the final latents
+    ``(batch, num_latents, dim)`` (without, the update after the last chunk is skipped: nothing
+    would read it).
     """
 
-    def __init__(self, chunk_size, num_latents, dim, heads, ff_dim, depth=1, dropout=0.0, **kwargs):
+    def __init__(self, chunk_size, num_latents, dim, heads, ff_dim, depth=1, dropout=0.0, return_latents=True,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.return_latents = bool(return_latents)
         self.chunk_size, self.num_latents, self.dim = int(chunk_size), int(num_latents), int(dim)
         self.heads, self.ff_dim, self.depth, self.dropout = int(heads), int(ff_dim), int(depth), float(dropout)
         key_dim = max(self.dim // self.heads, 1)
@@ -96,11 +100,15 @@ class TemporalLatentBottleneck(keras.layers.Layer):
                 self.norms[3 * i + k].build(chunk)
             self.ff_in[i].build(chunk)
             self.ff_out[i].build((None, self.chunk_size, self.ff_dim))
-        self.update_attn.build(latents, chunk)
-        self.norms[-2].build(latents)
-        self.norms[-1].build(latents)
-        self.ff_in[-1].build(latents)
-        self.ff_out[-1].build((None, self.num_latents, self.ff_dim))
+        # The slow stream runs between chunks (and after the last one only when its latents are
+        # returned): a single chunk without returned latents never uses it, so it gets no
+        # weights that would never train.
+        if self.return_latents or math.ceil(input_shape[1] / self.chunk_size) > 1:
+            self.update_attn.build(latents, chunk)
+            self.norms[-2].build(latents)
+            self.norms[-1].build(latents)
+            self.ff_in[-1].build(latents)
+            self.ff_out[-1].build((None, self.num_latents, self.ff_dim))
 
     def call(self, x, training=None):
         length = x.shape[1]
@@ -126,23 +134,58 @@ class TemporalLatentBottleneck(keras.layers.Layer):
                 chunk = chunk + self.drop(self.cross_attn[i](h, lat, training=training), training=training)
                 h = self.norms[3 * i + 2](chunk)
                 chunk = chunk + self.drop(self.ff_out[i](self.ff_in[i](h)), training=training)
+            outputs.append(chunk)
+            if c == n_chunks - 1 and not self.return_latents:
+                break
             # Slow stream: the latents read the processed chunk.
             h = self.norms[-2](lat)
             lat = lat + self.drop(self.update_attn(h, chunk, attention_mask=upd_mask, training=training), training=training)
             h = self.norms[-1](lat)
             lat = lat + self.ff_out[-1](self.ff_in[-1](h))
-            outputs.append(chunk)
         seq = ops.concatenate(outputs, axis=1)
         if pad:
             seq = seq[:, :length, :]
-        return seq, lat
+        return (seq, lat) if self.return_latents else seq
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[1], self.dim), (input_shape[0], self.num_latents, self.dim)
+        seq = (input_shape[0], input_shape[1], self.dim)
+        return (seq, (input_shape[0], self.num_latents, self.dim)) if self.return_latents else seq
 
     def get_config(self):
         return {
             **super().get_config(),
             "chunk_size": self.chunk_size, "num_latents": self.num_latents, "dim": self.dim,
             "heads": self.heads, "ff_dim": self.ff_dim, "depth": self.depth, "dropout": self.dropout,
+            "return_latents": self.return_latents,
         }
+
+
+@keras.saving.register_keras_serializable(package="seqsearch")
+class FeedbackCell(keras.layers.Layer):
+    """A recurrent cell whose every step also reads the cell's own previous output (seed 003's
+    "fed-back outputs" state), for decoders that run autoregressively at training and at
+    inference time alike. The previous output is carried as one more state tensor; the
+    ``keras.layers.RNN`` around this cell owns the loop."""
+
+    def __init__(self, cell, **kwargs):
+        super().__init__(**kwargs)
+        self.cell = keras.saving.deserialize_keras_object(cell) if isinstance(cell, dict) else cell
+        inner = self.cell.state_size
+        self.inner_sizes = list(inner) if isinstance(inner, (list, tuple)) else [inner]
+        self.output_size = getattr(self.cell, "output_size", None) or self.inner_sizes[0]
+        self.state_size = [*self.inner_sizes, self.output_size]
+
+    def build(self, input_shape):
+        if not self.cell.built:  # a deserialised inner cell arrives built from its own config
+            self.cell.build((input_shape[0], input_shape[-1] + self.output_size))
+
+    def call(self, inputs, states, training=None):
+        states = list(states)
+        step_in = ops.concatenate([inputs, states[-1]], axis=-1)
+        inner = states[:-1]
+        out, new = self.cell(step_in, inner, training=training)
+        new = list(new) if isinstance(new, (list, tuple)) else [new]
+        return out, [*new, out]
+
+    def get_config(self):
+        return {**super().get_config(), "cell": keras.saving.serialize_keras_object(self.cell)}

@@ -41,6 +41,7 @@ def rnn_stack(x, cell_name, layers, units, *, dropout=0.0, recurrent_dropout=0.0
 @register_family("rnn")
 class RecurrentStack(Family):
     description = "stacked recurrent layers, uni- or bidirectional (seeds 000-002)"
+    seq2seq = "aligned"
     params = (
         Choice("cell", default="lstm", options_fn=cell_names),
         Int("layers", 1, 4, default=1),
@@ -57,13 +58,17 @@ class RecurrentStack(Family):
     )
 
     def build(self, x, p, ctx):
+        per_step = ctx.task_spec.kind == "seq2seq"  # seed 001: one output per input step
         x = rnn_stack(
             x, p["cell"], p["layers"], p["units"], dropout=p["dropout"],
             recurrent_dropout=p["recurrent_dropout"], bidirectional=p["bidirectional"],
             merge_mode=p.get("merge_mode", "concat"), bidirectional_layers=p.get("bidirectional_layers", "all"),
-            norm=p["norm"], residual=p["residual"], return_sequences=p["pooling"] != "last", name="rnn",
+            norm=p["norm"], residual=p["residual"], return_sequences=per_step or p["pooling"] != "last", name="rnn",
         )
-        return x if p["pooling"] == "last" else pool(x, p["pooling"], "rnn")
+        return x if per_step or p["pooling"] == "last" else pool(x, p["pooling"], "rnn")
+
+    def seq2seq_fixed(self):
+        return {"pooling": "last"}
 
     def cudnn_eligible(self, p):
         # Keras' conditions: tanh/sigmoid (our defaults), no recurrent dropout, no unroll,

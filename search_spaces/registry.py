@@ -66,8 +66,10 @@ def family_names() -> list[str]:
 @dataclass(frozen=True)
 class CellInfo:
     name: str
-    # layer(units, return_sequences, dropout, recurrent_dropout) -> keras RNN layer
+    # layer(units, return_sequences, dropout, recurrent_dropout, name, return_state) -> RNN layer
     make_layer: Callable
+    # cell(units) -> a single-step Keras cell (for wrappers such as the feedback decoder)
+    make_cell: Callable
     # True where Keras can run the layer on the cuDNN kernel (given its other conditions).
     cudnn_capable: bool
     supports_recurrent_dropout: bool
@@ -88,12 +90,12 @@ def register_cell(name: str, cell_factory: Callable, *, replace: bool = False):
     if name in _CELLS and not replace:
         raise ValueError(f"cell {name!r} is already registered; pass replace=True to override")
 
-    def make_layer(units, return_sequences, dropout=0.0, recurrent_dropout=0.0, name=None):
+    def make_layer(units, return_sequences, dropout=0.0, recurrent_dropout=0.0, name=None, return_state=False):
         import keras
 
-        return keras.layers.RNN(cell_factory(units), return_sequences=return_sequences, name=name)
+        return keras.layers.RNN(cell_factory(units), return_sequences=return_sequences, return_state=return_state, name=name)
 
-    _CELLS[name] = CellInfo(name, make_layer, cudnn_capable=False, supports_recurrent_dropout=False)
+    _CELLS[name] = CellInfo(name, make_layer, cell_factory, cudnn_capable=False, supports_recurrent_dropout=False)
 
 
 def unregister_cell(name: str):
@@ -104,20 +106,26 @@ def unregister_cell(name: str):
 
 
 def _builtin(name, cls_name):
-    def make_layer(units, return_sequences, dropout=0.0, recurrent_dropout=0.0, name=None):
+    def make_layer(units, return_sequences, dropout=0.0, recurrent_dropout=0.0, name=None, return_state=False):
         import keras
 
         cls = getattr(keras.layers, cls_name)
         return cls(
             units,
             return_sequences=return_sequences,
+            return_state=return_state,
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
             name=name,
         )
 
+    def make_cell(units):
+        import keras
+
+        return getattr(keras.layers, cls_name + "Cell")(units)
+
     _CELLS[name] = CellInfo(
-        name, make_layer, cudnn_capable=cls_name in ("LSTM", "GRU"), supports_recurrent_dropout=True
+        name, make_layer, make_cell, cudnn_capable=cls_name in ("LSTM", "GRU"), supports_recurrent_dropout=True
     )
 
 

@@ -26,6 +26,8 @@ SEED_SPECS = {
     # Seed 001: LSTM(64) and Bidirectional(LSTM(64)).
     "seed001_lstm": ("rnn", {"cell": "lstm", "layers": 1, "units": 64}),
     "seed001_bilstm": ("rnn", {"cell": "lstm", "layers": 1, "units": 64, "bidirectional": True, "merge_mode": "concat"}),
+    # Seed 001: the LSTM(64) encoder-decoder, RepeatVector + encoder states as initial_state.
+    "seed001_encdec": ("encdec", {"cell": "lstm", "units": 64, "encoder_layers": 1, "decoder": "repeat", "attention": "none"}),
     # The Keras "When Recurrence meets Transformers" example's model, at our defaults.
     "keras_tlb": ("tlb", {}),
 }

@@ -34,18 +34,35 @@ class SearchSpace:
     Everything is validated here, before any trial runs.
     """
 
-    def __init__(self, families: Iterable[str] | None = None, fixed: dict | None = None, cudnn_only: bool = False):
-        names = list(families) if families is not None else family_names()
+    def __init__(self, families: Iterable[str] | None = None, fixed: dict | None = None, cudnn_only: bool = False,
+                 data_spec=None, task_spec=None):
+        explicit = families is not None
+        names = list(families) if explicit else family_names()
         if not names:
             raise ValueError("families must name at least one family")
         if len(set(names)) != len(names):
             raise ValueError(f"families repeat a name: {names}")
         for n in names:
             get_family(n)  # raises with the list of known families
+        if task_spec is not None:
+            # Only the families that can produce what the task needs.
+            reasons = {n: get_family(n).unsupported(data_spec, task_spec) for n in names}
+            bad = {n: r for n, r in reasons.items() if r}
+            if explicit and bad:
+                n, r = next(iter(bad.items()))
+                raise ValueError(f"family {n!r} cannot serve this {task_spec.kind} task: it {r}")
+            names = [n for n in names if n not in bad]
+            if not names:
+                raise ValueError(f"no registered family can serve this {task_spec.kind} task")
         self.families = names
         self._params = {n: list(get_family(n).params) for n in names}
         for prefix, params in GROUPS.items():
             self._params[prefix] = list(params)
+        if task_spec is not None and task_spec.kind == "seq2seq":
+            self._narrow(f"{FRONT_PREFIX}.stride", 1)  # keep one output step per input step
+            for n in names:
+                for pname, value in get_family(n).seq2seq_fixed().items():
+                    self._narrow(f"{n}.{pname}", value)
         if cudnn_only:
             for n in names:
                 for pname, value in get_family(n).cudnn_fixed().items():

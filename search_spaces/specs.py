@@ -11,7 +11,7 @@ from typing import Any
 
 __all__ = ["DataSpec", "TaskSpec", "TASKS"]
 
-TASKS = ("classification", "regression")
+TASKS = ("classification", "regression", "seq2seq")
 
 
 @dataclass
@@ -40,6 +40,14 @@ class TaskSpec:
     # Regression targets: the model predicts in standard units and de-standardises inside itself.
     target_mean: list[float] = field(default_factory=list)
     target_var: list[float] = field(default_factory=list)
+    # seq2seq: the length of the output sequence. Its steps are tokens (``classes`` is the
+    # vocabulary) or, without classes, ``n_outputs`` real values per step.
+    output_steps: int = 0
+
+    @property
+    def categorical(self) -> bool:
+        """Outputs are class probabilities (per sequence, or per step for token seq2seq)."""
+        return self.kind == "classification" or (self.kind == "seq2seq" and bool(self.classes))
 
     def __post_init__(self):
         if self.kind not in TASKS:

@@ -51,6 +51,7 @@ def add_positions(x, kind: str, name: str):
 @register_family("transformer")
 class TransformerEncoder(Family):
     description = "transformer encoder blocks over a linear projection of the input (seed 000)"
+    seq2seq = "aligned"
     params = (
         Choice("d_model", (16, 32, 64, 128), default=64),
         Int("blocks", 1, 4, default=2),
@@ -75,7 +76,12 @@ class TransformerEncoder(Family):
                                   dropout=p["dropout"], norm=p["norm"], causal=p["causal"], name=f"transformer_{b}")
         if p["norm"] == "pre":
             x = keras.layers.LayerNormalization(epsilon=1e-6, name="transformer_final_norm")(x)
+        if ctx.task_spec.kind == "seq2seq":
+            return x
         return pool(x, p["pooling"], "transformer")
+
+    def seq2seq_fixed(self):
+        return {"pooling": "mean"}
 
     def summary(self, p):
         return f"transformer {p['blocks']}x(d{p['d_model']} h{p['heads']}){' causal' if p['causal'] else ''}"

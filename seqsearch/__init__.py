@@ -6,7 +6,22 @@ load only when it is called, so importing seqsearch (and ``seqsearch --help``) i
 
 __version__ = "0.1.0"
 
-__all__ = ["run", "RunResult", "SeqsearchError", "__version__"]
+__all__ = ["run", "RunResult", "SeqsearchError", "load_model", "__version__"]
+
+
+def load_model(path):
+    """Load an exported ``model.keras``, with seqsearch's custom layers registered first.
+
+    Models of the recurrent families load with plain ``keras.saving.load_model``; the
+    transformer, bottleneck and encoder-decoder families use layers that Keras can only find
+    once ``search_spaces.layers`` is imported, which this does.
+    """
+    from ._backend import load_keras
+
+    keras = load_keras()
+    import search_spaces.layers  # noqa: F401 - registers the custom layers
+
+    return keras.saving.load_model(path)
 
 
 def __getattr__(name):

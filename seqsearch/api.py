@@ -54,7 +54,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         config.dataset, task=config.task, target=config.target, id_col=config.id_col,
         time_col=config.time_col, seed=config.seed, test_size=config.test_size, val_size=config.val_size,
     )
-    space = _search_space(config)
+    space = _search_space(config, ds)
     info = ds.describe()
     study_path = _prepare_study_dir(config, ds, info)
     load_keras()
@@ -93,7 +93,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         tracker.close_study(status)
 
 
-def _search_space(config):
+def _search_space(config, ds):
     from search_spaces import SearchSpace
 
     from .space_file import load_space_file
@@ -103,7 +103,7 @@ def _search_space(config):
     fixed = {**shaped.get("fixed", {}), **config.fixed}
     cudnn_only = config.cudnn_only or shaped.get("cudnn_only", False)
     try:
-        return SearchSpace(families, fixed, cudnn_only=cudnn_only)
+        return SearchSpace(families, fixed, cudnn_only=cudnn_only, data_spec=ds.data_spec(), task_spec=ds.task_spec)
     except ValueError as e:
         where = f" (from --space {config.space_file})" if config.space_file else ""
         raise SeqsearchError(f"{e}{where}") from None
@@ -223,7 +223,7 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
             f"no trial of study {config.study!r} completed: {states['pruned']} pruned, "
             f"{states['failed']} failed{hint}; raise --max-epochs/--max-params or check the data"
         )
-    score_key = console.score_key or ("val_accuracy" if ds.task_spec.kind == "classification" else "val_mae")
+    score_key = console.score_key or ("val_accuracy" if ds.task_spec.categorical else "val_mae")
     rows = _leaderboard(engine, score_key)
     console.leaderboard(rows)
     import csv
@@ -246,9 +246,9 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
         model, metrics = export_best(best, ds, seed=config.seed, best_dir=best_dir, study=config.study)
     if tracker.logged_model_trial() != best.number:
         if model is None:  # exported earlier, but that run stopped before MLflow had it
-            import keras
+            from . import load_model
 
-            model = keras.saving.load_model(best_dir / "model.keras")
+            model = load_model(best_dir / "model.keras")
         model_uri = tracker.log_best(model, best_dir, metrics, ds.X_test[:2])
         console.echo(f"logged to MLflow as {model_uri}")
     test_txt = ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())

@@ -48,7 +48,7 @@ def main():
 
 @main.command()
 @click.argument("dataset", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--task", type=click.Choice(["classification", "regression"]), help="Task; inferred from the target when unambiguous.")
+@click.option("--task", type=click.Choice(["classification", "regression", "seq2seq"]), help="Task; inferred from the target when unambiguous (Y in an .npz means seq2seq).")
 @click.option("--target", help="Target column (CSV). Default: label, target, y or class.")
 @click.option("--id-col", help="Sequence id column (CSV long format). Default: id, series_id, sequence_id, ...")
 @click.option("--time-col", help="Time order column (CSV long format). Default: time, timestep, t, step, ...")

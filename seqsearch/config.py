@@ -11,7 +11,7 @@ from .errors import SeqsearchError
 __all__ = ["RunConfig", "check_study_name", "study_dir"]
 
 _STUDY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-TASK_CHOICES = ("classification", "regression")
+TASK_CHOICES = ("classification", "regression", "seq2seq")
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "none")
 

@@ -45,7 +45,7 @@ class Console:
             print("\r\033[K", end="", file=self.stream, flush=True)
 
     def header(self, info: dict, config, n_done: int, warm: list | None = None):
-        self.score_key = "val_accuracy" if info["task"] == "classification" else "val_mae"
+        self.score_key = "val_accuracy" if info["task"] == "classification" or info.get("vocabulary") else "val_mae"
         self.echo(
             f"seqsearch: study {config.study!r} on {info['name']} — {info['task']}, "
             f"{info['n_train']}/{info['n_val']}/{info['n_test']} train/val/test sequences of "

@@ -169,8 +169,14 @@ class Tracker:
         signature = infer_signature(input_example, model.predict(input_example, verbose=0))
         # No input_example here: mlflow.keras (3.17) writes it before creating the model folder
         # and fails; the example is logged beside the model as best/input_example.json instead.
+        from .export import library_versions
+
+        v = library_versions()
+        # Named, not inferred: inference loads the model in a fresh process, where seqsearch's
+        # custom layers are not registered, and falls back with a warning.
+        reqs = [f"{p}=={v[p]}" for p in ("keras", "tensorflow", "numpy") if p in v]
         with mlflow.start_run(run_id=self.parent_id):
-            info = mlflow.keras.log_model(model, name="best_model", signature=signature)
+            info = mlflow.keras.log_model(model, name="best_model", signature=signature, pip_requirements=reqs)
         c.log_dict(self.parent_id, {"inputs": input_example.tolist()}, "best/input_example.json")
         c.update_run(self.parent_id, status="RUNNING")  # leaving the context marked it FINISHED
         c.set_tag(self.parent_id, "seqsearch.logged_model_trial", str(metrics["trial"]))

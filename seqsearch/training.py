@@ -151,12 +151,15 @@ def retrain(spec, dataset, *, epochs: int, seed: int):
 def score(model, X, y, task_spec) -> dict:
     """Test metrics computed from predictions (the same numbers whatever runtime serves them)."""
     pred = np.asarray(model.predict(X, verbose=0, batch_size=256))
-    if task_spec.kind == "classification":
+    if task_spec.categorical:
+        # Per sequence (classification) or per step (token seq2seq: y is (n, steps)).
         p = np.clip(pred, 1e-7, 1.0)
-        return {
-            "accuracy": float(np.mean(pred.argmax(axis=1) == y)),
-            "loss": float(-np.mean(np.log(p[np.arange(len(y)), y]))),
-        }
+        picked = np.take_along_axis(p, y[..., None].astype(np.int64), axis=-1)[..., 0]
+        hits = pred.argmax(axis=-1) == y
+        out = {"accuracy": float(np.mean(hits)), "loss": float(-np.mean(np.log(picked)))}
+        if task_spec.kind == "seq2seq":
+            out["sequence_accuracy"] = float(np.mean(hits.all(axis=1)))
+        return out
     y2 = y.reshape(len(y), -1)
     err = pred.reshape(len(y), -1) - y2
     ss_res = float(np.sum(err**2))

@@ -171,3 +171,40 @@ def test_bad_csv_input(tmp_path, clf_csv):
     (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00\x81\x00garbage\n\x00\x01")
     with pytest.raises(DataError):
         load_dataset(tmp_path / "bin.csv")
+
+
+def test_seq2seq_tokens_from_npz():
+    ds = load_dataset(EXAMPLES / "reversal.npz")
+    ts = ds.task_spec
+    assert ts.kind == "seq2seq" and ts.categorical and ts.output_steps == 5
+    assert ts.classes == [str(i) for i in range(10)]
+    assert ds.y_train.shape[1:] == (5,) and ds.y_train.dtype == np.int32
+    assert len(ds.X_train) + len(ds.X_val) + len(ds.X_test) == 1000
+
+
+def test_seq2seq_values_with_own_output_length(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 8, 2)).astype("float32")
+    Y = rng.normal(size=(30, 3)).astype("float32") * 5 + 10
+    np.savez(tmp_path / "s.npz", X=X, Y=Y)
+    ds = load_dataset(tmp_path / "s.npz")
+    assert ds.task_spec.kind == "seq2seq" and not ds.task_spec.categorical
+    assert ds.task_spec.output_steps == 3 and ds.task_spec.n_outputs == 1 and ds.y_train.shape[1:] == (3, 1)
+    assert ds.task_spec.target_mean[0] == pytest.approx(float(ds.y_train.mean()), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "arrays, kwargs, message",
+    [
+        (dict(X=np.zeros((4, 3, 1)), y=np.zeros(4), Y=np.zeros((4, 3))), {}, "holds both y and Y"),
+        (dict(X=np.zeros((4, 3, 1)), Y=np.zeros(4)), {}, "target sequences need \\(n, steps\\)"),
+        (dict(X=np.zeros((4, 3, 1)), Y=np.zeros((5, 3))), {}, "X has 4 sequences but Y has 5"),
+        (dict(X=np.zeros((4, 3, 1)), Y=np.zeros((4, 3))), {"task": "classification"}, "seq2seq task, not classification"),
+        (dict(X=np.zeros((4, 3, 1)), y=np.array([0, 1, 0, 1])), {"task": "seq2seq"}, "store them as Y"),
+    ],
+    ids=["y-and-Y", "Y-rank", "Y-length", "task-mismatch", "seq2seq-without-Y"],
+)
+def test_bad_seq2seq_input(tmp_path, arrays, kwargs, message):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DataError, match=message):
+        load_dataset(tmp_path / "bad.npz", **kwargs)

@@ -11,13 +11,32 @@ import keras
 import search_spaces
 from search_spaces import DataSpec, SearchSpace, TaskSpec, build_model, compile_model, family_names
 
-BUILTIN_FAMILIES = ["rnn", "transformer", "rnn_bottleneck", "tlb"]
+BUILTIN_FAMILIES = ["rnn", "transformer", "rnn_bottleneck", "tlb", "encdec"]
 BUILTIN_CELLS = ["lstm", "gru", "simple_rnn"]
 DATA = DataSpec(timesteps=9, n_features=2, feature_mean=[0.0, 1.0], feature_var=[1.0, 4.0])
 HEADS = {
     "classification": TaskSpec(kind="classification", n_outputs=3, classes=["a", "b", "c"]),
     "regression": TaskSpec(kind="regression", n_outputs=2, target_mean=[10.0, 0.0], target_var=[4.0, 1.0]),
+    # seq2seq with one output step per input step (aligned families and encoder-decoder) ...
+    "seq2seq_tokens": TaskSpec(kind="seq2seq", n_outputs=3, classes=["0", "1", "2"], output_steps=9),
+    # ... and with an output length of its own (encoder-decoder only), real values per step.
+    "seq2seq_values": TaskSpec(kind="seq2seq", n_outputs=2, output_steps=4, target_mean=[1.0, 0.0], target_var=[1.0, 9.0]),
 }
+
+
+def _targets(task, rng):
+    if task.kind == "classification":
+        return np.array([0, 1, 2] * 2)
+    if task.kind == "regression":
+        return rng.normal(size=(6, 2)).astype("float32")
+    if task.categorical:
+        return rng.integers(0, 3, size=(6, task.output_steps))
+    return rng.normal(size=(6, task.output_steps, task.n_outputs)).astype("float32")
+
+
+# Every (family, head) pair the family declares it supports; the rest must be refused.
+CASES = [(f, h) for f in BUILTIN_FAMILIES for h in HEADS
+         if search_spaces.get_family(f).unsupported(DATA, HEADS[h]) is None]
 
 
 class EndsHP:
@@ -39,17 +58,21 @@ class EndsHP:
         return self.high
 
 
-def test_every_builtin_family_is_registered():
+def test_every_builtin_family_is_registered_and_every_head_is_served():
     assert set(BUILTIN_FAMILIES) <= set(family_names())
+    assert {h for _, h in CASES} == set(HEADS)
+    assert ("encdec", "classification") not in CASES and ("rnn", "seq2seq_values") not in CASES
+    assert ("rnn_bottleneck", "seq2seq_tokens") not in CASES and ("encdec", "seq2seq_values") in CASES
+    with pytest.raises(ValueError, match="cannot serve this seq2seq task"):
+        SearchSpace(families=["rnn"], data_spec=DATA, task_spec=HEADS["seq2seq_values"])
 
 
-@pytest.mark.parametrize("head", list(HEADS))
 @pytest.mark.parametrize("end", ["low", "high"])
-@pytest.mark.parametrize("family", BUILTIN_FAMILIES)
+@pytest.mark.parametrize("family, head", CASES)
 def test_family_contract(family, end, head, tmp_path):
     fam = search_spaces.get_family(family)
     fixed = {f"{family}.cell": BUILTIN_CELLS} if any(p.name == "cell" for p in fam.params) else {}
-    space = SearchSpace(families=[family], fixed=fixed)
+    space = SearchSpace(families=[family], fixed=fixed, data_spec=DATA, task_spec=HEADS[head])
     spec = space.sample(EndsHP(end))
     assert json.loads(json.dumps(spec)) == spec
     assert space.validate_spec(spec) == spec
@@ -57,7 +80,7 @@ def test_family_contract(family, end, head, tmp_path):
     task = HEADS[head]
     rng = np.random.default_rng(0)
     X = rng.normal(size=(6, DATA.timesteps, DATA.n_features)).astype("float32")
-    y = np.array([0, 1, 2] * 2) if head == "classification" else rng.normal(size=(6, 2)).astype("float32")
+    y = _targets(task, rng)
     keras.utils.set_random_seed(0)
     model = compile_model(build_model(spec, DATA, task), spec, task)
     # One eager step: tracing a graph for a single batch would cost more than it saves.
@@ -67,7 +90,8 @@ def test_family_contract(family, end, head, tmp_path):
     history = model.fit(X, y, epochs=1, batch_size=6, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     pred = keras.ops.convert_to_numpy(model(X, training=False))
-    assert pred.shape == (6, task.n_outputs) and np.all(np.isfinite(pred))
+    expected = (6, task.n_outputs) if task.kind != "seq2seq" else (6, task.output_steps, task.n_outputs)
+    assert pred.shape == expected and np.all(np.isfinite(pred))
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(X, training=False)), pred, rtol=1e-5, atol=1e-5)

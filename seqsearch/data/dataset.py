@@ -31,6 +31,8 @@ class RawArrays:
     y_val: np.ndarray | None = None
     feature_names: list = field(default_factory=list)
     target_names: list = field(default_factory=list)
+    # True when y holds one target *sequence* per input sequence (seq2seq).
+    sequence_target: bool = False
 
 
 @dataclass
@@ -62,8 +64,8 @@ class Dataset:
     def task_spec_for(self, y: np.ndarray) -> TaskSpec:
         """The task spec with target statistics of ``y`` (regression de-standardises with them)."""
         ts = TaskSpec(**self.task_spec.to_dict())
-        if ts.kind == "regression":
-            y2 = y.reshape(len(y), -1).astype(np.float64)
+        if not ts.categorical:
+            y2 = y.reshape(-1, ts.n_outputs).astype(np.float64)
             ts.target_mean = [float(v) for v in y2.mean(axis=0)]
             ts.target_var = [float(max(v, 1e-12)) for v in y2.var(axis=0)]
         return ts
@@ -96,6 +98,9 @@ class Dataset:
         if self.task_spec.kind == "classification":
             counts = np.bincount(self.y_train, minlength=len(self.task_spec.classes))
             d["classes"] = {c: int(n) for c, n in zip(self.task_spec.classes, counts)}
+        if self.task_spec.kind == "seq2seq":
+            d["output_steps"] = self.task_spec.output_steps
+            d["vocabulary"] = len(self.task_spec.classes) if self.task_spec.classes else 0
         return d
 
 
@@ -200,9 +205,69 @@ def _stratified_split(y_codes, fraction, rng, stratify=True):
     return np.sort(np.array(keep, dtype=int)), np.sort(np.array(hold, dtype=int))
 
 
+def _check_Y(Y, n, name):
+    Y = np.asarray(Y)
+    if Y.dtype == object:
+        raise DataError(f"{name} is ragged (object dtype); pad every target sequence to one length")
+    if Y.ndim not in (2, 3):
+        raise DataError(f"{name} has shape {Y.shape}; target sequences need (n, steps) or (n, steps, values)")
+    if len(Y) != n:
+        raise DataError(f"{name.replace('Y', 'X', 1)} has {n} sequences but {name} has {len(Y)}; they must match")
+    if not np.issubdtype(Y.dtype, np.number):
+        raise DataError(f"{name} has dtype {Y.dtype}; target sequences must be numbers (token ids or values)")
+    if not np.all(np.isfinite(Y)):
+        raise DataError(f"{name} has {int((~np.isfinite(Y)).sum())} NaN or infinite value(s)")
+    return Y
+
+
+def _frame_seq2seq(raw, X, parts, name, source, task, rng, test_size, val_size) -> Dataset:
+    if task not in (None, "seq2seq"):
+        raise DataError(f"the file holds target sequences (Y), which is a seq2seq task, not {task}")
+    n_name = "Y" if raw.X_test is None else "Y_train"
+    Y = _check_Y(raw.y, len(X), n_name)
+    parts = {k: (Xs, _check_Y(ys, len(Xs), f"Y_{k}")) for k, (Xs, ys) in parts.items()}
+    for k, (_, ys) in parts.items():
+        if ys.shape[1:] != Y.shape[1:]:
+            raise DataError(f"Y_{k} has target sequences of shape {ys.shape[1:]} but {n_name} has {Y.shape[1:]}")
+    if Y.ndim == 2 and _is_integer_valued(Y):
+        vocab = np.unique(Y).astype(np.int64)
+        lookup = {int(v): i for i, v in enumerate(vocab)}
+
+        def encode(arr, split):
+            unknown = sorted(set(np.unique(arr).astype(np.int64).tolist()) - set(lookup))
+            if unknown:
+                raise DataError(f"the {split} split has token(s) {unknown[:5]} that the training split lacks")
+            return np.vectorize(lookup.__getitem__, otypes=[np.int32])(arr.astype(np.int64))
+
+        Y = encode(Y, "training")
+        parts = {k: (Xs, encode(ys, k)) for k, (Xs, ys) in parts.items()}
+        task_spec = TaskSpec(kind="seq2seq", n_outputs=len(vocab), classes=[str(v) for v in vocab],
+                             output_steps=int(Y.shape[1]))
+    else:
+        Y = Y.astype(np.float32)
+        if Y.ndim == 2:
+            Y = Y[:, :, None]
+            parts = {k: (Xs, ys.astype(np.float32)[:, :, None]) for k, (Xs, ys) in parts.items()}
+        task_spec = TaskSpec(kind="seq2seq", n_outputs=int(Y.shape[2]), output_steps=int(Y.shape[1]),
+                             target_names=[f"y{i}" for i in range(Y.shape[2])])
+    return _split(raw, X, Y, parts, task_spec, name, source, rng, test_size, val_size, stratify=False)
+
+
 def frame_task(raw: RawArrays, *, name, source, task=None, seed=0, test_size=0.2, val_size=0.2) -> Dataset:
     """Validate arrays, infer/apply the task, encode labels, and split train/val/test."""
     X = _check_X(raw.X, "X" if raw.X_test is None else "X_train")
+    if raw.sequence_target:
+        parts = {}
+        for split in ("test", "val"):
+            Xs, ys = getattr(raw, f"X_{split}"), getattr(raw, f"y_{split}")
+            if Xs is not None:
+                Xs = _check_X(Xs, f"X_{split}")
+                if Xs.shape[1:] != X.shape[1:]:
+                    raise DataError(f"X_{split} has sequences of shape {Xs.shape[1:]} but X_train has {X.shape[1:]}")
+                parts[split] = (Xs, ys)
+        return _frame_seq2seq(raw, X, parts, name, source, task, np.random.default_rng(seed), test_size, val_size)
+    if task == "seq2seq":
+        raise DataError("seq2seq needs target sequences: store them as Y (capital) beside X in the .npz")
     y = _check_y(raw.y, len(X), "y" if raw.X_test is None else "y_train")
     parts = {}
     for split in ("test", "val"):
@@ -265,7 +330,12 @@ def frame_task(raw: RawArrays, *, name, source, task=None, seed=0, test_size=0.2
             target_names=list(raw.target_names) or [f"y{i}" for i in range(n_out)],
         )
 
-    strat = task == "classification"
+    return _split(raw, X, y, parts, task_spec, name, source, rng, test_size, val_size,
+                  stratify=task == "classification")
+
+
+def _split(raw, X, y, parts, task_spec, name, source, rng, test_size, val_size, stratify) -> Dataset:
+    strat = stratify
     codes = y if strat else np.zeros(len(y), dtype=int)
     test_given = "test" in parts
     if test_given:

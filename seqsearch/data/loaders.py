@@ -41,7 +41,22 @@ def load_npz(path: Path, *, target=None, **_) -> RawArrays:
             except (zipfile.BadZipFile, EOFError, OSError) as e:
                 raise DataError(f"{path.name} is truncated or damaged ({_first_line(e)})") from None
 
-        if {"X_train", "y_train"} <= keys:
+        if {"X_train", "Y_train"} <= keys or {"X", "Y"} <= keys:
+            if "y" in keys or "y_train" in keys:
+                raise DataError(
+                    f"{path.name} holds both y and Y; keep y (one target per sequence) or Y "
+                    "(a target sequence per sequence, seq2seq), not both"
+                )
+            if "X_train" in keys:
+                if not {"X_test", "Y_test"} <= keys:
+                    raise DataError(f"{path.name} has X_train/Y_train but not both X_test and Y_test")
+                raw = RawArrays(X=get("X_train"), y=get("Y_train"), X_test=get("X_test"), y_test=get("Y_test"),
+                                sequence_target=True)
+                if {"X_val", "Y_val"} <= keys:
+                    raw.X_val, raw.y_val = get("X_val"), get("Y_val")
+            else:
+                raw = RawArrays(X=get("X"), y=get("Y"), sequence_target=True)
+        elif {"X_train", "y_train"} <= keys:
             if not {"X_test", "y_test"} <= keys:
                 raise DataError(
                     f"{path.name} has X_train/y_train but not both X_test and y_test "
@@ -54,8 +69,8 @@ def load_npz(path: Path, *, target=None, **_) -> RawArrays:
             raw = RawArrays(X=get("X"), y=get("y"))
         else:
             raise DataError(
-                f"{path.name} holds arrays {', '.join(sorted(keys)) or '(none)'}; expected X and y, "
-                "or X_train, y_train, X_test and y_test"
+                f"{path.name} holds arrays {', '.join(sorted(keys)) or '(none)'}; expected X and y "
+                "(or Y for seq2seq), or X_train, y_train, X_test and y_test"
             )
         if "feature_names" in keys:
             raw.feature_names = [str(v) for v in get("feature_names").tolist()]

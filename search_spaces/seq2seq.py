@@ -1,0 +1,91 @@
+"""Encoder-decoder (seed 001's LSTM encoder-decoder, seed 003's fed-back outputs).
+
+The encoder (uni- or bidirectional; a bidirectional encoder's forward and backward states are
+concatenated per state tensor, so LSTM h and c both reach the decoder) reads the input; the
+decoder starts from the encoder's final states and produces ``output_steps`` steps:
+
+* ``repeat``: its input at every step is the encoder's final output (RepeatVector, seed 001);
+* ``feedback``: every step also reads the decoder's own previous output (seed 003), so the
+  exported model decodes autoregressively by itself.
+
+Optional attention over the encoder outputs: Luong (dot-product) or Bahdanau (additive).
+"""
+
+from __future__ import annotations
+
+from .family import Family
+from .params import Boolean, Choice, Float, Int
+from .registry import cell_names, get_cell, register_family
+
+__all__ = ["EncoderDecoder"]
+
+
+def _encode(x, cell_name, units, layers, bidirectional):
+    import keras
+
+    cell = get_cell(cell_name)
+    for i in range(layers):
+        last = i == layers - 1
+        layer = cell.make_layer(units, return_sequences=True, return_state=last, name=f"encoder_{cell_name}_{i}")
+        if bidirectional:
+            layer = keras.layers.Bidirectional(layer, merge_mode="concat", name=f"encoder_bi_{i}")
+        out = layer(x)
+        x = out[0] if last else out
+    seq, states = out[0], list(out[1:])
+    if bidirectional:
+        half = len(states) // 2
+        states = [keras.layers.Concatenate(name=f"encoder_state_{k}")([states[k], states[half + k]]) for k in range(half)]
+    return seq, states
+
+
+@register_family("encdec")
+class EncoderDecoder(Family):
+    description = "RNN encoder-decoder for seq2seq, decoder initialised with the encoder's states (seeds 001, 003)"
+    vector_output = False
+    seq2seq = "any"
+    params = (
+        Choice("cell", default="lstm", options_fn=cell_names),
+        Choice("units", (16, 32, 64, 128), default=64),
+        Int("encoder_layers", 1, 2, default=1),
+        Boolean("bidirectional", default=False),
+        Choice("decoder", ("repeat", "feedback"), default="repeat"),
+        Choice("attention", ("none", "luong", "bahdanau"), default="none"),
+        Float("dropout", 0.0, 0.3, default=0.0),
+    )
+
+    def build(self, x, p, ctx):
+        import keras
+
+        from .layers import FeedbackCell
+
+        steps = ctx.task_spec.output_steps
+        enc_seq, states = _encode(x, p["cell"], p["units"], p["encoder_layers"], p["bidirectional"])
+        units = p["units"] * (2 if p["bidirectional"] else 1)
+        context = states[0]  # the final output h (LSTM: h of [h, c])
+        dec_in = keras.layers.RepeatVector(steps, name="decoder_context")(context)
+        cell = get_cell(p["cell"])
+        if p["decoder"] == "repeat":
+            decoder = cell.make_layer(units, return_sequences=True, name=f"decoder_{p['cell']}")
+            dec = decoder(dec_in, initial_state=states)
+        else:
+            decoder = keras.layers.RNN(FeedbackCell(cell.make_cell(units)), return_sequences=True, name="decoder_feedback")
+            dec = decoder(dec_in, initial_state=[*states, context])
+        if p["attention"] != "none":
+            attn_cls = keras.layers.Attention if p["attention"] == "luong" else keras.layers.AdditiveAttention
+            attended = attn_cls(name=f"decoder_{p['attention']}")([dec, enc_seq])
+            dec = keras.layers.Concatenate(name="decoder_attn_concat")([dec, attended])
+            dec = keras.layers.Dense(units, activation="tanh", name="decoder_attn_out")(dec)
+        if p["dropout"] > 0:
+            dec = keras.layers.Dropout(p["dropout"], name="decoder_dropout")(dec)
+        return dec
+
+    def cudnn_eligible(self, p):
+        return get_cell(p["cell"]).cudnn_capable and p["decoder"] == "repeat"
+
+    def cudnn_fixed(self):
+        return {"cell": [c for c in cell_names() if get_cell(c).cudnn_capable], "decoder": "repeat"}
+
+    def summary(self, p):
+        bi = "bi-" if p["bidirectional"] else ""
+        attn = f"+{p['attention']}" if p["attention"] != "none" else ""
+        return f"encdec {bi}{p['cell']} {p['encoder_layers']}x{p['units']} {p['decoder']}{attn}"
