@@ -17,12 +17,12 @@ def build_head(x, task_spec):
     if task_spec.categorical:
         return keras.layers.Dense(len(task_spec.classes), activation="softmax", name="classes")(x)
     if task_spec.kind in ("regression", "seq2seq"):
+        from .space import destandardize
+
         z = keras.layers.Dense(task_spec.n_outputs, name="standardised_target")(x)
         # Predict in standard units, answer in the target's own: the exported model needs no
         # post-processing and the first prediction of a fresh model is the training mean.
-        return keras.layers.Normalization(
-            mean=task_spec.target_mean, variance=task_spec.target_var, invert=True, name="target"
-        )(z)
+        return destandardize(z, task_spec.target_mean, task_spec.target_var)
     raise ValueError(f"no head for task {task_spec.kind!r}")
 
 

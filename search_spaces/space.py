@@ -179,9 +179,7 @@ def build_model(spec: dict, data_spec, task_spec):
     inputs = keras.Input(shape=(data_spec.timesteps, data_spec.n_features), name="sequence")
     scaling = recipe["scaling"]
     if scaling == "global":
-        x = keras.layers.Normalization(
-            mean=data_spec.feature_mean, variance=data_spec.feature_var, name="scaling"
-        )(inputs)
+        x = standardize(inputs, data_spec.feature_mean, data_spec.feature_var)
     elif scaling == "per_series":
         x = series_standardize(inputs)
     elif scaling == "none":
@@ -193,6 +191,36 @@ def build_model(spec: dict, data_spec, task_spec):
     x = family.build(x, p, BuildContext(data_spec, task_spec))
     outputs = build_head(x, task_spec)
     return keras.Model(inputs, outputs, name=f"seqsearch_{family.name}")
+
+
+def _std(var):
+    import numpy as np
+
+    var = np.asarray(var, dtype="float32")
+    # A constant feature (variance ~0) is centred, not blown up by a tiny divisor.
+    return np.where(var > 1e-12, np.sqrt(np.maximum(var, 1e-12)), 1.0).astype("float32")
+
+
+def standardize(x, mean, var):
+    """(x - mean) / std with the training split's statistics as constants of the graph.
+
+    Not ``keras.layers.Normalization``: its statistics become *inputs* of an ONNX export
+    (tf2onnx turns the captured tensors into graph inputs), so the exported model could not be
+    called with a sequence alone. Constants in ``keras.ops`` calls serialise into the .keras
+    file, load with stock Keras and fold into ONNX/SavedModel graphs.
+    """
+    import numpy as np
+    from keras import ops
+
+    return ops.divide(ops.subtract(x, np.asarray(mean, dtype="float32")), _std(var))
+
+
+def destandardize(z, mean, var):
+    """The inverse of :func:`standardize` (regression heads answer in the target's units)."""
+    import numpy as np
+    from keras import ops
+
+    return ops.add(ops.multiply(z, _std(var)), np.asarray(mean, dtype="float32"))
 
 
 def series_standardize(x, epsilon: float = 1e-6):

@@ -44,7 +44,7 @@ def test_run_tracks_exports_and_resumes(tmp_path):
     X_test, y_test = make_classification(n=15, t=10, f=2, seed=1)
     np.savez(tmp_path / "waves.npz", X_train=X, y_train=y, X_test=X_test, y_test=y_test)
     wd = tmp_path / "runs"
-    args = ["run", tmp_path / "waves.npz", "--workdir", wd, "--max-epochs", 2, "--seed", 1,
+    args = ["run", tmp_path / "waves.npz", "--workdir", wd, "--max-epochs", 2, "--seed", 1, "--families", "rnn",
             "--set", "rnn.units=[16,32]"]
     r = seqsearch(*args, "--trials", 3)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -137,7 +137,7 @@ def test_python_api_regression(tmp_path, reg_npz):
     import seqsearch
     from seqsearch.progress import Console
 
-    result = seqsearch.run(reg_npz, trials=2, max_epochs=2, workdir=tmp_path / "runs", seed=0,
+    result = seqsearch.run(reg_npz, trials=2, max_epochs=2, workdir=tmp_path / "runs", seed=0, families=["rnn"],
                            fixed={"rnn.units": 16, "train.scaling": "global"}, console=Console(quiet=True))
     assert isinstance(result, seqsearch.RunResult)
     assert result.study == "reg" and result.n_trials == 2

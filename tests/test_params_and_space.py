@@ -53,7 +53,7 @@ def test_sample_is_conditional_and_prefixed():
         specs.append(spec)
     for spec in specs:
         fam = spec["family"]
-        assert all(k == "family" or k.startswith(fam + ".") or k.startswith("train.") for k in spec)
+        assert all(k == "family" or k.startswith((fam + ".", "front.", "train.")) for k in spec)
         assert json.loads(json.dumps(spec)) == spec
     # The trial's params are the spec: replaying them gives the same dict.
     assert space.validate_spec(specs[0]) == specs[0]
@@ -63,7 +63,7 @@ def test_fixed_params_replay_rejects_out_of_range_values():
     space = SearchSpace()
     spec = space.default_spec()
     spec["rnn.layers"] = 9
-    with pytest.raises(ValueError, match="rnn.layers=9 is outside \\[1, 3\\]"):
+    with pytest.raises(ValueError, match="rnn.layers=9 is outside \\[1, 4\\]"):
         space.validate_spec(spec)
     spec = space.default_spec()
     del spec["rnn.units"]
