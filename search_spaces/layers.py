@@ -82,7 +82,8 @@ class TemporalLatentBottleneck(keras.layers.Layer):
         self.self_attn = [mha(f"self_attn_{i}") for i in range(self.depth)]
         self.cross_attn = [mha(f"cross_attn_{i}") for i in range(self.depth)]
         self.norms = [keras.layers.LayerNormalization(name=f"norm_{i}") for i in range(3 * self.depth + 2)]
-        self.ff_in = [keras.layers.Dense(self.ff_dim, activation="gelu", name=f"ff_in_{i}") for i in range(self.depth + 1)]
+        # relu, not the Keras example's gelu: exact gelu needs Erfc, which tf2onnx cannot export.
+        self.ff_in = [keras.layers.Dense(self.ff_dim, activation="relu", name=f"ff_in_{i}") for i in range(self.depth + 1)]
         self.ff_out = [keras.layers.Dense(self.dim, name=f"ff_out_{i}") for i in range(self.depth + 1)]
         self.update_attn = mha("update_attn")
         self.drop = keras.layers.Dropout(self.dropout)

@@ -159,8 +159,12 @@ def _values(spec: dict, prefix: str) -> dict:
 
 
 def family_values(spec: dict) -> tuple:
+    """The family and its values; parameters the spec lacks take their declared defaults, so
+    specs stored before a parameter existed still build (defaults keep the old behaviour)."""
     family = get_family(spec[FAMILY_KEY])
-    return family, _values(spec, family.name)
+    values = {p.name: p.get_default() for p in family.params}
+    values.update(_values(spec, family.name))
+    return family, values
 
 
 def recipe_values(spec: dict) -> dict:

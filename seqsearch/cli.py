@@ -134,6 +134,37 @@ def _resolve_study(study, workdir):
 
 
 @main.command()
+@click.argument("study")
+@click.option("--workdir", default="seqsearch-runs", show_default=True)
+@click.option("--format", "formats", default="keras,savedmodel,onnx,tflite", show_default=True,
+              help="Comma-separated formats: keras, savedmodel, onnx, tflite.")
+@click.option("--out", help="Output folder (default: <workdir>/<study>/export).")
+@click.option("--tolerance", type=float, default=1e-4, show_default=True, help="Largest allowed prediction difference from the Keras model.")
+def export(study, workdir, formats, out, tolerance):
+    """Export a study's best model, each format checked against the Keras model's predictions."""
+    from pathlib import Path
+
+    from .config import study_dir
+
+    try:
+        path = study_dir(workdir, study)
+        if not (path / "best").is_dir():
+            raise SeqsearchError(f"study {study!r} has no best model in {str(path.parent)!r}; run `seqsearch run` first")
+        from ._backend import load_keras
+
+        load_keras()
+        from .export import export_formats
+
+        out_dir = Path(out) if out else path / "export"
+        manifest = export_formats(path / "best", out_dir, [f.strip() for f in formats.split(",") if f.strip()], tolerance)
+    except SeqsearchError as e:
+        _fail(str(e))
+    for fmt, info in manifest["formats"].items():
+        click.echo(f"{fmt:<11} {out_dir / info['path']}  (max |diff| {info['max_abs_diff']:.1e} via {info['runtime']})")
+    click.echo(f"manifest   {out_dir / 'manifest.json'}")
+
+
+@main.command()
 @click.option("--seeds", is_flag=True, help="Also print the seed tutorials' fixed specs used by --warm-start.")
 def spaces(seeds):
     """List every architecture family with its parameters, ranges and defaults."""

@@ -9,7 +9,13 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["export_best", "read_export", "library_versions"]
+from .errors import SeqsearchError
+
+__all__ = ["export_best", "read_export", "library_versions", "export_formats", "FORMATS"]
+
+FORMATS = ("keras", "savedmodel", "onnx", "tflite")
+# Sequences kept beside the best model so any later export can verify parity on real inputs.
+PARITY_SAMPLES = 32
 
 
 def library_versions() -> dict:
@@ -73,21 +79,232 @@ def export_best(record, dataset, *, seed: int, best_dir: Path, study: str):
     best_dir = Path(best_dir)
     best_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".best-", dir=best_dir.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the export is for others to read
     try:
         model.save(tmp / "model.keras")
+        import numpy as np
+
+        np.save(tmp / "sample_input.npy", dataset.X_test[:PARITY_SAMPLES])
         (tmp / "spec.json").write_text(json.dumps(record.spec, indent=2, sort_keys=True) + "\n")
         (tmp / "data_spec.json").write_text(json.dumps(dataset.data_spec(X).to_dict(), indent=2) + "\n")
         (tmp / "task_spec.json").write_text(json.dumps(dataset.task_spec_for(y).to_dict(), indent=2) + "\n")
         # metrics.json last: its presence marks the export complete.
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        old = None
-        if best_dir.exists():
-            old = best_dir.with_name(f".old-{best_dir.name}-{os.getpid()}")
-            os.replace(best_dir, old)
-        os.replace(tmp, best_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _atomic_replace(tmp, best_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return model, metrics
+
+
+def _atomic_replace(tmp: Path, dest: Path):
+    old = None
+    if dest.exists():
+        old = dest.with_name(f".old-{dest.name}-{os.getpid()}")
+        os.replace(dest, old)
+    os.replace(tmp, dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_keras(model, tmp):
+    path = tmp / "model.keras"
+    model.save(path)
+    return path
+
+
+def _run_keras(path, X):
+    from . import load_model
+
+    return load_model(path).predict(X, verbose=0)
+
+
+def _write_savedmodel(model, tmp):
+    path = tmp / "savedmodel"
+    model.export(str(path), format="tf_saved_model", verbose=False)
+    return path
+
+
+def _run_savedmodel(path, X):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))  # keep a reference: its variables die with it
+    return loaded.serve(X).numpy()
+
+
+def _write_onnx(model, tmp):
+    try:
+        import onnx  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError:
+        raise ExportError("ONNX export needs onnx and tf2onnx: pip install 'seqsearch[export]'") from None
+    path = tmp / "model.onnx"
+    model.export(str(path), format="onnx", verbose=False)
+    return path
+
+
+def _run_onnx(path, X):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ExportError("checking the ONNX export needs onnxruntime: pip install 'seqsearch[export]'") from None
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise ExportError(f"the ONNX graph asks for {len(inputs)} inputs ({', '.join(i.name for i in inputs)}), not one sequence")
+    return session.run(None, {inputs[0].name: X})[0]
+
+
+def _write_tflite(model, tmp):
+    import tensorflow as tf
+
+    import keras
+
+    saved = tmp / ".tflite-savedmodel"
+    # Batch size 1, static: TFLite lowers the recurrent loops to built-in ops only when every
+    # shape is known (a dynamic batch leaves TensorList ops that need Flex). One sequence per
+    # call is how TFLite models are served on devices anyway.
+    spec = keras.InputSpec(shape=(1, *model.input_shape[1:]), dtype="float32")
+    model.export(str(saved), format="tf_saved_model", verbose=False, input_signature=[spec])
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    # Built-in ops only: a model that needs TensorFlow's own kernels (Flex) would not run on a
+    # plain TFLite runtime, and its parity could not be checked here.
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    path = tmp / "model.tflite"
+    try:
+        path.write_bytes(converter.convert())
+    except Exception as e:  # noqa: BLE001
+        text = str(e)
+        if "Select TensorFlow op" in text or "Flex" in text or "not supported" in text:
+            raise ExportError(
+                "tflite: this architecture needs TensorFlow ops outside the TFLite built-ins (Flex), which a "
+                "plain TFLite runtime cannot run; export it without tflite"
+            ) from None
+        raise
+    finally:
+        shutil.rmtree(saved, ignore_errors=True)
+    return path
+
+
+def _run_tflite(path, X):
+    import warnings
+
+    import numpy as np
+
+    import tensorflow as tf
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the deprecation notice of tf.lite.Interpreter
+        interpreter = tf.lite.Interpreter(model_path=str(path))
+    inp = interpreter.get_input_details()[0]
+    out = interpreter.get_output_details()[0]
+    interpreter.allocate_tensors()
+    preds = []
+    for x in X:  # the model takes one sequence per call
+        interpreter.set_tensor(inp["index"], x[None])
+        interpreter.invoke()
+        preds.append(interpreter.get_tensor(out["index"])[0])
+    return np.stack(preds)
+
+
+_WRITERS = {"keras": _write_keras, "savedmodel": _write_savedmodel, "onnx": _write_onnx, "tflite": _write_tflite}
+_RUNNERS = {
+    "keras": ("keras", _run_keras), "savedmodel": ("tensorflow.saved_model", _run_savedmodel),
+    "onnx": ("onnxruntime", _run_onnx), "tflite": ("tf.lite.Interpreter", _run_tflite),
+}
+
+
+class ExportError(SeqsearchError):
+    """A format could not be written, or its predictions differ from the Keras model's."""
+
+
+def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) -> dict:
+    """Write ``formats`` of the model in ``best_dir`` to ``out_dir`` with ``manifest.json``.
+
+    Every format is loaded back with its own runtime and its predictions on stored test
+    sequences are compared with the Keras model's; a difference above ``tolerance`` fails the
+    export, naming the format and the difference. Written to a temporary folder and renamed
+    into place, so a failed or interrupted export leaves the previous one intact.
+    """
+    import numpy as np
+
+    from . import load_model
+
+    best_dir, out_dir = Path(best_dir), Path(out_dir)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ExportError(f"--format {','.join(formats)!r}: choose from {', '.join(FORMATS)}")
+    metrics = read_export(best_dir)
+    sample = best_dir / "sample_input.npy"
+    if metrics is None or not sample.is_file():
+        raise ExportError(f"no complete best model in {str(best_dir)!r}; run `seqsearch run` for this study first")
+    model = load_model(best_dir / "model.keras")
+    X = np.load(sample).astype("float32")
+    model(X[:1])  # a loaded model must be called once before ONNX export
+    reference = np.asarray(model.predict(X, verbose=0))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir.parent))
+    os.chmod(tmp, 0o755)
+    manifest_formats = {}
+    try:
+        for fmt in formats:
+            try:
+                path = _WRITERS[fmt](model, tmp)
+                runtime, run = _RUNNERS[fmt]
+                pred = np.asarray(run(path, X))
+            except ExportError:
+                raise
+            except Exception as e:  # noqa: BLE001 - converter errors are long; keep their first line
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+                raise ExportError(f"{fmt} export failed for this architecture ({metrics.get('summary')}): {first}") from None
+            if pred.shape != reference.shape:
+                raise ExportError(f"{fmt} export predicts shape {pred.shape}, the Keras model {reference.shape}")
+            diff = float(np.max(np.abs(pred - reference)))
+            if not diff <= tolerance:
+                raise ExportError(
+                    f"{fmt} export differs from the Keras model by {diff:.2e} (tolerance {tolerance:g}) "
+                    f"on {len(X)} test sequences; nothing was written"
+                )
+            manifest_formats[fmt] = {"path": path.name, "runtime": runtime, "max_abs_diff": diff}
+        for name in ("spec.json", "metrics.json"):
+            shutil.copy2(best_dir / name, tmp / name)
+        spec = json.loads((best_dir / "spec.json").read_text())
+        manifest = {
+            "study": metrics.get("study"),
+            "task": metrics["task"],
+            "architecture": metrics.get("summary"),
+            "input": {"name": "sequence", "shape": metrics["input_shape"], "dtype": metrics["input_dtype"],
+                      "raw": True, "preprocessing": _preprocessing_text(spec)},
+            "output": _output_text(metrics),
+            "classes": metrics.get("classes", []),
+            "metrics": {"test": metrics["test"], "val_loss": metrics["val_loss"]},
+            "parity": {"samples": int(len(X)), "tolerance": tolerance},
+            "formats": manifest_formats,
+            "versions": library_versions(),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        _atomic_replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _preprocessing_text(spec) -> str:
+    scaling = spec.get("train.scaling")
+    return {
+        "global": "per-feature standardisation with the training split's mean and deviation (inside the model)",
+        "per_series": "z-normalisation of each series over time, per feature (inside the model)",
+        "none": "none: the model takes the values as they are",
+    }.get(scaling, str(scaling))
+
+
+def _output_text(metrics) -> str:
+    task, classes = metrics["task"], metrics.get("classes") or []
+    if task == "classification":
+        return f"class probabilities, columns in the order of 'classes' ({len(classes)})"
+    if task == "seq2seq" and classes:
+        return "per-step token probabilities (batch, steps, vocabulary), vocabulary in the order of 'classes'"
+    if task == "seq2seq":
+        return "per-step values (batch, steps, values) in the target's units"
+    return "target values in the target's units"

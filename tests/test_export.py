@@ -1,0 +1,79 @@
+"""Export: every format loaded with its own runtime must predict what the Keras model does."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import make_classification
+from search_spaces import SearchSpace
+from seqsearch.data.dataset import RawArrays, frame_task
+from seqsearch.engines import TrialRecord
+from seqsearch.errors import SeqsearchError
+from seqsearch.export import FORMATS, export_best, export_formats
+from test_cli import seqsearch
+
+pytestmark = pytest.mark.slow
+
+CLF = frame_task(RawArrays(X=make_classification(n=30, t=12, f=2)[0], y=make_classification(n=30, t=12, f=2)[1]),
+                 name="waves", source="generated")
+REVERSAL_X = np.random.default_rng(0).integers(1, 10, size=(30, 5, 1)).astype("float32")
+S2S = frame_task(RawArrays(X=REVERSAL_X, y=REVERSAL_X[:, ::-1, 0].astype(int), sequence_target=True),
+                 name="rev", source="generated")
+
+CASES = {
+    "lstm_stack": (CLF, "rnn", {"rnn.cell": "lstm", "rnn.layers": 2, "rnn.units": 16}),
+    "bidirectional_gru": (CLF, "rnn", {"rnn.cell": "gru", "rnn.units": 16, "rnn.bidirectional": True,
+                                       "train.scaling": "per_series"}),
+    "transformer": (CLF, "transformer", {"transformer.d_model": 16, "transformer.blocks": 1, "transformer.heads": 2}),
+    "encoder_decoder": (S2S, "encdec", {"encdec.units": 16, "encdec.attention": "luong"}),
+    "tlb": (CLF, "tlb", {"tlb.chunk_size": 4, "tlb.dim": 16}),
+}
+
+
+def _best_dir(tmp_path, ds, family, overrides):
+    space = SearchSpace(data_spec=ds.data_spec(), task_spec=ds.task_spec)
+    spec = space.default_spec(family, overrides)
+    record = TrialRecord(number=0, state="complete", value=1.0, spec=spec, attrs={"best_epoch": 0})
+    export_best(record, ds, seed=0, best_dir=tmp_path / "best", study="t")
+    return tmp_path / "best"
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_format_matches_keras(case, tmp_path):
+    ds, family, overrides = CASES[case]
+    best = _best_dir(tmp_path, ds, family, overrides)
+    manifest = export_formats(best, tmp_path / "export", FORMATS)
+    assert set(manifest["formats"]) == set(FORMATS)
+    for fmt, info in manifest["formats"].items():
+        assert info["max_abs_diff"] <= 1e-4, (fmt, info)
+        assert (tmp_path / "export" / info["path"]).exists()
+    on_disk = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert on_disk["input"]["shape"] == [None, ds.X_train.shape[1], ds.X_train.shape[2]]
+    assert on_disk["classes"] == ds.task_spec.classes and on_disk["task"] == ds.task_spec.kind
+    assert {"keras", "tensorflow", "numpy"} <= set(on_disk["versions"])
+
+
+def test_parity_failure_names_the_format_and_keeps_the_old_export(tmp_path):
+    best = _best_dir(tmp_path, CLF, "rnn", {"rnn.units": 16})
+    export_formats(best, tmp_path / "export", ["keras"])
+    before = sorted(p.name for p in (tmp_path / "export").iterdir())
+    with pytest.raises(SeqsearchError, match="onnx export differs from the Keras model by .* \\(tolerance -1\\)"):
+        export_formats(best, tmp_path / "export", ["onnx"], tolerance=-1.0)
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".export-")]
+
+
+def test_export_cli(tmp_path):
+    X, y = make_classification(n=30, t=8, f=1, classes=("p", "q"))
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    r = seqsearch("run", tmp_path / "d.npz", "--workdir", tmp_path / "runs", "--trials", 1, "--max-epochs", 1,
+                  "--families", "rnn", "-q")
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = seqsearch("export", "d", "--workdir", tmp_path / "runs", "--format", "keras,onnx", "--out", tmp_path / "out")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "onnx" in r.stdout and (tmp_path / "out" / "model.onnx").is_file()
+    r = seqsearch("export", "d", "--workdir", tmp_path / "runs", "--format", "pickle")
+    assert r.returncode == 2 and "choose from keras, savedmodel, onnx, tflite" in r.stderr
+    r = seqsearch("export", "nope", "--workdir", tmp_path / "runs")
+    assert r.returncode == 2 and "has no best model" in r.stderr
