@@ -165,6 +165,28 @@ def export(study, workdir, formats, out, tolerance):
 
 
 @main.command()
+@click.argument("model", type=click.Path(path_type=str))
+@click.argument("data", type=click.Path(path_type=str))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=str), help="CSV file to write (default: standard output).")
+@click.option("--id-col", help="Sequence id column (CSV long format).")
+@click.option("--time-col", help="Time order column (CSV long format).")
+@click.option("--target", help="Target column to ignore if the CSV has one.")
+def predict(model, data, out, id_col, time_col, target):
+    """Predict with MODEL (a best/ or export/ folder, or a .keras file) on DATA (.npz or long CSV)."""
+    try:
+        from ._backend import load_keras
+
+        load_keras()
+        from .predict import predict_file
+
+        n = predict_file(model, data, out, id_col=id_col, time_col=time_col, target=target)
+    except SeqsearchError as e:
+        _fail(str(e))
+    if out:
+        click.echo(f"{n} sequences -> {out}", err=True)
+
+
+@main.command()
 @click.option("--seeds", is_flag=True, help="Also print the seed tutorials' fixed specs used by --warm-start.")
 def spaces(seeds):
     """List every architecture family with its parameters, ranges and defaults."""

@@ -77,3 +77,34 @@ def test_export_cli(tmp_path):
     assert r.returncode == 2 and "choose from keras, savedmodel, onnx, tflite" in r.stderr
     r = seqsearch("export", "nope", "--workdir", tmp_path / "runs")
     assert r.returncode == 2 and "has no best model" in r.stderr
+
+
+def test_predict_cli_on_npz_and_long_csv(tmp_path):
+    from conftest import write_long_csv
+
+    X, y = make_classification(n=30, t=8, f=2, classes=("down", "up"))
+    write_long_csv(tmp_path / "train.csv", X, y)
+    r = seqsearch("run", tmp_path / "train.csv", "--workdir", tmp_path / "runs", "--trials", 1, "--max-epochs", 1,
+                  "--families", "rnn", "-q")
+    assert r.returncode == 0, r.stderr[-2000:]
+    best = tmp_path / "runs" / "train" / "best"
+    # New data in the training format, without the label column.
+    Xn, _ = make_classification(n=5, t=8, f=2, classes=("down", "up"), seed=7)
+    import pandas as pd
+
+    write_long_csv(tmp_path / "new.csv", Xn, np.array(["?"] * 5))
+    pd.read_csv(tmp_path / "new.csv").drop(columns=["label"]).to_csv(tmp_path / "new.csv", index=False)
+    r = seqsearch("predict", best, tmp_path / "new.csv", "--out", tmp_path / "p.csv")
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = pd.read_csv(tmp_path / "p.csv")
+    assert list(out.columns) == ["id", "prediction", "p_down", "p_up"] and len(out) == 5
+    assert set(out["prediction"]) <= {"down", "up"}
+    np.testing.assert_allclose(out["p_down"] + out["p_up"], 1.0, atol=1e-4)
+    np.savez(tmp_path / "new.npz", X=Xn)
+    r = seqsearch("predict", best / "model.keras", tmp_path / "new.npz")
+    assert r.returncode == 0 and r.stdout.splitlines()[0] == "id,prediction,p_down,p_up" and len(r.stdout.splitlines()) == 6
+    np.savez(tmp_path / "wrong.npz", X=np.zeros((2, 9, 2)))
+    r = seqsearch("predict", best, tmp_path / "wrong.npz")
+    assert r.returncode == 2 and "has sequences of 9 steps x 2 features; the model takes 8 x 2" in r.stderr
+    r = seqsearch("predict", tmp_path, tmp_path / "new.npz")
+    assert r.returncode == 2 and "is not a model" in r.stderr

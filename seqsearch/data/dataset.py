@@ -33,6 +33,7 @@ class RawArrays:
     target_names: list = field(default_factory=list)
     # True when y holds one target *sequence* per input sequence (seq2seq).
     sequence_target: bool = False
+    ids: list = field(default_factory=list)
 
 
 @dataclass

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import DataError
 from .dataset import Dataset, RawArrays, frame_task
 
-__all__ = ["load_dataset", "LOADERS"]
+__all__ = ["load_dataset", "load_inputs", "LOADERS"]
 
 ID_CANDIDATES = ("id", "series_id", "sequence_id", "sample_id", "sample")
 TIME_CANDIDATES = ("time", "timestep", "t", "step", "timestamp")
@@ -93,9 +93,7 @@ def _pick(columns, given, candidates, option, what):
     )
 
 
-def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, **_) -> RawArrays:
-    """Long format: one row per timestep with a sequence id, a time order, features and a label
-    (constant within a sequence). An optional ``split`` column (train/val/test) fixes the splits."""
+def _read_csv(path: Path):
     import pandas as pd
 
     try:
@@ -106,16 +104,14 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, **_) -
         raise DataError(f"{path.name} is not a readable CSV file ({_first_line(e)})") from None
     if df.empty:
         raise DataError(f"{path.name} has a header but no rows")
-    cols = list(df.columns)
-    id_c = _pick(cols, id_col, ID_CANDIDATES, "--id-col", "sequence id")
-    time_c = _pick(cols, time_col, TIME_CANDIDATES, "--time-col", "time order")
-    target_c = _pick(cols, target, TARGET_CANDIDATES, "--target", "target")
-    if len({id_c, time_c, target_c}) < 3:
-        raise DataError(f"id, time and target columns must differ; got {id_c!r}, {time_c!r}, {target_c!r}")
-    split_c = SPLIT_COLUMN if SPLIT_COLUMN in cols and SPLIT_COLUMN not in (id_c, time_c, target_c) else None
-    features = [c for c in cols if c not in (id_c, time_c, target_c, split_c)]
+    return df
+
+
+def _check_features(df, path, features, id_c, time_c):
+    import pandas as pd
+
     if not features:
-        raise DataError(f"{path.name} has no feature columns besides {id_c!r}, {time_c!r} and {target_c!r}")
+        raise DataError(f"{path.name} has no feature columns besides the id, time and target columns")
     for c in features:
         if not pd.api.types.is_numeric_dtype(df[c]):
             sample = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()].iloc[:1].tolist()
@@ -123,8 +119,6 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, **_) -
                 f"feature column {c!r} is not numeric (e.g. {sample[0]!r}); convert it or drop the column"
                 if sample else f"feature column {c!r} is not numeric; convert it or drop the column"
             )
-    if df[target_c].isna().any():
-        raise DataError(f"target column {target_c!r} has {int(df[target_c].isna().sum())} empty value(s)")
     bad_rows = df[features].isna().any(axis=1) | ~np.isfinite(df[features].to_numpy(dtype=np.float64)).all(axis=1)
     if bad_rows.any():
         first = df[bad_rows].iloc[0]
@@ -136,6 +130,9 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, **_) -
         d = df[df.duplicated([id_c, time_c])].iloc[0]
         raise DataError(f"sequence {d[id_c]!r} has two rows at {time_c}={d[time_c]!r}; each timestep must appear once")
 
+
+def _to_sequences(df, id_c, time_c, features):
+    """Rows sorted into sequences: (X of shape (n, t, f), the groupby, the sequence ids)."""
     df = df.sort_values([id_c, time_c], kind="stable")
     groups = df.groupby(id_c, sort=False)
     lengths = groups.size()
@@ -144,16 +141,40 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, **_) -
             f"sequences have different lengths ({lengths.min()} to {lengths.max()} timesteps); "
             "pad or truncate them to one length"
         )
+    n, t = len(lengths), int(lengths.iloc[0])
+    X = df[features].to_numpy(dtype=np.float32).reshape(n, t, len(features))
+    return X, groups, [str(i) for i in lengths.index]
+
+
+def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, require_target=True, **_) -> RawArrays:
+    """Long format: one row per timestep with a sequence id, a time order, features and a label
+    (constant within a sequence). An optional ``split`` column (train/val/test) fixes the splits.
+    With ``require_target=False`` (prediction input) a missing target column is fine."""
+    df = _read_csv(path)
+    cols = list(df.columns)
+    id_c = _pick(cols, id_col, ID_CANDIDATES, "--id-col", "sequence id")
+    time_c = _pick(cols, time_col, TIME_CANDIDATES, "--time-col", "time order")
+    has_target = require_target or target is not None or any(c in cols for c in TARGET_CANDIDATES)
+    target_c = _pick(cols, target, TARGET_CANDIDATES, "--target", "target") if has_target else None
+    if len({id_c, time_c, target_c}) < 3:
+        raise DataError(f"id, time and target columns must differ; got {id_c!r}, {time_c!r}, {target_c!r}")
+    split_c = SPLIT_COLUMN if SPLIT_COLUMN in cols and SPLIT_COLUMN not in (id_c, time_c, target_c) else None
+    features = [c for c in cols if c not in (id_c, time_c, target_c, split_c)]
+    _check_features(df, path, features, id_c, time_c)
+    if not require_target:
+        X, _, ids = _to_sequences(df, id_c, time_c, features)
+        return RawArrays(X=X, y=None, feature_names=[str(f) for f in features], ids=ids)
+    if df[target_c].isna().any():
+        raise DataError(f"target column {target_c!r} has {int(df[target_c].isna().sum())} empty value(s)")
+    X, groups, ids = _to_sequences(df, id_c, time_c, features)
     labels = groups[target_c].nunique()
     if (labels > 1).any():
         raise DataError(
             f"sequence {labels[labels > 1].index[0]!r} has more than one value in {target_c!r}; "
             "the target must be constant within a sequence"
         )
-    n, t = len(lengths), int(lengths.iloc[0])
-    X = df[features].to_numpy(dtype=np.float32).reshape(n, t, len(features))
     y = groups[target_c].first().to_numpy()
-    raw = RawArrays(X=X, y=y, feature_names=[str(f) for f in features], target_names=[str(target_c)])
+    raw = RawArrays(X=X, y=y, feature_names=[str(f) for f in features], target_names=[str(target_c)], ids=ids)
     if split_c is not None:
         split = groups[split_c].first().astype(str).str.lower().to_numpy()
         unknown = sorted(set(split) - {"train", "val", "test"})
@@ -170,12 +191,33 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, **_) -
     return raw
 
 
+def load_inputs(path, *, id_col=None, time_col=None, target=None):
+    """Prediction input: the sequences of a data file (targets, if any, are ignored) and their
+    ids (CSV sequence ids, else row numbers). An .npz gives ``X``, else ``X_test``."""
+    p = _check_path(path)
+    if p.suffix.lower() == ".csv":
+        raw = load_csv_long(p, target=target, id_col=id_col, time_col=time_col, require_target=False)
+        X, ids = raw.X, raw.ids
+    else:
+        try:
+            archive = np.load(p, allow_pickle=False)
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+            raise DataError(f"{p.name} is not a readable .npz archive ({_first_line(e)})") from None
+        with archive:
+            key = next((k for k in ("X", "X_test") if k in archive.files), None)
+            if key is None:
+                raise DataError(f"{p.name} holds {', '.join(sorted(archive.files)) or '(none)'}; prediction reads X (or X_test)")
+            X = archive[key]
+        ids = [str(i) for i in range(len(X))]
+    from .dataset import _check_X
+
+    return _check_X(X, "X"), ids
+
+
 LOADERS = {".npz": load_npz, ".csv": load_csv_long}
 
 
-def load_dataset(
-    path, *, task=None, target=None, id_col=None, time_col=None, seed=0, test_size=0.2, val_size=0.2
-) -> Dataset:
+def _check_path(path) -> Path:
     p = Path(path).expanduser()
     if not p.exists():
         raise DataError(f"dataset {str(path)!r} does not exist; check the path")
@@ -188,7 +230,14 @@ def load_dataset(
         )
     if p.stat().st_size == 0:
         raise DataError(f"dataset {p.name!r} is an empty file")
-    raw = LOADERS[ext](p, target=target, id_col=id_col, time_col=time_col)
+    return p
+
+
+def load_dataset(
+    path, *, task=None, target=None, id_col=None, time_col=None, seed=0, test_size=0.2, val_size=0.2
+) -> Dataset:
+    p = _check_path(path)
+    raw = LOADERS[p.suffix.lower()](p, target=target, id_col=id_col, time_col=time_col)
     return frame_task(raw, name=p.stem, source=str(p.resolve()), task=task, seed=seed,
                       test_size=test_size, val_size=val_size)
 

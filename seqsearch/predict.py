@@ -1,0 +1,81 @@
+"""``seqsearch predict``: a trained model applied to a data file in the format it was trained on."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SeqsearchError
+
+__all__ = ["predict_file"]
+
+
+def _model_and_metadata(model_path):
+    p = Path(model_path).expanduser()
+    model_file = p / "model.keras" if p.is_dir() else p
+    if not model_file.is_file() or model_file.suffix != ".keras":
+        raise SeqsearchError(
+            f"{str(model_path)!r} is not a model: pass a study's best/ or export/ folder, or a .keras file"
+        )
+    meta = {}
+    for name in ("metrics.json", "manifest.json"):
+        f = model_file.parent / name
+        if f.is_file():
+            try:
+                meta.update(json.loads(f.read_text()))
+            except ValueError:
+                pass
+    return model_file, meta
+
+
+def _rows(pred, ids, meta):
+    task, classes = meta.get("task"), meta.get("classes") or []
+    if pred.ndim == 2 and task != "regression" and classes and pred.shape[1] == len(classes):
+        yield ["id", "prediction", *[f"p_{c}" for c in classes]]
+        for i, p in zip(ids, pred):
+            yield [i, classes[int(p.argmax())], *[f"{v:.6g}" for v in p]]
+    elif pred.ndim == 3 and classes and pred.shape[2] == len(classes):  # token seq2seq
+        yield ["id", "step", "prediction", "probability"]
+        for i, seq in zip(ids, pred):
+            for t, p in enumerate(seq):
+                k = int(p.argmax())
+                yield [i, t, classes[k], f"{p[k]:.6g}"]
+    elif pred.ndim == 3:
+        yield ["id", "step", *[f"y{k}" for k in range(pred.shape[2])]]
+        for i, seq in zip(ids, pred):
+            for t, v in enumerate(seq):
+                yield [i, t, *[f"{x:.6g}" for x in v]]
+    else:
+        pred = pred.reshape(len(pred), -1)
+        yield ["id", *[f"y{k}" for k in range(pred.shape[1])]]
+        for i, v in zip(ids, pred):
+            yield [i, *[f"{x:.6g}" for x in v]]
+
+
+def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None, target=None) -> int:
+    """Write predictions for every sequence of ``data_path`` as CSV (``out`` or stdout);
+    returns the number of sequences."""
+    from . import load_model
+    from .data import load_inputs
+
+    model_file, meta = _model_and_metadata(model_path)
+    X, ids = load_inputs(data_path, id_col=id_col, time_col=time_col, target=target)
+    model = load_model(model_file)
+    want = tuple(model.input_shape[1:])
+    if tuple(X.shape[1:]) != want:
+        raise SeqsearchError(
+            f"{Path(data_path).name} has sequences of {X.shape[1]} steps x {X.shape[2]} features; "
+            f"the model takes {want[0]} x {want[1]}"
+        )
+    pred = np.asarray(model.predict(X, verbose=0, batch_size=256))
+    handle = open(out, "w", newline="") if out else sys.stdout
+    try:
+        csv.writer(handle).writerows(_rows(pred, ids, meta))
+    finally:
+        if out:
+            handle.close()
+    return len(X)
