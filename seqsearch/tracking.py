@@ -176,7 +176,12 @@ class Tracker:
         # custom layers are not registered, and falls back with a warning.
         reqs = [f"{p}=={v[p]}" for p in ("keras", "tensorflow", "numpy") if p in v]
         with mlflow.start_run(run_id=self.parent_id):
-            info = mlflow.keras.log_model(model, name="best_model", signature=signature, pip_requirements=reqs)
+            info = mlflow.keras.log_model(model, name="best_model", signature=signature, pip_requirements=reqs,
+                                          registered_model_name=self.study)
+        version = getattr(info, "registered_model_version", None)
+        if version is not None:
+            # models:/<study>@best always names the current best, whatever its version number.
+            c.set_registered_model_alias(self.study, "best", str(version))
         c.log_dict(self.parent_id, {"inputs": input_example.tolist()}, "best/input_example.json")
         c.update_run(self.parent_id, status="RUNNING")  # leaving the context marked it FINISHED
         c.set_tag(self.parent_id, "seqsearch.logged_model_trial", str(metrics["trial"]))

@@ -1,0 +1,63 @@
+"""The registered best model serves predictions over REST, equal to the Keras model's."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from conftest import make_classification
+from test_cli import seqsearch
+
+pytestmark = pytest.mark.slow
+
+
+def test_registered_model_alias_best_serves(tmp_path):
+    X, y = make_classification(n=30, t=8, f=1, classes=("p", "q"))
+    np.savez(tmp_path / "srv.npz", X=X, y=y)
+    wd = tmp_path / "runs"
+    r = seqsearch("run", tmp_path / "srv.npz", "--workdir", wd, "--trials", 1, "--max-epochs", 1, "--families", "rnn", "-q")
+    assert r.returncode == 0, r.stderr[-2000:]
+    uri = f"sqlite:///{wd / 'srv' / 'mlflow.db'}"
+    from mlflow import MlflowClient
+
+    version = MlflowClient(tracking_uri=uri).get_model_version_by_alias("srv", "best")
+    assert version.name == "srv"
+
+    import keras
+
+    expected = keras.saving.load_model(wd / "srv" / "best" / "model.keras").predict(X[:3], verbose=0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/srv@best", "--env-manager", "local",
+         "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        body = json.dumps({"inputs": X[:3].tolist()}).encode()
+        deadline, answer = time.time() + 120, None
+        while time.time() < deadline and server.poll() is None:
+            try:
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                             headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    answer = json.loads(resp.read())
+                break
+            except OSError:
+                time.sleep(1)
+        assert answer is not None, server.stdout.read()[-3000:] if server.poll() is not None else "no answer"
+        np.testing.assert_allclose(np.asarray(answer["predictions"]), expected, rtol=1e-4, atol=1e-5)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
