@@ -149,6 +149,10 @@ def _evaluator(config, ds, space, tracker, engine, console):
             raise SeqsearchError(f"search space error: {e}") from None
         summary = spec_summary(spec)
         tags = {"family": spec["family"], "summary": summary, "cudnn_eligible": cudnn_eligible(spec)}
+        fam = spec["family"]
+        for key in ("cell", "bidirectional"):
+            if f"{fam}.{key}" in spec:
+                tags[key] = spec[f"{fam}.{key}"]
         run_id = tracker.start_trial(ctx.number, spec, tags)
         ctx.set_attr("summary", summary)
         ctx.set_attr("mlflow_run_id", run_id)
@@ -234,6 +238,10 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
     writer.writeheader()
     writer.writerows(rows)
     tracker.log_leaderboard(buf.getvalue())
+    from .plots import study_figures
+
+    curves = tracker.val_loss_curves([row["trial"] for row in rows[:5]])
+    tracker.log_figures(study_figures(records, curves, engine.importances()))
 
     best_dir = study_path / "best"
     metrics = read_export(best_dir)

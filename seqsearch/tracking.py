@@ -123,6 +123,10 @@ class Tracker:
         tags = {STATE: outcome.state, **(extra_tags or {})}
         if outcome.reason:
             tags["seqsearch.reason"] = outcome.reason[:5000]
+        if outcome.state == "pruned" and outcome.epochs_run:
+            tags["seqsearch.pruned_at_epoch"] = outcome.epochs_run - 1
+        if outcome.summary_text:
+            self.client.log_text(run_id, outcome.summary_text, "model_summary.txt")
         self.client.log_batch(
             run_id,
             metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
@@ -147,6 +151,23 @@ class Tracker:
     def log_leaderboard(self, csv_text: str):
         self.client.log_text(self.parent_id, csv_text, "leaderboard.csv")
 
+    def val_loss_curves(self, numbers) -> dict:
+        """Per-epoch validation loss of the given trials, from their child runs."""
+        curves = {}
+        for n in numbers:
+            runs = self.client.search_runs([self.experiment_id], f"tags.`{TRIAL}` = '{int(n)}'", max_results=1)
+            if runs:
+                hist = self.client.get_metric_history(runs[0].info.run_id, "val_loss")
+                curves[n] = [m.value for m in sorted(hist, key=lambda m: m.step)]
+        return curves
+
+    def log_figures(self, figures: dict):
+        import matplotlib.pyplot as plt
+
+        for name, fig in figures.items():
+            self.client.log_figure(self.parent_id, fig, name)
+            plt.close(fig)
+
     def log_best(self, model, best_dir: Path, metrics: dict, input_example):
         """Best spec, metrics and test scores on the parent run, and the model as an MLflow model."""
         from mlflow.entities import Metric
@@ -167,26 +188,34 @@ class Tracker:
 
         mlflow.set_tracking_uri(self.uri)
         signature = infer_signature(input_example, model.predict(input_example, verbose=0))
-        # No input_example here: mlflow.keras (3.17) writes it before creating the model folder
-        # and fails; the example is logged beside the model as best/input_example.json instead.
         from .export import library_versions
 
         v = library_versions()
         # Named, not inferred: inference loads the model in a fresh process, where seqsearch's
         # custom layers are not registered, and falls back with a warning.
         reqs = [f"{p}=={v[p]}" for p in ("keras", "tensorflow", "numpy") if p in v]
-        with mlflow.start_run(run_id=self.parent_id):
-            info = mlflow.keras.log_model(model, name="best_model", signature=signature, pip_requirements=reqs,
-                                          registered_model_name=self.study)
-        version = getattr(info, "registered_model_version", None)
-        if version is not None:
-            # models:/<study>@best always names the current best, whatever its version number.
-            c.set_registered_model_alias(self.study, "best", str(version))
-        c.log_dict(self.parent_id, {"inputs": input_example.tolist()}, "best/input_example.json")
-        c.update_run(self.parent_id, status="RUNNING")  # leaving the context marked it FINISHED
+        import contextlib
+        import io
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / "best_model"
+            # mlflow.keras (3.17) writes the input example before it creates the model folder
+            # (log_model with an input_example fails): save into a folder made first, then log.
+            local.mkdir()
+            mlflow.keras.save_model(model, str(local), signature=signature, input_example=input_example,
+                                    pip_requirements=reqs)
+            c.log_artifacts(self.parent_id, str(local), "best_model")
+        model_uri = f"runs:/{self.parent_id}/best_model"
+        # The registry prints "Successfully registered model ..." on stderr; the run's own
+        # output already says where the model went.
+        with contextlib.redirect_stderr(io.StringIO()):
+            version = mlflow.register_model(model_uri, self.study)
+        # models:/<study>@best always names the current best, whatever its version number.
+        c.set_registered_model_alias(self.study, "best", str(version.version))
         c.set_tag(self.parent_id, "seqsearch.logged_model_trial", str(metrics["trial"]))
-        c.set_tag(self.parent_id, "seqsearch.best_model_uri", info.model_uri)
-        return info.model_uri
+        c.set_tag(self.parent_id, "seqsearch.best_model_uri", model_uri)
+        return model_uri
 
     def logged_model_trial(self) -> int | None:
         """The trial whose model is logged on the parent run (None if none finished logging)."""

@@ -35,6 +35,7 @@ class TrialOutcome:
     seconds: float = 0.0
     metrics: dict = field(default_factory=dict)  # at the best epoch
     reason: str | None = None
+    summary_text: str = ""  # Keras' model summary (logged beside the trial's run)
 
 
 def _epoch_callback(hooks, history):
@@ -85,6 +86,9 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
         model, outcome.n_params = _build(spec, dataset.data_spec(), dataset.task_spec, max_params)
         if model is None:  # over the parameter budget: rejected before any training
             raise TrialPruned(-1)
+        lines = []
+        model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=110)
+        outcome.summary_text = "\n".join(lines)
         patience = int(spec.get("train.patience", 20))
         callbacks = [
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),

@@ -84,6 +84,15 @@ def test_run_tracks_exports_and_resumes(tmp_path):
             assert 1 <= len(hist) <= 2 and [m.step for m in hist] == list(range(len(hist)))
             assert "n_params" in ch.data.metrics
     assert "test_accuracy" in parent.data.metrics
+    plots = {a.path for a in c.list_artifacts(parent.info.run_id, "plots")}
+    assert {"plots/optimisation_history.png", "plots/score_by_family.png", "plots/learning_curves.png"} <= plots
+    assert "leaderboard.csv" in {a.path for a in c.list_artifacts(parent.info.run_id)}
+    logged = {a.path for a in c.list_artifacts(parent.info.run_id, "best_model")}
+    assert {"best_model/MLmodel", "best_model/input_example.json"} <= logged
+    for ch in children:
+        assert ch.data.tags["seqsearch.cell"] in ("lstm", "gru", "simple_rnn")
+        assert ch.data.tags["seqsearch.bidirectional"] in ("true", "false")
+        assert "model_summary.txt" in {a.path for a in c.list_artifacts(ch.info.run_id)}
     assert parent.data.tags["seqsearch.logged_model_trial"] == str(metrics["trial"])
     model_uri = parent.data.tags["seqsearch.best_model_uri"]
     import mlflow.pyfunc

@@ -139,6 +139,17 @@ class OptunaEngine:
         done = [r for r in self.records() if r.state == "complete" and r.value is not None and math.isfinite(r.value)]
         return min(done, key=lambda r: (r.value, r.number)) if done else None
 
+    def importances(self) -> dict:
+        """Optuna's default importance of the parameters of completed trials (empty if too few)."""
+        import optuna
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "few trials per regime": expected in small studies
+                return dict(optuna.importance.get_param_importances(self.study))
+        except (RuntimeError, ValueError, ZeroDivisionError):
+            return {}
+
     def search(self, evaluate, n_trials: int, timeout: float | None = None):
         import optuna
 

@@ -1,0 +1,56 @@
+"""The MLflow UI that `seqsearch ui` serves, looked at in a real headless browser."""
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from conftest import make_classification
+from test_cli import seqsearch
+from test_end_to_end import _runs
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_ui_lists_the_study_runs_and_best_metrics(tmp_path):
+    X, y = make_classification(n=30, t=8, f=1, classes=("p", "q"))
+    np.savez(tmp_path / "ui.npz", X=X, y=y)
+    wd = tmp_path / "runs"
+    r = seqsearch("run", tmp_path / "ui.npz", "--workdir", wd, "--trials", 2, "--max-epochs", 1, "--families", "rnn", "-q")
+    assert r.returncode == 0, r.stderr[-2000:]
+    _, parents, _ = _runs(wd / "ui", "ui")
+    parent = parents[0]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ui = subprocess.Popen([sys.executable, "-m", "seqsearch", "ui", "--workdir", str(wd), "--port", str(port)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read()
+                break
+            except OSError:
+                time.sleep(1)
+        url = f"http://127.0.0.1:{port}/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}"
+        dom = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=20000", "--dump-dom", url],
+            capture_output=True, text=True, timeout=120,
+        ).stdout
+    finally:
+        ui.terminate()
+        ui.wait(timeout=30)
+    # The parent run's page: its child runs (one per trial) and the best model's test metrics.
+    assert "trial-000" in dom and "trial-001" in dom
+    assert "test_accuracy" in dom and "best_val_loss" in dom
