@@ -34,7 +34,9 @@ class Tracker:
         self.study = study
         self.study_path = Path(study_path)
         self.uri = tracking_uri or local_tracking_uri(self.study_path)
-        self.artifact_root = (self.study_path / "mlartifacts").as_uri()
+        # A tracking server decides where artifacts live (it may proxy them); only the local
+        # store gets the study folder.
+        self.artifact_root = None if tracking_uri else (self.study_path / "mlartifacts").as_uri()
         self._client = None
         self.experiment_id = None
         self.parent_id = None
