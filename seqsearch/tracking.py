@@ -193,8 +193,7 @@ class Tracker:
         from .export import library_versions
 
         v = library_versions()
-        # Named, not inferred: inference loads the model in a fresh process, where seqsearch's
-        # custom layers are not registered, and falls back with a warning.
+        # Named, not inferred: inference would load the model in a fresh process to guess them.
         reqs = [f"{p}=={v[p]}" for p in ("keras", "tensorflow", "numpy") if p in v]
         import contextlib
         import io
@@ -205,8 +204,11 @@ class Tracker:
             # mlflow.keras (3.17) writes the input example before it creates the model folder
             # (log_model with an input_example fails): save into a folder made first, then log.
             local.mkdir()
-            mlflow.keras.save_model(model, str(local), signature=signature, input_example=input_example,
-                                    pip_requirements=reqs)
+            # Exported (SavedModel) form: MLflow loads it with TensorFlow alone, so the model
+            # serves without seqsearch's custom layers registered (transformer, TLB, encdec).
+            with contextlib.redirect_stdout(io.StringIO()):  # the export prints its signature
+                mlflow.keras.save_model(model, str(local), signature=signature, input_example=input_example,
+                                        pip_requirements=reqs, save_exported_model=True)
             c.log_artifacts(self.parent_id, str(local), "best_model")
         model_uri = f"runs:/{self.parent_id}/best_model"
         # The registry prints "Successfully registered model ..." on stderr; the run's own

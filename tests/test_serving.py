@@ -21,7 +21,9 @@ def test_registered_model_alias_best_serves(tmp_path):
     X, y = make_classification(n=30, t=8, f=1, classes=("p", "q"))
     np.savez(tmp_path / "srv.npz", X=X, y=y)
     wd = tmp_path / "runs"
-    r = seqsearch("run", tmp_path / "srv.npz", "--workdir", wd, "--trials", 1, "--max-epochs", 1, "--families", "rnn", "-q")
+    # A transformer: its custom layers (position code) must not be needed to serve it.
+    r = seqsearch("run", tmp_path / "srv.npz", "--workdir", wd, "--trials", 1, "--max-epochs", 1,
+                  "--families", "transformer", "--set", "transformer.positional=sinusoidal", "-q")
     assert r.returncode == 0, r.stderr[-2000:]
     uri = f"sqlite:///{wd / 'srv' / 'mlflow.db'}"
     from mlflow import MlflowClient
@@ -29,9 +31,9 @@ def test_registered_model_alias_best_serves(tmp_path):
     version = MlflowClient(tracking_uri=uri).get_model_version_by_alias("srv", "best")
     assert version.name == "srv"
 
-    import keras
+    import seqsearch as ss
 
-    expected = keras.saving.load_model(wd / "srv" / "best" / "model.keras").predict(X[:3], verbose=0)
+    expected = ss.load_model(wd / "srv" / "best" / "model.keras").predict(X[:3], verbose=0)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
