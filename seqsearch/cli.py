@@ -99,19 +99,17 @@ def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, **optio
 @click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
 def ui(study, workdir, host, port):
     """Start the MLflow UI on a study's tracking store (no server to set up)."""
-    import subprocess
-
     try:
         path = _resolve_study(study, workdir)
     except SeqsearchError as e:
         _fail(str(e))
     uri = f"sqlite:///{path / 'mlflow.db'}"
     click.echo(f"MLflow UI for study {path.name!r}: http://{host}:{port}  (Ctrl+C to stop)")
+    sys.stdout.flush()
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
-    try:
-        sys.exit(subprocess.call(cmd))
-    except KeyboardInterrupt:
-        sys.exit(0)
+    # Become the MLflow UI process rather than its parent: a signal to this process then
+    # reaches the server itself, and no orphaned server outlives `seqsearch ui`.
+    os.execv(sys.executable, cmd)
 
 
 def _resolve_study(study, workdir):

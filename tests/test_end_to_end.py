@@ -1,6 +1,8 @@
 """`seqsearch run` from data file to exported model, tracked in MLflow, resumable."""
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -124,7 +126,8 @@ def test_run_tracks_exports_and_resumes(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ui = subprocess.Popen([sys.executable, "-m", "seqsearch", "ui", "--workdir", str(wd), "--port", str(port)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=waves"
         deadline, body = time.time() + 90, None
@@ -138,7 +141,8 @@ def test_run_tracks_exports_and_resumes(tmp_path):
         assert body is not None, "MLflow UI did not answer"
         assert body["experiment"]["name"] == "waves"
     finally:
-        ui.terminate()
+        # The UI server starts workers of its own: stop the whole process group.
+        os.killpg(ui.pid, signal.SIGTERM)
         ui.wait(timeout=30)
 
 

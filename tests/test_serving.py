@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -41,7 +42,7 @@ def test_registered_model_alias_best_serves(tmp_path):
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/srv@best", "--env-manager", "local",
          "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     try:
         body = json.dumps({"inputs": X[:3].tolist()}).encode()
@@ -58,8 +59,8 @@ def test_registered_model_alias_best_serves(tmp_path):
         assert answer is not None, server.stdout.read()[-3000:] if server.poll() is not None else "no answer"
         np.testing.assert_allclose(np.asarray(answer["predictions"]), expected, rtol=1e-4, atol=1e-5)
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)  # the server's workers too
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)

@@ -1,5 +1,7 @@
 """--tracking-uri sends the study to an MLflow tracking server instead of the local store."""
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +24,7 @@ def test_run_against_a_tracking_server(tmp_path):
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
          "--artifacts-destination", str(tmp_path / "server-artifacts"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     try:
         deadline = time.time() + 90
@@ -49,5 +51,5 @@ def test_run_against_a_tracking_server(tmp_path):
         assert not (tmp_path / "runs" / "srv" / "mlflow.db").exists()
         assert any((tmp_path / "server-artifacts").rglob("MLmodel"))
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)  # the server's workers too
         server.wait(timeout=30)

@@ -1,6 +1,8 @@
 """The MLflow UI that `seqsearch ui` serves, looked at in a real headless browser."""
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -32,7 +34,8 @@ def test_ui_lists_the_study_runs_and_best_metrics(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ui = subprocess.Popen([sys.executable, "-m", "seqsearch", "ui", "--workdir", str(wd), "--port", str(port)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          start_new_session=True)
     try:
         deadline = time.time() + 90
         while time.time() < deadline:
@@ -49,7 +52,8 @@ def test_ui_lists_the_study_runs_and_best_metrics(tmp_path):
             capture_output=True, text=True, timeout=120,
         ).stdout
     finally:
-        ui.terminate()
+        # The UI server starts workers of its own: stop the whole process group.
+        os.killpg(ui.pid, signal.SIGTERM)
         ui.wait(timeout=30)
     # The parent run's page: its child runs (one per trial) and the best model's test metrics.
     assert "trial-000" in dom and "trial-001" in dom
