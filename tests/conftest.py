@@ -12,6 +12,29 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "data"
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=90.0, proc=None):
+    """GET ``url`` until it answers (returns the body) or ``timeout`` passes (returns None)."""
+    import time
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline and (proc is None or proc.poll() is None):
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return resp.read()
+        except OSError:
+            time.sleep(1)
+    return None
+
+
 def make_classification(n=60, t=12, f=2, classes=("a", "b", "c"), seed=0):
     """Classes differ in the frequency of a sine: learnable in a couple of epochs."""
     rng = np.random.default_rng(seed)

@@ -3,16 +3,13 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import numpy as np
 import pytest
 
-from conftest import make_classification
+from conftest import free_port, make_classification, wait_http
 from test_cli import seqsearch
 
 pytestmark = pytest.mark.slow
@@ -122,24 +119,14 @@ def test_run_tracks_exports_and_resumes(tmp_path):
     assert len(_optuna_trials(study_path, "waves")) == 5
 
     # The MLflow UI serves the study's store.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     ui = subprocess.Popen([sys.executable, "-m", "seqsearch", "ui", "--workdir", str(wd), "--port", str(port)],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           start_new_session=True)
     try:
-        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=waves"
-        deadline, body = time.time() + 90, None
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(url, timeout=5) as resp:
-                    body = json.loads(resp.read())
-                break
-            except OSError:
-                time.sleep(1)
-        assert body is not None, "MLflow UI did not answer"
-        assert body["experiment"]["name"] == "waves"
+        raw = wait_http(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=waves", proc=ui)
+        assert raw is not None, "MLflow UI did not answer"
+        assert json.loads(raw)["experiment"]["name"] == "waves"
     finally:
         # The UI server starts workers of its own: stop the whole process group.
         os.killpg(ui.pid, signal.SIGTERM)

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from conftest import make_classification
+from conftest import free_port, make_classification
 from test_cli import seqsearch
 
 pytestmark = pytest.mark.slow
@@ -35,9 +34,7 @@ def test_registered_model_alias_best_serves(tmp_path):
     import seqsearch as ss
 
     expected = ss.load_model(wd / "srv" / "best" / "model.keras").predict(X[:3], verbose=0)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/srv@best", "--env-manager", "local",

@@ -2,38 +2,27 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import numpy as np
 import pytest
 
-from conftest import make_classification
+from conftest import free_port, make_classification, wait_http
 from test_cli import seqsearch
 
 pytestmark = pytest.mark.slow
 
 
 def test_run_against_a_tracking_server(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
          "--artifacts-destination", str(tmp_path / "server-artifacts"), "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read()
-                break
-            except OSError:
-                time.sleep(1)
+        assert wait_http(f"http://127.0.0.1:{port}/health", proc=server) is not None, "mlflow server did not start"
         X, y = make_classification(n=30, t=8, f=1, classes=("p", "q"))
         np.savez(tmp_path / "srv.npz", X=X, y=y)
         uri = f"http://127.0.0.1:{port}"

@@ -3,16 +3,13 @@
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import numpy as np
 import pytest
 
-from conftest import make_classification
+from conftest import free_port, make_classification, wait_http
 from test_cli import seqsearch
 from test_end_to_end import _runs
 
@@ -30,20 +27,12 @@ def test_ui_lists_the_study_runs_and_best_metrics(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     _, parents, _ = _runs(wd / "ui", "ui")
     parent = parents[0]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     ui = subprocess.Popen([sys.executable, "-m", "seqsearch", "ui", "--workdir", str(wd), "--port", str(port)],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           start_new_session=True)
     try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read()
-                break
-            except OSError:
-                time.sleep(1)
+        assert wait_http(f"http://127.0.0.1:{port}/health", proc=ui) is not None, "MLflow UI did not start"
         url = f"http://127.0.0.1:{port}/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}"
         dom = subprocess.run(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
