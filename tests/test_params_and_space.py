@@ -101,3 +101,17 @@ def test_importing_the_space_does_not_load_keras():
 
 def test_builtin_families_registered():
     assert "rnn" in family_names()
+
+
+def test_the_same_space_samples_through_keras_tuner():
+    """One space, every engine: KerasTuner's HyperParameters answer the same protocol."""
+    import keras_tuner
+
+    from search_spaces import KerasTunerHP
+
+    space = SearchSpace(families=["rnn"], fixed={"rnn.units": [16, 32]})
+    hp = keras_tuner.HyperParameters()
+    spec = space.sample(KerasTunerHP(hp))
+    assert spec["family"] == "rnn" and spec["rnn.units"] in (16, 32)
+    assert space.validate_spec(spec) == spec
+    assert {p.name for p in hp.space} >= {"family", "rnn.cell", "rnn.units", "train.learning_rate"}

@@ -76,12 +76,17 @@ class Dataset:
         return np.concatenate([self.X_train, self.X_val]), np.concatenate([self.y_train, self.y_val])
 
     def fingerprint(self) -> str:
+        """SHA-256 over every split (shapes, dtypes, bytes); computed once, the splits never change."""
+        cached = self.__dict__.get("_fingerprint")
+        if cached is not None:
+            return cached
         h = hashlib.sha256()
         for a in (self.X_train, self.y_train, self.X_val, self.y_val, self.X_test, self.y_test):
             a = np.ascontiguousarray(a)
             h.update(str((a.shape, a.dtype.str)).encode())
             h.update(memoryview(a).cast("B"))
-        return h.hexdigest()[:16]
+        self.__dict__["_fingerprint"] = h.hexdigest()[:16]
+        return self.__dict__["_fingerprint"]
 
     def describe(self) -> dict:
         d = {
