@@ -11,7 +11,7 @@ from .specs import TASKS, DataSpec, TaskSpec
 # Built-in families register themselves on import (in this order in `seqsearch spaces`).
 from . import recurrent, transformer, bottleneck, seq2seq  # noqa: F401,E402
 
-from .space import SearchSpace, build_model, cudnn_eligible, spec_summary  # noqa: E402
+from .space import SearchSpace, build_model, build_models, cudnn_eligible, spec_summary  # noqa: E402
 from .recipe import compile_model  # noqa: E402
 from .seeds import SEED_SPECS, seed_specs  # noqa: E402
 
@@ -20,6 +20,6 @@ __all__ = [
     "Choice", "Int", "Float", "Boolean",
     "register_family", "register_cell", "unregister_cell", "unregister_family", "get_family", "family_names", "get_cell", "cell_names",
     "DataSpec", "TaskSpec", "TASKS",
-    "SearchSpace", "build_model", "compile_model", "spec_summary", "cudnn_eligible",
+    "SearchSpace", "build_model", "build_models", "compile_model", "spec_summary", "cudnn_eligible",
     "SEED_SPECS", "seed_specs",
 ]

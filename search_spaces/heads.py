@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
-__all__ = ["build_head", "loss_and_metrics"]
+__all__ = ["build_head", "finish_head", "HeadValues", "loss_and_metrics"]
+
+
+class HeadValues:
+    """What a family returns when it ran the task's output projection itself (a decoder that
+    feeds its own predictions back must): class probabilities, or regression values in
+    standard units, for inference and, where the family trains differently, for training
+    (``teacher``: the teacher-forced graph that reads ``ctx.teacher_targets()``)."""
+
+    def __init__(self, inference, teacher=None):
+        self.inference = inference
+        self.teacher = teacher
+
+
+def finish_head(values, task_spec):
+    """Answer in the target's own units: probabilities pass, standard units are de-standardised."""
+    if task_spec.categorical:
+        return values
+    from .space import destandardize
+
+    return destandardize(values, task_spec.target_mean, task_spec.target_var)
 
 
 def build_head(x, task_spec):
@@ -17,12 +37,10 @@ def build_head(x, task_spec):
     if task_spec.categorical:
         return keras.layers.Dense(len(task_spec.classes), activation="softmax", name="classes")(x)
     if task_spec.kind in ("regression", "seq2seq"):
-        from .space import destandardize
-
         z = keras.layers.Dense(task_spec.n_outputs, name="standardised_target")(x)
         # Predict in standard units, answer in the target's own: the exported model needs no
         # post-processing and the first prediction of a fresh model is the training mean.
-        return destandardize(z, task_spec.target_mean, task_spec.target_var)
+        return finish_head(z, task_spec)
     raise ValueError(f"no head for task {task_spec.kind!r}")
 
 

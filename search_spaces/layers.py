@@ -11,7 +11,13 @@ import math
 import keras
 from keras import ops
 
-__all__ = ["SinusoidalPositionEncoding", "LearnedPositionEmbedding", "TemporalLatentBottleneck", "FeedbackCell"]
+__all__ = [
+    "SinusoidalPositionEncoding",
+    "LearnedPositionEmbedding",
+    "TemporalLatentBottleneck",
+    "FeedbackCell",
+    "AutoregressiveDecoder",
+]
 
 
 @keras.saving.register_keras_serializable(package="seqsearch")
@@ -190,3 +196,99 @@ class FeedbackCell(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "cell": keras.saving.serialize_keras_object(self.cell)}
+
+
+@keras.saving.register_keras_serializable(package="seqsearch")
+class AutoregressiveDecoder(keras.layers.Layer):
+    """A decoder that owns its output projection and feeds its own predictions back (seed 003's
+    fed-back outputs, in the target space).
+
+    Every step reads the encoder's context vector and the previous step's target: in training
+    (``training=True`` with ``teacher`` given) the true previous target (teacher forcing: the
+    targets shifted right by one step behind a zero start vector); otherwise its own previous
+    prediction: the one-hot arg-max token (categorical) or the predicted standardised value. So
+    validation, test and the exported model decode step by step from the input alone.
+
+    ``states``: the encoder's final states (``states[0]`` is also the context vector);
+    ``enc_seq``: encoder outputs for attention; ``teacher``: token ids (batch, steps) or
+    standardised values (batch, steps, n_outputs). Returns class probabilities or
+    standardised values, (batch, steps, n_outputs).
+    """
+
+    def __init__(self, cell, units, n_outputs, steps, categorical, attention="none", dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.cell = keras.saving.deserialize_keras_object(cell) if isinstance(cell, dict) else cell
+        self.units = int(units)
+        self.n_outputs = int(n_outputs)
+        self.steps = int(steps)
+        self.categorical = bool(categorical)
+        self.attention = attention
+        self.dropout_rate = float(dropout)
+        if attention not in ("none", "luong", "bahdanau"):
+            raise ValueError(f"attention must be none, luong or bahdanau, got {attention!r}")
+        if attention != "none":
+            cls = keras.layers.Attention if attention == "luong" else keras.layers.AdditiveAttention
+            self.attend = cls(name="attention")
+            self.attn_out = keras.layers.Dense(self.units, activation="tanh", name="attention_out")
+        self.drop = keras.layers.Dropout(self.dropout_rate, name="dropout")
+        self.projection = keras.layers.Dense(
+            self.n_outputs, activation="softmax" if self.categorical else None, name="projection"
+        )
+
+    def build(self, states_shape, enc_seq_shape=None, teacher_shape=None):
+        if not self.cell.built:
+            self.cell.build((None, self.units + self.n_outputs))
+        if self.attention != "none":
+            self.attend.build([(None, 1, self.units), (None, None, self.units)])
+            self.attn_out.build((None, 2 * self.units))
+        self.projection.build((None, self.units))
+
+    def _step(self, prev, context, states, enc_seq, training):
+        out, new = self.cell(ops.concatenate([context, prev], axis=-1), states, training=training)
+        new = list(new) if isinstance(new, (list, tuple)) else [new]
+        feat = out
+        if self.attention != "none":
+            attended = self.attend([ops.expand_dims(out, 1), enc_seq])[:, 0, :]
+            feat = self.attn_out(ops.concatenate([out, attended], axis=-1))
+        return self.projection(self.drop(feat, training=training)), new
+
+    def call(self, states, enc_seq=None, teacher=None, training=None):
+        states = list(states)
+        context = states[0]
+        if isinstance(self.cell.state_size, (list, tuple)) and len(self.cell.state_size) > 1:
+            inner = states
+        else:
+            inner = [states[0]]
+        forced = bool(training) and teacher is not None
+        if forced:
+            shown = ops.one_hot(ops.cast(teacher, "int32"), self.n_outputs) if self.categorical else teacher
+            shown = ops.cast(shown, context.dtype)
+        prev = ops.repeat(ops.zeros_like(context[:, :1]), self.n_outputs, axis=1)  # the start vector
+        outputs = []
+        for t in range(self.steps):
+            y, inner = self._step(prev, context, inner, enc_seq, training)
+            outputs.append(y)
+            if forced:
+                prev = shown[:, t, :]
+            elif self.categorical:
+                # One-hot of the arg-max, written as "equals the row's maximum": Keras' argmax
+                # lowers to Bitcast/BitwiseAnd ops that ONNX does not have.
+                prev = ops.cast(ops.equal(y, ops.max(y, axis=-1, keepdims=True)), context.dtype)
+            else:
+                prev = y
+        return ops.stack(outputs, axis=1)
+
+    def compute_output_shape(self, states_shape, enc_seq_shape=None, teacher_shape=None):
+        return (states_shape[0][0], self.steps, self.n_outputs)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "cell": keras.saving.serialize_keras_object(self.cell),
+            "units": self.units,
+            "n_outputs": self.n_outputs,
+            "steps": self.steps,
+            "categorical": self.categorical,
+            "attention": self.attention,
+            "dropout": self.dropout_rate,
+        }

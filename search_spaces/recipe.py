@@ -20,13 +20,16 @@ RECIPE_PARAMS = (
 )
 
 
-def compile_model(model, spec: dict, task_spec):
+def compile_model(model, spec: dict, task_spec, optimizer=None):
+    """Compile with the recipe's optimiser; ``optimizer`` shares one already made (a model and
+    the teacher-forced trainer that trains its weights save the same optimiser state)."""
     import keras
 
     from .heads import loss_and_metrics
 
     loss, metrics = loss_and_metrics(task_spec)
     # Gradient clipping keeps recurrent trials from diverging at the top of the lr range.
-    optimizer = keras.optimizers.Adam(learning_rate=spec[f"{RECIPE_PREFIX}.learning_rate"], clipnorm=1.0)
+    if optimizer is None:
+        optimizer = keras.optimizers.Adam(learning_rate=spec[f"{RECIPE_PREFIX}.learning_rate"], clipnorm=1.0)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=False)
     return model

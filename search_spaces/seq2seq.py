@@ -6,7 +6,11 @@ decoder starts from the encoder's final states and produces ``output_steps`` ste
 
 * ``repeat``: its input at every step is the encoder's final output (RepeatVector, seed 001);
 * ``feedback``: every step also reads the decoder's own previous output (seed 003), so the
-  exported model decodes autoregressively by itself.
+  exported model decodes autoregressively by itself;
+* ``teacher``: every step reads the previous *target*: the true one in training (teacher
+  forcing, targets shifted right behind a start vector), its own prediction (arg-max token or
+  value) at validation, test and in the exported model, which decodes step by step from the
+  input alone (:class:`~search_spaces.layers.AutoregressiveDecoder`).
 
 Optional attention over the encoder outputs: Luong (dot-product) or Bahdanau (additive).
 """
@@ -48,7 +52,7 @@ class EncoderDecoder(Family):
         Choice("units", (16, 32, 64, 128), default=64),
         Int("encoder_layers", 1, 2, default=1),
         Boolean("bidirectional", default=False),
-        Choice("decoder", ("repeat", "feedback"), default="repeat"),
+        Choice("decoder", ("repeat", "feedback", "teacher"), default="repeat"),
         Choice("attention", ("none", "luong", "bahdanau"), default="none"),
         Float("dropout", 0.0, 0.3, default=0.0),
     )
@@ -56,14 +60,26 @@ class EncoderDecoder(Family):
     def build(self, x, p, ctx):
         import keras
 
-        from .layers import FeedbackCell
+        from .heads import HeadValues
+        from .layers import AutoregressiveDecoder, FeedbackCell
 
-        steps = ctx.task_spec.output_steps
+        ts = ctx.task_spec
+        steps = ts.output_steps
         enc_seq, states = _encode(x, p["cell"], p["units"], p["encoder_layers"], p["bidirectional"])
         units = p["units"] * (2 if p["bidirectional"] else 1)
         context = states[0]  # the final output h (LSTM: h of [h, c])
-        dec_in = keras.layers.RepeatVector(steps, name="decoder_context")(context)
         cell = get_cell(p["cell"])
+        if p["decoder"] == "teacher":
+            decoder = AutoregressiveDecoder(
+                cell.make_cell(units), units, ts.n_outputs, steps, ts.categorical,
+                attention=p["attention"], dropout=p["dropout"], name="decoder_autoregressive",
+            )
+            attend = enc_seq if p["attention"] != "none" else None
+            return HeadValues(
+                inference=decoder(states, enc_seq=attend),
+                teacher=decoder(states, enc_seq=attend, teacher=ctx.teacher_targets()),
+            )
+        dec_in = keras.layers.RepeatVector(steps, name="decoder_context")(context)
         if p["decoder"] == "repeat":
             decoder = cell.make_layer(units, return_sequences=True, name=f"decoder_{p['cell']}")
             dec = decoder(dec_in, initial_state=states)

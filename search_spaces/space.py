@@ -17,7 +17,7 @@ from .params import Boolean, Choice
 from .recipe import RECIPE_PARAMS, RECIPE_PREFIX
 from .registry import family_names, get_family
 
-__all__ = ["SearchSpace", "build_model", "spec_summary", "cudnn_eligible", "family_values", "GROUPS"]
+__all__ = ["SearchSpace", "build_model", "build_models", "spec_summary", "cudnn_eligible", "family_values", "GROUPS"]
 
 FAMILY_KEY = "family"
 # Parameter groups sampled with every family, in this order.
@@ -173,9 +173,16 @@ def recipe_values(spec: dict) -> dict:
 
 def build_model(spec: dict, data_spec, task_spec):
     """Build the (uncompiled) Keras model for ``spec``; input takes raw, unscaled sequences."""
+    return build_models(spec, data_spec, task_spec)[0]
+
+
+def build_models(spec: dict, data_spec, task_spec):
+    """``(model, trainer)``: the model that is scored and exported, and, for a family that
+    trains on a different graph (a teacher-forced decoder), the training model that shares its
+    layers and takes ``[sequences, targets]``; otherwise ``trainer`` is None."""
     import keras
 
-    from .heads import build_head
+    from .heads import HeadValues, build_head, finish_head
 
     json.dumps(spec)  # a spec that is not JSON cannot be stored or replayed
     family, p = family_values(spec)
@@ -192,9 +199,16 @@ def build_model(spec: dict, data_spec, task_spec):
         raise ValueError(f"unknown train.scaling {scaling!r}")
     front = _values(spec, FRONT_PREFIX)
     x = build_front(x, front) if front else x
-    x = family.build(x, p, BuildContext(data_spec, task_spec))
-    outputs = build_head(x, task_spec)
-    return keras.Model(inputs, outputs, name=f"seqsearch_{family.name}")
+    ctx = BuildContext(data_spec, task_spec)
+    x = family.build(x, p, ctx)
+    name = f"seqsearch_{family.name}"
+    if not isinstance(x, HeadValues):
+        return keras.Model(inputs, build_head(x, task_spec), name=name), None
+    model = keras.Model(inputs, finish_head(x.inference, task_spec), name=name)
+    trainer = None
+    if x.teacher is not None:
+        trainer = keras.Model([inputs, ctx.targets], finish_head(x.teacher, task_spec), name=name + "_trainer")
+    return model, trainer
 
 
 def _std(var):
@@ -246,6 +260,23 @@ class BuildContext:
     def __init__(self, data_spec, task_spec):
         self.data_spec = data_spec
         self.task_spec = task_spec
+        self.targets = None  # the trainer's second input, once a family asks for it
+
+    def teacher_targets(self):
+        """The true targets as a teacher-forced decoder reads them: token ids (batch, steps),
+        or values in standard units (batch, steps, n_outputs). Only the training model
+        (``build_models``' trainer) has this input; the exported model never does."""
+        import keras
+
+        ts = self.task_spec
+        if ts.kind != "seq2seq":
+            raise ValueError("teacher forcing needs a seq2seq task")
+        if self.targets is None:
+            shape = (ts.output_steps,) if ts.categorical else (ts.output_steps, ts.n_outputs)
+            self.targets = keras.Input(shape=shape, dtype="int32" if ts.categorical else "float32", name="targets")
+        if ts.categorical:
+            return self.targets
+        return standardize(self.targets, ts.target_mean, ts.target_var)
 
 
 def spec_summary(spec: dict) -> str:

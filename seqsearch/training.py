@@ -64,14 +64,28 @@ def _fresh_session(seed: int):
 
 
 def _build(spec, data_spec, task_spec, max_params):
-    from search_spaces import build_model, compile_model
+    """``(model, fit, n_params)``: the model to score and export, and a ``fit(X, y, **kw)``
+    that trains it, through the teacher-forced trainer where the family has one (its second
+    input is the targets; validation still runs the model's own autoregressive graph)."""
+    from search_spaces import build_models, compile_model
 
-    model = build_model(spec, data_spec, task_spec)
+    model, trainer = build_models(spec, data_spec, task_spec)
     n_params = int(model.count_params())
     if max_params is not None and n_params > max_params:
-        return None, n_params
-    compile_model(model, spec, task_spec)
-    return model, n_params
+        return None, None, n_params
+    if trainer is None:
+        compile_model(model, spec, task_spec)
+        return model, model.fit, n_params
+    compile_model(trainer, spec, task_spec)
+    compile_model(model, spec, task_spec, optimizer=trainer.optimizer)
+
+    def fit(X, y, validation_data=None, **kw):
+        if validation_data is not None:
+            Xv, yv = validation_data
+            validation_data = ([Xv, yv], yv)
+        return trainer.fit([X, y], y, validation_data=validation_data, **kw)
+
+    return model, fit, n_params
 
 
 def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_params=None) -> TrialOutcome:
@@ -83,7 +97,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
     outcome = TrialOutcome(state="complete")
     try:
         _fresh_session(seed)
-        model, outcome.n_params = _build(spec, dataset.data_spec(), dataset.task_spec, max_params)
+        model, fit, outcome.n_params = _build(spec, dataset.data_spec(), dataset.task_spec, max_params)
         if model is None:  # over the parameter budget: rejected before any training
             raise TrialPruned(-1)
         lines = []
@@ -94,7 +108,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
             _epoch_callback(hooks, history),
         ]
-        model.fit(
+        fit(
             dataset.X_train,
             dataset.y_train,
             validation_data=(dataset.X_val, dataset.y_val),
@@ -147,8 +161,8 @@ def retrain(spec, dataset, *, epochs: int, seed: int):
     """
     X, y = dataset.train_val
     _fresh_session(seed)
-    model, _ = _build(spec, dataset.data_spec(X), dataset.task_spec_for(y), None)
-    model.fit(X, y, epochs=epochs, batch_size=int(spec["train.batch_size"]), verbose=0)
+    model, fit, _ = _build(spec, dataset.data_spec(X), dataset.task_spec_for(y), None)
+    fit(X, y, epochs=epochs, batch_size=int(spec["train.batch_size"]), verbose=0)
     return model
 
 

@@ -27,6 +27,9 @@ CASES = {
                                        "train.scaling": "per_series"}),
     "transformer": (CLF, "transformer", {"transformer.d_model": 16, "transformer.blocks": 1, "transformer.heads": 2}),
     "encoder_decoder": (S2S, "encdec", {"encdec.units": 16, "encdec.attention": "luong"}),
+    # Step-by-step decoding that feeds back its own arg-max token (ONNX has no TF argmax ops).
+    "teacher_forced_decoder": (S2S, "encdec", {"encdec.units": 16, "encdec.decoder": "teacher",
+                                               "encdec.attention": "bahdanau"}),
     "tlb": (CLF, "tlb", {"tlb.chunk_size": 4, "tlb.dim": 16}),
 }
 

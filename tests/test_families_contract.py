@@ -9,7 +9,7 @@ import pytest
 
 import keras
 import search_spaces
-from search_spaces import DataSpec, SearchSpace, TaskSpec, build_model, compile_model, family_names
+from search_spaces import DataSpec, SearchSpace, TaskSpec, build_model, build_models, compile_model, family_names
 
 BUILTIN_FAMILIES = ["rnn", "transformer", "rnn_bottleneck", "tlb", "encdec"]
 BUILTIN_CELLS = ["lstm", "gru", "simple_rnn"]
@@ -82,12 +82,17 @@ def test_family_contract(family, end, head, tmp_path):
     X = rng.normal(size=(6, DATA.timesteps, DATA.n_features)).astype("float32")
     y = _targets(task, rng)
     keras.utils.set_random_seed(0)
-    model = compile_model(build_model(spec, DATA, task), spec, task)
-    # One eager step: tracing a graph for a single batch would cost more than it saves.
-    model.run_eagerly = True
+    model, trainer = build_models(spec, DATA, task)
     spec_copy = json.loads(json.dumps(spec))
     assert build_model(spec_copy, DATA, task).count_params() == model.count_params()
-    history = model.fit(X, y, epochs=1, batch_size=6, verbose=0)
+    fitter, X_fit = model, X
+    if trainer is not None:  # a teacher-forced decoder trains on [sequences, targets]
+        assert trainer.count_params() == model.count_params()  # one set of weights, shared
+        fitter, X_fit = compile_model(trainer, spec, task), [X, y]
+    compile_model(model, spec, task, optimizer=fitter.optimizer if trainer is not None else None)
+    # One eager step: tracing a graph for a single batch would cost more than it saves.
+    fitter.run_eagerly = True
+    history = fitter.fit(X_fit, y, epochs=1, batch_size=6, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     pred = keras.ops.convert_to_numpy(model(X, training=False))
     expected = (6, task.n_outputs) if task.kind != "seq2seq" else (6, task.output_steps, task.n_outputs)
@@ -95,3 +100,30 @@ def test_family_contract(family, end, head, tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(X, training=False)), pred, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("head", ["seq2seq_tokens", "seq2seq_values"])
+def test_teacher_forced_decoder_reads_targets_only_in_training(head):
+    """Training sees the true previous target; inference (validation, test, export) its own
+    prediction, so the exported model decodes from the input alone."""
+    task = HEADS[head]
+    space = SearchSpace(families=["encdec"], data_spec=DATA, task_spec=task)
+    spec = space.default_spec(overrides={"encdec.decoder": "teacher", "encdec.units": 16, "encdec.cell": "gru"})
+    keras.utils.set_random_seed(0)
+    model, trainer = build_models(spec, DATA, task)
+    assert [i.name for i in model.inputs] == ["sequence"] and len(trainer.inputs) == 2
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(4, DATA.timesteps, DATA.n_features)).astype("float32")
+    y1, y2 = _targets(task, rng)[:4], _targets(task, rng)[:4]
+
+    def run(y, training):
+        return keras.ops.convert_to_numpy(trainer([X, y], training=training))
+
+    free = keras.ops.convert_to_numpy(model(X))
+    # Inference ignores the targets and is the exported model's answer.
+    np.testing.assert_allclose(run(y1, False), free, atol=1e-6)
+    np.testing.assert_allclose(run(y2, False), free, atol=1e-6)
+    # Training: step 0 reads the start vector either way; later steps read the given targets.
+    forced1, forced2 = run(y1, True), run(y2, True)
+    np.testing.assert_allclose(forced1[:, 0], forced2[:, 0], atol=1e-6)
+    assert np.abs(forced1[:, 1:] - forced2[:, 1:]).max() > 1e-4
