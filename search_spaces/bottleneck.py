@@ -22,6 +22,7 @@ __all__ = ["RNNBottleneck", "TemporalLatentBottleneckFamily"]
 @register_family("rnn_bottleneck")
 class RNNBottleneck(Family):
     description = "RNN compresses the sequence into latent tokens refined by transformer blocks (seed 000)"
+    static_modes = ("concat", "init_state")
     params = (
         Choice("cell", default="simple_rnn", options_fn=cell_names),
         Int("rnn_layers", 1, 2, default=1),
@@ -40,7 +41,7 @@ class RNNBottleneck(Family):
         import keras
 
         h = rnn_stack(x, p["cell"], p["rnn_layers"], p["rnn_units"], bidirectional=p["bidirectional"],
-                      return_sequences=False, name="bottleneck_rnn")
+                      return_sequences=False, name="bottleneck_rnn", ctx=ctx)
         z = keras.layers.Dense(p["tokens"] * p["bottleneck_dim"], activation="relu", name="bottleneck")(h)
         z = keras.layers.Reshape((p["tokens"], p["bottleneck_dim"]), name="bottleneck_tokens")(z)
         for b in range(p["blocks"]):

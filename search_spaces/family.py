@@ -20,6 +20,10 @@ class Family:
     # "none", "aligned" (one output step per input step) or "any" (an output length of its own).
     vector_output: bool = True
     seq2seq: str = "none"
+    # How the family can use static per-sequence features (when the data has them): "concat"
+    # (appended to every timestep, any family) or "init_state" (they initialise the first
+    # recurrent layer's states through a learned projection; ``ctx.static_states``).
+    static_modes: tuple = ("concat",)
 
     def validate(self):
         names = [p.name for p in self.params]

@@ -15,8 +15,9 @@ _BI = ("bidirectional", (True,))
 
 def rnn_stack(x, cell_name, layers, units, *, dropout=0.0, recurrent_dropout=0.0, bidirectional=False,
               merge_mode="concat", bidirectional_layers="all", norm="none", residual=False,
-              return_sequences=True, name="rnn"):
-    """Stack ``layers`` recurrent layers; the last returns a sequence or its final output."""
+              return_sequences=True, name="rnn", ctx=None):
+    """Stack ``layers`` recurrent layers; the last returns a sequence or its final output.
+    With ``ctx`` holding static features for "init_state", they initialise the first layer."""
     import keras
 
     cell = get_cell(cell_name)
@@ -24,9 +25,11 @@ def rnn_stack(x, cell_name, layers, units, *, dropout=0.0, recurrent_dropout=0.0
     for i in range(layers):
         seq_out = return_sequences or i < layers - 1
         layer = cell.make_layer(units, return_sequences=seq_out, recurrent_dropout=rd, name=f"{name}_{cell_name}_{i}")
-        if bidirectional and (bidirectional_layers == "all" or i == 0):
+        bi = bidirectional and (bidirectional_layers == "all" or i == 0)
+        if bi:
             layer = keras.layers.Bidirectional(layer, merge_mode=merge_mode, name=f"{name}_bi_{i}")
-        y = layer(x)
+        init = ctx.static_states(cell_name, units, 2 if bi else 1, f"{name}_static") if ctx is not None and i == 0 else None
+        y = layer(x, initial_state=init) if init else layer(x)
         if residual and i > 0 and seq_out and y.shape[-1] == x.shape[-1]:
             y = keras.layers.Add(name=f"{name}_residual_{i}")([x, y])
         if norm == "layer":
@@ -42,6 +45,7 @@ def rnn_stack(x, cell_name, layers, units, *, dropout=0.0, recurrent_dropout=0.0
 class RecurrentStack(Family):
     description = "stacked recurrent layers, uni- or bidirectional (seeds 000-002)"
     seq2seq = "aligned"
+    static_modes = ("concat", "init_state")
     params = (
         Choice("cell", default="lstm", options_fn=cell_names),
         Int("layers", 1, 4, default=1),
@@ -64,6 +68,7 @@ class RecurrentStack(Family):
             recurrent_dropout=p["recurrent_dropout"], bidirectional=p["bidirectional"],
             merge_mode=p.get("merge_mode", "concat"), bidirectional_layers=p.get("bidirectional_layers", "all"),
             norm=p["norm"], residual=p["residual"], return_sequences=per_step or p["pooling"] != "last", name="rnn",
+            ctx=ctx,
         )
         return x if per_step or p["pooling"] == "last" else pool(x, p["pooling"], "rnn")
 

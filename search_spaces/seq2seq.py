@@ -24,7 +24,7 @@ from .registry import cell_names, get_cell, register_family
 __all__ = ["EncoderDecoder"]
 
 
-def _encode(x, cell_name, units, layers, bidirectional):
+def _encode(x, cell_name, units, layers, bidirectional, ctx):
     import keras
 
     cell = get_cell(cell_name)
@@ -33,7 +33,8 @@ def _encode(x, cell_name, units, layers, bidirectional):
         layer = cell.make_layer(units, return_sequences=True, return_state=last, name=f"encoder_{cell_name}_{i}")
         if bidirectional:
             layer = keras.layers.Bidirectional(layer, merge_mode="concat", name=f"encoder_bi_{i}")
-        out = layer(x)
+        init = ctx.static_states(cell_name, units, 2 if bidirectional else 1, "encoder_static") if i == 0 else None
+        out = layer(x, initial_state=init) if init else layer(x)
         x = out[0] if last else out
     seq, states = out[0], list(out[1:])
     if bidirectional:
@@ -47,6 +48,7 @@ class EncoderDecoder(Family):
     description = "RNN encoder-decoder for seq2seq, decoder initialised with the encoder's states (seeds 001, 003)"
     vector_output = False
     seq2seq = "any"
+    static_modes = ("concat", "init_state")
     params = (
         Choice("cell", default="lstm", options_fn=cell_names),
         Choice("units", (16, 32, 64, 128), default=64),
@@ -65,7 +67,7 @@ class EncoderDecoder(Family):
 
         ts = ctx.task_spec
         steps = ts.output_steps
-        enc_seq, states = _encode(x, p["cell"], p["units"], p["encoder_layers"], p["bidirectional"])
+        enc_seq, states = _encode(x, p["cell"], p["units"], p["encoder_layers"], p["bidirectional"], ctx)
         units = p["units"] * (2 if p["bidirectional"] else 1)
         context = states[0]  # the final output h (LSTM: h of [h, c])
         cell = get_cell(p["cell"])

@@ -56,6 +56,10 @@ class SearchSpace:
                 raise ValueError(f"no registered family can serve this {task_spec.kind} task")
         self.families = names
         self._params = {n: list(get_family(n).params) for n in names}
+        if data_spec is not None and getattr(data_spec, "n_static", 0):
+            # Only with static features: how each family takes them in.
+            for n in names:
+                self._params[n].append(Choice("static", get_family(n).static_modes, default="concat"))
         for prefix, params in GROUPS.items():
             self._params[prefix] = list(params)
         if task_spec is not None and task_spec.kind == "seq2seq":
@@ -181,6 +185,7 @@ def build_models(spec: dict, data_spec, task_spec):
     trains on a different graph (a teacher-forced decoder), the training model that shares its
     layers and takes ``[sequences, targets]``; otherwise ``trainer`` is None."""
     import keras
+    from keras import ops
 
     from .heads import HeadValues, build_head, finish_head
 
@@ -188,18 +193,32 @@ def build_models(spec: dict, data_spec, task_spec):
     family, p = family_values(spec)
     recipe = recipe_values(spec)
     inputs = keras.Input(shape=(data_spec.timesteps, data_spec.n_features), name="sequence")
+    n_static = int(getattr(data_spec, "n_static", 0) or 0)
+    n_dynamic = data_spec.n_features - n_static
+    x = inputs[:, :, :n_dynamic] if n_static else inputs
+    mean, var = data_spec.feature_mean[:n_dynamic], data_spec.feature_var[:n_dynamic]
     scaling = recipe["scaling"]
     if scaling == "global":
-        x = standardize(inputs, data_spec.feature_mean, data_spec.feature_var)
+        x = standardize(x, mean, var)
     elif scaling == "per_series":
-        x = series_standardize(inputs)
+        x = series_standardize(x)
     elif scaling == "none":
-        x = inputs
+        pass
     else:
         raise ValueError(f"unknown train.scaling {scaling!r}")
+    ctx = BuildContext(data_spec, task_spec)
+    if n_static:
+        # Static features: one vector per sequence (the first step of their constant channels),
+        # standardised with the training statistics whatever the sequence scaling (a
+        # per-series z-norm would turn a constant into zeros).
+        static = standardize(inputs[:, 0, n_dynamic:], data_spec.feature_mean[n_dynamic:],
+                             data_spec.feature_var[n_dynamic:])
+        if p.get("static", "concat") == "init_state":
+            ctx.static = static
+        else:
+            x = ops.concatenate([x, ops.repeat(ops.expand_dims(static, 1), data_spec.timesteps, axis=1)], axis=-1)
     front = _values(spec, FRONT_PREFIX)
     x = build_front(x, front) if front else x
-    ctx = BuildContext(data_spec, task_spec)
     x = family.build(x, p, ctx)
     name = f"seqsearch_{family.name}"
     if not isinstance(x, HeadValues):
@@ -261,6 +280,24 @@ class BuildContext:
         self.data_spec = data_spec
         self.task_spec = task_spec
         self.targets = None  # the trainer's second input, once a family asks for it
+        # Standardised static features (batch, n_static) when the spec has them initialise
+        # recurrent states ("static": "init_state"); None otherwise.
+        self.static = None
+
+    def static_states(self, cell_name: str, units: int, directions: int = 1, name: str = "static"):
+        """Initial states for a recurrent layer of ``cell_name`` from the static features (a
+        tanh projection per state tensor and direction: LSTM h and c, GRU h, a user cell's
+        ``state_size``), or None when the spec does not use them that way."""
+        if self.static is None:
+            return None
+        import keras
+
+        from .registry import get_cell
+
+        size = get_cell(cell_name).make_cell(units).state_size
+        sizes = list(size) if isinstance(size, (list, tuple)) else [size]
+        return [keras.layers.Dense(int(n), activation="tanh", name=f"{name}_state_{d}_{k}")(self.static)
+                for d in range(directions) for k, n in enumerate(sizes)]
 
     def teacher_targets(self):
         """The true targets as a teacher-forced decoder reads them: token ids (batch, steps),
@@ -282,6 +319,8 @@ class BuildContext:
 def spec_summary(spec: dict) -> str:
     family, p = family_values(spec)
     s = family.summary(p)
+    if "static" in p:
+        s += " +static:" + ("init" if p["static"] == "init_state" else "concat")
     if spec.get(f"{FRONT_PREFIX}.kind") == "conv":
         s = f"conv{spec[f'{FRONT_PREFIX}.kernel']}/{spec[f'{FRONT_PREFIX}.stride']} + " + s
     return s

@@ -22,6 +22,9 @@ class DataSpec:
     # Per-feature statistics of the training split, baked into the model's Normalization layer.
     feature_mean: list[float] = field(default_factory=list)
     feature_var: list[float] = field(default_factory=list)
+    # Static (per-sequence) features ride in the last ``n_static`` channels of the input,
+    # constant over time (seed 003's constant input); the model splits them off.
+    n_static: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -53,6 +53,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     ds = load_dataset(
         config.dataset, task=config.task, target=config.target, id_col=config.id_col,
         time_col=config.time_col, seed=config.seed, test_size=config.test_size, val_size=config.val_size,
+        static_cols=config.static_cols,
     )
     space = _search_space(config, ds)
     info = ds.describe()

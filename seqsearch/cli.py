@@ -52,6 +52,7 @@ def main():
 @click.option("--target", help="Target column (CSV). Default: label, target, y or class.")
 @click.option("--id-col", help="Sequence id column (CSV long format). Default: id, series_id, sequence_id, ...")
 @click.option("--time-col", help="Time order column (CSV long format). Default: time, timestep, t, step, ...")
+@click.option("--static-cols", help="Comma-separated CSV feature columns that are constant per sequence: static features (an .npz stores them as 'static').")
 @click.option("--trials", type=int, default=20, show_default=True, help="Total trials the study should have; a rerun continues up to this many.")
 @click.option("--timeout", type=float, help="Seconds for the search; no new trial starts after it.")
 @click.option("--max-epochs", type=int, default=100, show_default=True, help="Epoch cap per trial (early stopping on val_loss ends most trials sooner).")
@@ -70,12 +71,14 @@ def main():
 @click.option("--tracking-uri", help="MLflow tracking URI. Default: SQLite store in the study folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout at the end.")
 @click.option("-q", "--quiet", is_flag=True, help="No live view; only errors (and --json).")
-def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, **options):
+def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_cols, **options):
     """Search architectures for DATASET (.npz or long-format .csv) and export the best model."""
     from .progress import Console
 
     try:
         options["fixed"] = _parse_fixed(fixed)
+        if static_cols:
+            options["static_cols"] = [c.strip() for c in static_cols.split(",") if c.strip()]
         if families:
             options["families"] = [f.strip() for f in families.split(",") if f.strip()]
         from .api import run as run_api

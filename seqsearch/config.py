@@ -38,6 +38,7 @@ class RunConfig:
     target: str | None = None
     id_col: str | None = None
     time_col: str | None = None
+    static_cols: list[str] | None = None
     trials: int = 20
     timeout: float | None = None
     max_epochs: int = 100

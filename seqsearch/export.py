@@ -266,8 +266,9 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
                     f"on {len(X)} test sequences; nothing was written"
                 )
             manifest_formats[fmt] = {"path": path.name, "runtime": runtime, "max_abs_diff": diff}
-        for name in ("spec.json", "metrics.json"):
-            shutil.copy2(best_dir / name, tmp / name)
+        for name in ("spec.json", "metrics.json", "data_spec.json", "task_spec.json"):
+            if (best_dir / name).is_file():
+                shutil.copy2(best_dir / name, tmp / name)
         spec = json.loads((best_dir / "spec.json").read_text())
         manifest = {
             "study": metrics.get("study"),

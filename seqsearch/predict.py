@@ -22,7 +22,7 @@ def _model_and_metadata(model_path):
             f"{str(model_path)!r} is not a model: pass a study's best/ or export/ folder, or a .keras file"
         )
     meta = {}
-    for name in ("metrics.json", "manifest.json"):
+    for name in ("metrics.json", "manifest.json", "data_spec.json"):
         f = model_file.parent / name
         if f.is_file():
             try:
@@ -63,13 +63,16 @@ def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None,
     from .data import load_inputs
 
     model_file, meta = _model_and_metadata(model_path)
-    X, ids = load_inputs(data_path, id_col=id_col, time_col=time_col, target=target)
+    X, ids = load_inputs(data_path, id_col=id_col, time_col=time_col, target=target,
+                         feature_names=meta.get("feature_names") or None)
     model = load_model(model_file)
     want = tuple(model.input_shape[1:])
     if tuple(X.shape[1:]) != want:
+        n_static = int(meta.get("n_static") or 0)
+        hint = f" ({n_static} of them static: store them as 'static' in the .npz)" if n_static else ""
         raise SeqsearchError(
             f"{Path(data_path).name} has sequences of {X.shape[1]} steps x {X.shape[2]} features; "
-            f"the model takes {want[0]} x {want[1]}"
+            f"the model takes {want[0]} x {want[1]}{hint}"
         )
     pred = np.asarray(model.predict(X, verbose=0, batch_size=256))
     handle = open(out, "w", newline="") if out else sys.stdout

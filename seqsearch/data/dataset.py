@@ -12,7 +12,7 @@ from search_spaces.specs import DataSpec, TaskSpec
 
 from ..errors import DataError
 
-__all__ = ["Dataset", "frame_task", "RawArrays"]
+__all__ = ["Dataset", "frame_task", "RawArrays", "pack_static"]
 
 MAX_CLASSES = 1000
 # Integer-valued targets with at most this many distinct values are read as class labels.
@@ -34,6 +34,14 @@ class RawArrays:
     # True when y holds one target *sequence* per input sequence (seq2seq).
     sequence_target: bool = False
     ids: list = field(default_factory=list)
+    # Static (per-sequence) features, (n, s) per split; frame_task packs them into the last
+    # channels of X, constant over time (the model splits them off again).
+    static: np.ndarray | None = None
+    static_test: np.ndarray | None = None
+    static_val: np.ndarray | None = None
+    static_names: list = field(default_factory=list)
+    # How many of X's last channels are static features already (CSV --static-cols).
+    n_static: int = 0
 
 
 @dataclass
@@ -49,6 +57,7 @@ class Dataset:
     task_spec: TaskSpec
     feature_names: list
     test_given: bool = False
+    n_static: int = 0  # the last n_static features are static (constant within a sequence)
 
     def data_spec(self, X: np.ndarray | None = None) -> DataSpec:
         """Input statistics of ``X`` (default: the training split) for the model's scaling layer."""
@@ -60,6 +69,7 @@ class Dataset:
             feature_names=list(self.feature_names),
             feature_mean=[float(v) for v in flat.mean(axis=0)],
             feature_var=[float(max(v, 1e-12)) for v in flat.var(axis=0)],
+            n_static=self.n_static,
         )
 
     def task_spec_for(self, y: np.ndarray) -> TaskSpec:
@@ -95,6 +105,7 @@ class Dataset:
             "task": self.task_spec.kind,
             "timesteps": int(self.X_train.shape[1]),
             "features": int(self.X_train.shape[2]),
+            "static_features": self.n_static,
             "n_train": len(self.X_train),
             "n_val": len(self.X_val),
             "n_test": len(self.X_test),
@@ -259,8 +270,69 @@ def _frame_seq2seq(raw, X, parts, name, source, task, rng, test_size, val_size) 
     return _split(raw, X, Y, parts, task_spec, name, source, rng, test_size, val_size, stratify=False)
 
 
+def _check_static(S, n, name):
+    S = np.asarray(S)
+    if S.dtype == object or not np.issubdtype(S.dtype, np.number) or np.issubdtype(S.dtype, np.complexfloating):
+        raise DataError(f"{name} has dtype {S.dtype}; static features must be real numbers")
+    if S.ndim == 1:
+        S = S[:, None]
+    if S.ndim != 2:
+        raise DataError(f"{name} has shape {S.shape}; static features need (n, features), one row per sequence")
+    if len(S) != n:
+        raise DataError(f"{name} has {len(S)} rows but there are {n} sequences; give one row per sequence")
+    if S.shape[1] == 0:
+        raise DataError(f"{name} has no columns; drop it or give at least one static feature")
+    bad = ~np.isfinite(S)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise DataError(f"{name} has {int(bad.sum())} NaN or infinite value(s) (first at sequence {i}, feature {j})")
+    return S.astype(np.float32)
+
+
+def pack_static(X, S):
+    """Static features as constant channels after the sequence's own: (n, t, f + s)."""
+    return np.concatenate([X, np.repeat(S[:, None, :], X.shape[1], axis=1)], axis=2)
+
+
+def _pack_static(raw: RawArrays):
+    """Move static arrays into X's last channels (every split, validated); sets raw.n_static."""
+    if raw.static is None:
+        for split in ("test", "val"):
+            if getattr(raw, f"static_{split}") is not None:
+                raise DataError(f"static_{split} is given without static features for training; add them")
+        return
+    train_name = "static" if raw.X_test is None else "static_train"
+    width = None
+    for split, x_attr in (("", "X"), ("test", "X_test"), ("val", "X_val")):
+        X = getattr(raw, x_attr)
+        if X is None:
+            continue
+        s_attr = f"static_{split}" if split else "static"
+        s_name = f"static_{split}" if split else train_name
+        x_name = x_attr if split else ("X" if raw.X_test is None else "X_train")
+        S = getattr(raw, s_attr)
+        if S is None:
+            raise DataError(f"{x_name} has no static features beside it; add {s_name} (one row per sequence)")
+        X = _check_X(X, x_name)
+        S = _check_static(S, len(X), s_name)
+        if width is not None and S.shape[1] != width:
+            raise DataError(f"{s_name} has {S.shape[1]} static features but {train_name} has {width}")
+        width = S.shape[1]
+        setattr(raw, x_attr, pack_static(X, S))
+        setattr(raw, s_attr, None)
+    names = list(raw.static_names) or [f"s{i}" for i in range(width)]
+    if len(names) != width:
+        raise DataError(f"static_names has {len(names)} names for {width} static features")
+    if raw.feature_names:
+        raw.feature_names = list(raw.feature_names) + names
+    else:
+        raw.feature_names = [f"f{i}" for i in range(raw.X.shape[2] - width)] + names
+    raw.n_static = width
+
+
 def frame_task(raw: RawArrays, *, name, source, task=None, seed=0, test_size=0.2, val_size=0.2) -> Dataset:
     """Validate arrays, infer/apply the task, encode labels, and split train/val/test."""
+    _pack_static(raw)
     X = _check_X(raw.X, "X" if raw.X_test is None else "X_train")
     if raw.sequence_target:
         parts = {}
@@ -378,6 +450,7 @@ def _split(raw, X, y, parts, task_spec, name, source, rng, test_size, val_size, 
         task_spec=task_spec,
         feature_names=list(raw.feature_names) or [f"f{i}" for i in range(X.shape[2])],
         test_given=test_given,
+        n_static=int(raw.n_static),
     )
     ds.task_spec = ds.task_spec_for(y_train)
     return ds

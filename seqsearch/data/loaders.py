@@ -74,6 +74,22 @@ def load_npz(path: Path, *, target=None, **_) -> RawArrays:
             )
         if "feature_names" in keys:
             raw.feature_names = [str(v) for v in get("feature_names").tolist()]
+        # Static (per-sequence) features: `static` beside X, or static_train/static_test(/_val)
+        # beside the explicit splits; frame_task checks them and packs them into X.
+        split_layout = raw.X_test is not None
+        train_key, wrong = ("static_train", "static") if split_layout else ("static", "static_train")
+        if wrong in keys:
+            raise DataError(
+                f"{path.name} has {wrong!r}; with {'X_train/X_test' if split_layout else 'X'} the static "
+                f"features are {train_key!r}" + (", 'static_test' (and 'static_val')" if split_layout else "")
+            )
+        if train_key in keys:
+            raw.static = get(train_key)
+            for split in ("test", "val"):
+                if f"static_{split}" in keys:
+                    setattr(raw, f"static_{split}", get(f"static_{split}"))
+            if "static_names" in keys:
+                raw.static_names = [str(v) for v in get("static_names").tolist()]
     return raw
 
 
@@ -146,10 +162,13 @@ def _to_sequences(df, id_c, time_c, features):
     return X, groups, [str(i) for i in lengths.index]
 
 
-def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, require_target=True, **_) -> RawArrays:
+def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, require_target=True, static_cols=None,
+                  feature_order=None, **_) -> RawArrays:
     """Long format: one row per timestep with a sequence id, a time order, features and a label
     (constant within a sequence). An optional ``split`` column (train/val/test) fixes the splits.
-    With ``require_target=False`` (prediction input) a missing target column is fine."""
+    ``static_cols``: feature columns constant within each sequence, used as static features
+    (they go last). ``feature_order``: the feature columns a trained model takes, in its order
+    (prediction input). With ``require_target=False`` a missing target column is fine."""
     df = _read_csv(path)
     cols = list(df.columns)
     id_c = _pick(cols, id_col, ID_CANDIDATES, "--id-col", "sequence id")
@@ -160,7 +179,33 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, requir
         raise DataError(f"id, time and target columns must differ; got {id_c!r}, {time_c!r}, {target_c!r}")
     split_c = SPLIT_COLUMN if SPLIT_COLUMN in cols and SPLIT_COLUMN not in (id_c, time_c, target_c) else None
     features = [c for c in cols if c not in (id_c, time_c, target_c, split_c)]
+    static = list(static_cols or [])
+    for c in static:
+        if c not in features:
+            raise DataError(
+                f"--static-cols {c!r} is not a feature column of {path.name}; feature columns: {', '.join(map(str, features))}"
+            )
+    if static:
+        features = [c for c in features if c not in static] + static
+    if feature_order is not None and any(c in cols for c in feature_order):
+        # Matched by name when the model's features are columns here (a model trained on an
+        # .npz has no column names: then the file's own order is used).
+        missing = [c for c in feature_order if c not in cols]
+        if missing:
+            raise DataError(
+                f"{path.name} lacks the model's feature column(s) {', '.join(map(str, missing))}; "
+                f"columns: {', '.join(map(str, cols))}"
+            )
+        features = list(feature_order)
     _check_features(df, path, features, id_c, time_c)
+    if static:
+        varying = df.groupby(id_c)[static].nunique(dropna=False).gt(1)
+        if varying.to_numpy().any():
+            c = varying.columns[varying.any(axis=0)][0]
+            seq = varying.index[varying[c]][0]
+            raise DataError(
+                f"static column {c!r} changes within sequence {seq!r}; a static feature is constant per sequence"
+            )
     if not require_target:
         X, _, ids = _to_sequences(df, id_c, time_c, features)
         return RawArrays(X=X, y=None, feature_names=[str(f) for f in features], ids=ids)
@@ -174,7 +219,8 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, requir
             "the target must be constant within a sequence"
         )
     y = groups[target_c].first().to_numpy()
-    raw = RawArrays(X=X, y=y, feature_names=[str(f) for f in features], target_names=[str(target_c)], ids=ids)
+    raw = RawArrays(X=X, y=y, feature_names=[str(f) for f in features], target_names=[str(target_c)], ids=ids,
+                    n_static=len(static))
     if split_c is not None:
         split = groups[split_c].first().astype(str).str.lower().to_numpy()
         unknown = sorted(set(split) - {"train", "val", "test"})
@@ -184,19 +230,25 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, requir
             tr = split == "train"
             raw = RawArrays(
                 X=X[tr], y=y[tr], X_test=X[split == "test"], y_test=y[split == "test"],
-                feature_names=raw.feature_names, target_names=raw.target_names,
+                feature_names=raw.feature_names, target_names=raw.target_names, n_static=len(static),
             )
             if "val" in split:
                 raw.X_val, raw.y_val = X[split == "val"], y[split == "val"]
     return raw
 
 
-def load_inputs(path, *, id_col=None, time_col=None, target=None):
+def load_inputs(path, *, id_col=None, time_col=None, target=None, feature_names=None):
     """Prediction input: the sequences of a data file (targets, if any, are ignored) and their
-    ids (CSV sequence ids, else row numbers). An .npz gives ``X``, else ``X_test``."""
+    ids (CSV sequence ids, else row numbers). An .npz gives ``X``, else ``X_test``, with its
+    static features (``static``/``static_test``) packed in as the model takes them.
+    ``feature_names``: the trained model's feature columns in order (CSV columns are matched
+    by name)."""
+    from .dataset import _check_static, _check_X, pack_static
+
     p = _check_path(path)
     if p.suffix.lower() == ".csv":
-        raw = load_csv_long(p, target=target, id_col=id_col, time_col=time_col, require_target=False)
+        raw = load_csv_long(p, target=target, id_col=id_col, time_col=time_col, require_target=False,
+                            feature_order=feature_names)
         X, ids = raw.X, raw.ids
     else:
         try:
@@ -208,9 +260,11 @@ def load_inputs(path, *, id_col=None, time_col=None, target=None):
             if key is None:
                 raise DataError(f"{p.name} holds {', '.join(sorted(archive.files)) or '(none)'}; prediction reads X (or X_test)")
             X = archive[key]
+            s_key = "static" if key == "X" else "static_test"
+            S = archive[s_key] if s_key in archive.files else None
         ids = [str(i) for i in range(len(X))]
-    from .dataset import _check_X
-
+        if S is not None:
+            X = pack_static(_check_X(X, key), _check_static(S, len(X), s_key))
     return _check_X(X, "X"), ids
 
 
@@ -234,10 +288,13 @@ def _check_path(path) -> Path:
 
 
 def load_dataset(
-    path, *, task=None, target=None, id_col=None, time_col=None, seed=0, test_size=0.2, val_size=0.2
+    path, *, task=None, target=None, id_col=None, time_col=None, seed=0, test_size=0.2, val_size=0.2,
+    static_cols=None,
 ) -> Dataset:
     p = _check_path(path)
-    raw = LOADERS[p.suffix.lower()](p, target=target, id_col=id_col, time_col=time_col)
+    if static_cols and p.suffix.lower() != ".csv":
+        raise DataError("--static-cols names CSV columns; in an .npz file store the static features as 'static'")
+    raw = LOADERS[p.suffix.lower()](p, target=target, id_col=id_col, time_col=time_col, static_cols=static_cols)
     return frame_task(raw, name=p.stem, source=str(p.resolve()), task=task, seed=seed,
                       test_size=test_size, val_size=val_size)
 
