@@ -177,7 +177,7 @@ def _evaluator(config, ds, space, tracker, engine, console):
 
                 outcome = fit_candidate(
                     spec, ds, max_epochs=config.max_epochs, seed=config.seed + ctx.number,
-                    hooks=[on_epoch], max_params=config.max_params,
+                    hooks=[on_epoch], max_params=config.max_params, time_limit=config.trial_timeout,
                 )
             for key in ("best_epoch", "n_params", "epochs_run", "metrics", "seconds"):
                 ctx.set_attr(key, getattr(outcome, key))

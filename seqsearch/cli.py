@@ -65,7 +65,8 @@ def main():
 @click.option("--warm-start", is_flag=True, help="Run the seed tutorials' architectures (seqsearch spaces --seeds) as the first trials.")
 @click.option("--cudnn-only", is_flag=True, help="Keep recurrent layers inside the cuDNN kernel conditions (LSTM/GRU, no recurrent dropout).")
 @click.option("--sampler", type=click.Choice(["tpe", "random"]), default="tpe", show_default=True)
-@click.option("--pruner", type=click.Choice(["median", "none"]), default="median", show_default=True)
+@click.option("--pruner", type=click.Choice(["median", "sha", "hyperband", "none"]), default="median", show_default=True, help="Per-epoch pruning: median, successive halving (sha), Hyperband, or none.")
+@click.option("--trial-timeout", type=float, help="Seconds one trial may train; a trial over it stops and is recorded as failed.")
 @click.option("--max-params", type=int, help="Reject (prune) candidates with more parameters than this, before training.")
 @click.option("--storage", help="Optuna storage URL (e.g. postgresql://...) shared by several machines. Default: a journal file in the study folder.")
 @click.option("--tracking-uri", help="MLflow tracking URI. Default: SQLite store in the study folder.")
@@ -93,6 +94,23 @@ def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_
         sys.exit(130)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+
+
+@main.command()
+@click.argument("study")
+@click.option("--workdir", default="seqsearch-runs", show_default=True)
+@click.option("--storage", help="Optuna storage URL, when the study lives in a database.")
+@click.option("--top", type=click.IntRange(1, 1000), default=10, show_default=True, help="Leaderboard rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(study, workdir, storage, top, as_json):
+    """Trials, states and leaderboard of STUDY, read from its storage (no TensorFlow)."""
+    from .status import format_status, study_status
+
+    try:
+        info = study_status(study, workdir, storage)
+    except SeqsearchError as e:
+        _fail(str(e))
+    click.echo(json.dumps(info, indent=2) if as_json else format_status(info, top))
 
 
 @main.command()

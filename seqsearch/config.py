@@ -13,7 +13,7 @@ __all__ = ["RunConfig", "check_study_name", "study_dir"]
 _STUDY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 TASK_CHOICES = ("classification", "regression", "seq2seq")
 SAMPLERS = ("tpe", "random")
-PRUNERS = ("median", "none")
+PRUNERS = ("median", "sha", "hyperband", "none")
 
 
 def check_study_name(name: str) -> str:
@@ -47,6 +47,7 @@ class RunConfig:
     sampler: str = "tpe"
     pruner: str = "median"
     max_params: int | None = None
+    trial_timeout: float | None = None
     test_size: float = 0.2
     val_size: float = 0.2
     fixed: dict = field(default_factory=dict)
@@ -71,6 +72,8 @@ class RunConfig:
             positive_int("max_params", self.max_params, 10**12)
         if self.timeout is not None and not (0 < self.timeout <= 10**8):
             raise SeqsearchError(f"--timeout must be a positive number of seconds, got {self.timeout!r}")
+        if self.trial_timeout is not None and not (0 < self.trial_timeout <= 10**8):
+            raise SeqsearchError(f"--trial-timeout must be a positive number of seconds, got {self.trial_timeout!r}")
         if self.task is not None and self.task not in TASK_CHOICES:
             raise SeqsearchError(f"--task must be one of {', '.join(TASK_CHOICES)}, got {self.task!r}")
         if self.sampler not in SAMPLERS:

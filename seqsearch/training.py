@@ -38,6 +38,22 @@ class TrialOutcome:
     summary_text: str = ""  # Keras' model summary (logged beside the trial's run)
 
 
+def _time_limit_callback(seconds, started):
+    import keras
+
+    class _TimeLimit(keras.callbacks.Callback):
+        """Stops training after the batch that passes the per-trial time limit."""
+
+        hit = False
+
+        def on_train_batch_end(self, batch, logs=None):
+            if time.perf_counter() - started > seconds:
+                self.hit = True
+                self.model.stop_training = True
+
+    return _TimeLimit()
+
+
 def _epoch_callback(hooks, history):
     import keras
 
@@ -88,8 +104,10 @@ def _build(spec, data_spec, task_spec, max_params):
     return model, fit, n_params
 
 
-def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_params=None) -> TrialOutcome:
-    """Train ``spec`` on the training split, validating every epoch; stop on patience."""
+def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_params=None,
+                  time_limit: float | None = None) -> TrialOutcome:
+    """Train ``spec`` on the training split, validating every epoch; stop on patience.
+    ``time_limit``: seconds of training after which the trial stops and is recorded as failed."""
     import keras
 
     started = time.perf_counter()
@@ -108,6 +126,9 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
             _epoch_callback(hooks, history),
         ]
+        limit = _time_limit_callback(time_limit, started) if time_limit else None
+        if limit is not None:
+            callbacks.insert(0, limit)
         fit(
             dataset.X_train,
             dataset.y_train,
@@ -117,6 +138,8 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
             callbacks=callbacks,
             verbose=0,
         )
+        if limit is not None and limit.hit:
+            raise TrialFailed(f"exceeded the per-trial time limit of {time_limit:g} s in epoch {len(history)}")
     except TrialPruned as e:
         outcome.state = "pruned"
         outcome.reason = (

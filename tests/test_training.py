@@ -97,3 +97,10 @@ def test_score_regression_metrics():
     m = score(Fixed(), None, np.array([1.0, 2.0, 3.0]), TaskSpec(kind="regression", n_outputs=1))
     assert m["mae"] == pytest.approx(1 / 3) and m["rmse"] == pytest.approx(np.sqrt(1 / 3))
     assert m["r2"] == pytest.approx(1 - 1 / 2)
+
+
+def test_per_trial_time_limit_is_a_failed_outcome(ds):
+    # A limit shorter than one batch: the trial stops after its first batch.
+    out = fit_candidate(spec(), ds, max_epochs=50, seed=0, time_limit=1e-3)
+    assert out.state == "failed" and out.epochs_run == 1
+    assert out.reason == "exceeded the per-trial time limit of 0.001 s in epoch 1"

@@ -1,4 +1,5 @@
-"""Optuna engine: persistent local storage, TPE/random sampling, per-epoch median pruning."""
+"""Optuna engine: persistent local storage, TPE/random sampling, per-epoch pruning (median,
+successive halving or Hyperband)."""
 
 from __future__ import annotations
 
@@ -67,16 +68,22 @@ class OptunaEngine:
             sampler = optuna.samplers.TPESampler(
                 seed=seed, multivariate=True, group=True, n_startup_trials=8
             )
-        if self.pruner_name == "none":
-            pruner = optuna.pruners.NopPruner()
-        else:
-            pruner = optuna.pruners.MedianPruner(
-                n_startup_trials=3, n_warmup_steps=min(5, max(self.max_epochs // 4, 1))
-            )
+        pruner = make_pruner(self.pruner_name, self.max_epochs)
         self.study = optuna.create_study(
             study_name=self.study_name, storage=storage, sampler=sampler, pruner=pruner,
             direction="minimize", load_if_exists=True,
         )
+        return self
+
+    def load(self):
+        """Open an existing study read-side (never creates one): for ``seqsearch status``."""
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        try:
+            self.study = optuna.load_study(study_name=self.study_name, storage=self._storage())
+        except KeyError:
+            raise SeqsearchError(f"the storage has no study named {self.study_name!r}") from None
         return self
 
     def recover_stale(self) -> list[int]:
@@ -193,6 +200,27 @@ class OptunaEngine:
             return outcome.value
 
         self.study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(TrialFailed,))
+
+
+PRUNERS = ("median", "sha", "hyperband", "none")
+
+
+def make_pruner(name: str, max_epochs: int):
+    """Pruners fed once per epoch (the epoch is the resource). Successive halving and Hyperband
+    keep the best 1/3 of the trials at each rung (epochs 1, 3, 9, ...), so a budget goes to the
+    candidates that lead early; median stops a trial whose loss is worse than the median of
+    earlier trials at the same epoch."""
+    import optuna
+
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=min(5, max(max_epochs // 4, 1)))
+    if name == "sha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 1), reduction_factor=3)
+    raise SeqsearchError(f"--pruner {name!r}: choose from {', '.join(PRUNERS)}")
 
 
 def _hp(trial):

@@ -1,0 +1,92 @@
+"""``seqsearch status``: a study's trials, states and leaderboard, read from its storage.
+
+Reads the Optuna storage (and the best model's ``metrics.json``) only: no TensorFlow, no MLflow,
+so it answers in about a second and is safe to run while workers are training.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .errors import SeqsearchError
+
+__all__ = ["study_status", "format_status"]
+
+
+def study_status(study: str, workdir="seqsearch-runs", storage: str | None = None) -> dict:
+    from .config import check_study_name, study_dir
+    from .engines import OptunaEngine
+
+    check_study_name(study)
+    path = study_dir(workdir, study)
+    if storage is None and not (path / "optuna.journal").is_file():
+        root = Path(workdir).expanduser().resolve()
+        found = sorted(q.parent.name for q in root.glob("*/optuna.journal"))
+        have = f"; studies there: {', '.join(found)}" if found else ""
+        raise SeqsearchError(f"no study {study!r} in {str(root)!r}{have}")
+    engine = OptunaEngine(study, path, storage=storage).load()
+    records = engine.records()
+    trials = []
+    for r in records:
+        a = r.attrs
+        trials.append({
+            "trial": r.number,
+            "state": r.state,
+            "val_loss": r.value if r.value is not None and math.isfinite(r.value) else None,
+            "score": None,
+            "epochs": a.get("epochs_run"),
+            "seconds": round(a["seconds"], 1) if isinstance(a.get("seconds"), (int, float)) else None,
+            "params": a.get("n_params"),
+            "architecture": a.get("summary", ""),
+            "reason": a.get("reason") or ("duplicate of #%s" % a["duplicate_of"] if "duplicate_of" in a else ""),
+            "metrics": a.get("metrics", {}),
+        })
+    score_key = _score_key(path, trials)
+    for t in trials:
+        t["score"] = t.pop("metrics").get(score_key)
+    counts = {s: sum(t["state"] == s for t in trials) for s in ("complete", "pruned", "failed", "running", "waiting")}
+    leaderboard = sorted((t for t in trials if t["state"] == "complete" and t["val_loss"] is not None),
+                         key=lambda t: (t["val_loss"], t["trial"]))
+    best_model = None
+    metrics_file = path / "best" / "metrics.json"
+    if metrics_file.is_file():
+        try:
+            m = json.loads(metrics_file.read_text())
+            best_model = {"trial": m.get("trial"), "summary": m.get("summary"), "test": m.get("test"),
+                          "path": str(path / "best" / "model.keras")}
+        except ValueError:
+            best_model = None
+    return {"study": study, "path": str(path), "score_key": score_key, "counts": counts, "trials": trials,
+            "leaderboard": [t["trial"] for t in leaderboard], "best_model": best_model}
+
+
+def _score_key(path: Path, trials) -> str:
+    for t in trials:
+        for key in ("val_accuracy", "val_mae"):
+            if key in t["metrics"]:
+                return key
+    return "val_accuracy"
+
+
+def format_status(status: dict, top: int = 10) -> str:
+    from .progress import format_table
+
+    key = status["score_key"]
+    c = status["counts"]
+    lines = [f"study {status['study']!r} ({status['path']})",
+             f"trials: {len(status['trials'])} ({c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed, "
+             f"{c['running']} running, {c['waiting']} queued)", ""]
+    rows = [dict(t, **{key: t["score"]}) for t in status["trials"]]
+    lines.append(format_table(rows, ["trial", "state", "val_loss", key, "epochs", "seconds", "architecture", "reason"]))
+    by_number = {t["trial"]: t for t in rows}
+    board = [by_number[n] for n in status["leaderboard"][:top]]
+    if board:
+        lines += ["", f"leaderboard (top {len(board)} of {len(status['leaderboard'])} completed, by val_loss):",
+                  format_table(board, ["trial", "val_loss", key, "epochs", "params", "architecture"])]
+    b = status["best_model"]
+    if b:
+        test = ", ".join(f"{k} {v:.4g}" for k, v in (b.get("test") or {}).items())
+        lines += ["", f"best model: trial #{b['trial']} ({b['summary']}), test: {test}", f"  {b['path']}"]
+    return "\n".join(lines)

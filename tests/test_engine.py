@@ -1,0 +1,79 @@
+"""The Optuna engine without TensorFlow: pruners fed per epoch, status read from storage."""
+
+import math
+
+import pytest
+
+from search_spaces import SearchSpace
+from seqsearch.engines import OptunaEngine
+from seqsearch.errors import SeqsearchError, TrialPruned
+from seqsearch.status import format_status, study_status
+from seqsearch.training import TrialOutcome
+
+
+def _fake_search(tmp_path, pruner, n_trials=12, max_epochs=9):
+    """Trials whose loss curve is set by their learning rate: 1/(epoch+1) + |log10(lr) + 3|."""
+    (tmp_path / "s").mkdir(exist_ok=True)
+    engine = OptunaEngine("s", tmp_path / "s", pruner=pruner, max_epochs=max_epochs, sampler="random").open()
+    space = SearchSpace(families=["rnn"])
+
+    def evaluate(ctx):
+        spec = space.sample(ctx.hp)
+        ctx.set_attr("summary", "fake")
+        gap = abs(math.log10(spec["train.learning_rate"]) + 3)
+        losses = []
+        try:
+            for epoch in range(max_epochs):
+                losses.append(1 / (epoch + 1) + gap)
+                ctx.report(epoch, losses[-1])
+        except TrialPruned as e:
+            return TrialOutcome(state="pruned", value=min(losses), reason=f"pruned at epoch {e.epoch}")
+        ctx.set_attr("epochs_run", len(losses))
+        ctx.set_attr("metrics", {"val_accuracy": 1 - gap / 3})
+        return TrialOutcome(state="complete", value=min(losses), best_epoch=len(losses) - 1)
+
+    engine.search(evaluate, n_trials=n_trials)
+    return engine
+
+
+@pytest.mark.parametrize("pruner", ["median", "sha", "hyperband"])
+def test_pruners_stop_the_worse_trials(tmp_path, pruner):
+    engine = _fake_search(tmp_path, pruner)
+    states = [r.state for r in engine.records()]
+    assert states.count("pruned") >= 2 and states.count("complete") >= 2, states
+    # The best trial is never one that was pruned.
+    best = engine.best()
+    assert best is not None and best.state == "complete"
+
+
+def test_no_pruner_prunes_nothing(tmp_path):
+    engine = _fake_search(tmp_path, "none", n_trials=5)
+    assert {r.state for r in engine.records()} == {"complete"}
+
+
+def test_status_reads_storage_without_creating_studies(tmp_path):
+    _fake_search(tmp_path, "sha", n_trials=6)
+    info = study_status("s", tmp_path)
+    assert info["counts"]["complete"] + info["counts"]["pruned"] == 6
+    assert info["score_key"] == "val_accuracy" and len(info["leaderboard"]) == info["counts"]["complete"]
+    text = format_status(info)
+    assert "leaderboard" in text and "pruned at epoch" in text
+    with pytest.raises(SeqsearchError, match="no study 'other' in .*; studies there: s"):
+        study_status("other", tmp_path)
+    assert not (tmp_path / "other").exists()
+
+
+def test_status_command_does_not_import_tensorflow(tmp_path):
+    import subprocess
+    import sys
+
+    _fake_search(tmp_path, "median", n_trials=4)
+    code = (
+        "import sys; from click.testing import CliRunner; from seqsearch.cli import main; "
+        f"r = CliRunner().invoke(main, ['status', 's', '--workdir', {str(tmp_path)!r}]); "
+        "assert r.exit_code == 0, r.output; assert 'leaderboard' in r.output, r.output; "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'mlflow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
