@@ -65,10 +65,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
 
     tracker = Tracker(config.study, study_path, tracking_uri)
     tracker.open_study(config.to_dict(), info)
-    engine = OptunaEngine(
-        config.study, study_path, storage=storage, seed=config.seed, sampler=config.sampler,
-        pruner=config.pruner, max_epochs=config.max_epochs,
-    ).open()
+    engine = _engine(config, study_path, storage)
     stale = engine.recover_stale()
     if stale:
         tracker.fail_trials(stale, "worker process died")
@@ -83,7 +80,12 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     try:
         remaining = config.trials - n_done
         if remaining > 0:
-            engine.search(_evaluator(config, ds, space, tracker, engine, console), remaining, config.timeout)
+            workers = _start_workers(config, storage, tracking_uri, min(config.jobs, remaining) - 1, console)
+            try:
+                engine.search(_evaluator(config, ds, space, tracker, engine, console), remaining, config.timeout,
+                              target=config.trials)
+            finally:
+                _join_workers(workers)
         result = _finish(config, ds, engine, tracker, console, study_path)
         status = "FINISHED"
         return result
@@ -92,6 +94,72 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         raise
     finally:
         tracker.close_study(status)
+
+
+def _engine(config, study_path, storage, worker: int = 0):
+    from .engines import OptunaEngine
+
+    return OptunaEngine(
+        config.study, study_path, storage=storage, seed=config.seed, sampler=config.sampler,
+        pruner=config.pruner, max_epochs=config.max_epochs, worker=worker,
+    ).open()
+
+
+def _start_workers(config, storage, tracking_uri, n: int, console):
+    """``--jobs``: n more processes search the same study beside this one (spawned, so each
+    has its own TensorFlow runtime); this process retrains and exports once all are done."""
+    if n <= 0:
+        return []
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = []
+    for i in range(1, n + 1):
+        p = ctx.Process(target=_worker_main, args=(config.to_dict(), storage, tracking_uri, i, console.quiet),
+                        name=f"seqsearch-worker-{i}")
+        p.start()
+        procs.append(p)
+    return procs
+
+
+def _join_workers(procs):
+    import sys
+
+    if sys.exc_info()[0] is not None:  # interrupted or failed: do not leave workers training
+        for p in procs:
+            p.terminate()
+    for p in procs:
+        p.join()
+
+
+def _worker_main(config_dict, storage, tracking_uri, worker, quiet):
+    """One ``--jobs`` worker: the same data, space and storage, trials only."""
+    import signal
+
+    from ._backend import load_keras
+    from .data import load_dataset
+    from .progress import Console
+    from .tracking import Tracker
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the main process, which stops us
+    config = RunConfig(**config_dict)
+    ds = load_dataset(
+        config.dataset, task=config.task, target=config.target, id_col=config.id_col,
+        time_col=config.time_col, seed=config.seed, test_size=config.test_size, val_size=config.val_size,
+        static_cols=config.static_cols,
+    )
+    space = _search_space(config, ds)
+    load_keras()
+    tracker = Tracker(config.study, config.study_path, tracking_uri)
+    tracker.join_study()
+    engine = _engine(config, config.study_path, storage, worker=worker)
+    console = Console(quiet=quiet)
+    console.live = False  # the main process owns the terminal's live line
+    console.score_key = "val_accuracy" if ds.task_spec.categorical else "val_mae"
+    remaining = config.trials - engine.n_finished() - engine.n_running()
+    if remaining > 0:
+        engine.search(_evaluator(config, ds, space, tracker, engine, console), remaining, config.timeout,
+                      target=config.trials)
 
 
 def _search_space(config, ds):

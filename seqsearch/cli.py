@@ -66,6 +66,7 @@ def main():
 @click.option("--cudnn-only", is_flag=True, help="Keep recurrent layers inside the cuDNN kernel conditions (LSTM/GRU, no recurrent dropout).")
 @click.option("--sampler", type=click.Choice(["tpe", "random"]), default="tpe", show_default=True)
 @click.option("--pruner", type=click.Choice(["median", "sha", "hyperband", "none"]), default="median", show_default=True, help="Per-epoch pruning: median, successive halving (sha), Hyperband, or none.")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Trials trained in parallel by this many processes on one machine (same study and storage).")
 @click.option("--trial-timeout", type=float, help="Seconds one trial may train; a trial over it stops and is recorded as failed.")
 @click.option("--max-params", type=int, help="Reject (prune) candidates with more parameters than this, before training.")
 @click.option("--storage", help="Optuna storage URL (e.g. postgresql://...) shared by several machines. Default: a journal file in the study folder.")

@@ -48,6 +48,7 @@ class RunConfig:
     pruner: str = "median"
     max_params: int | None = None
     trial_timeout: float | None = None
+    jobs: int = 1
     test_size: float = 0.2
     val_size: float = 0.2
     fixed: dict = field(default_factory=dict)
@@ -68,6 +69,7 @@ class RunConfig:
 
         positive_int("trials", self.trials, 1_000_000)
         positive_int("max_epochs", self.max_epochs, 100_000)
+        positive_int("jobs", self.jobs, 64)
         if self.max_params is not None:
             positive_int("max_params", self.max_params, 10**12)
         if self.timeout is not None and not (0 < self.timeout <= 10**8):

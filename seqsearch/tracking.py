@@ -85,6 +85,17 @@ class Tracker:
         c.log_dict(self.parent_id, config, f"invocations/config-{int(time.time() * 1000)}.json")
         return self.parent_id
 
+    def join_study(self) -> str:
+        """Attach to the study's existing parent run (a ``--jobs`` worker: the main process
+        opened it, so every trial lands under the one parent)."""
+        c = self.client
+        exp = c.get_experiment_by_name(self.study)
+        found = c.search_runs([exp.experiment_id], f"tags.`{ROLE}` = 'study'", max_results=1) if exp else []
+        if not found:
+            raise RuntimeError(f"study {self.study!r} has no parent run to join")
+        self.experiment_id, self.parent_id = exp.experiment_id, found[0].info.run_id
+        return self.parent_id
+
     def close_study(self, status: str = "FINISHED"):
         if self.parent_id:
             self.client.set_terminated(self.parent_id, status=status)

@@ -24,7 +24,7 @@ class OptunaEngine:
     name = "optuna"
 
     def __init__(self, study_name: str, study_path: Path, *, storage: str | None = None, seed: int = 0,
-                 sampler: str = "tpe", pruner: str = "median", max_epochs: int = 100):
+                 sampler: str = "tpe", pruner: str = "median", max_epochs: int = 100, worker: int = 0):
         self.study_name = study_name
         self.study_path = Path(study_path)
         self.storage_url = storage
@@ -32,6 +32,7 @@ class OptunaEngine:
         self.sampler_name = sampler
         self.pruner_name = pruner
         self.max_epochs = max_epochs
+        self.worker = worker  # parallel workers (--jobs) draw from different random streams
         self.study = None
 
     def _storage(self):
@@ -61,7 +62,7 @@ class OptunaEngine:
             pass
         # Offset the seed by the trials already run: a resumed study does not replay the
         # random draws it made before.
-        seed = self.seed + n_before
+        seed = self.seed + n_before + 100_003 * self.worker
         if self.sampler_name == "random":
             sampler = optuna.samplers.RandomSampler(seed=seed)
         else:
@@ -134,6 +135,9 @@ class OptunaEngine:
             for t in self.study.get_trials(deepcopy=False)
         ]
 
+    def n_running(self) -> int:
+        return sum(r.state == "running" for r in self.records())
+
     def n_finished(self) -> int:
         """Finished trials that count towards the target (worker deaths do not)."""
         return sum(
@@ -156,8 +160,15 @@ class OptunaEngine:
         except (RuntimeError, ValueError, ZeroDivisionError):
             return {}
 
-    def search(self, evaluate, n_trials: int, timeout: float | None = None):
+    def search(self, evaluate, n_trials: int, timeout: float | None = None, target: int | None = None):
+        """Run up to ``n_trials`` trials. ``target``: the study's total (``--trials``); with
+        several workers on one study, each stops starting trials once the finished trials plus
+        those running elsewhere reach it."""
         import optuna
+
+        def stop_at_target(study, trial):
+            if target is not None and self.n_finished() + self.n_running() >= target:
+                study.stop()
 
         def objective(trial):
             trial.set_user_attr("worker", process_token())
@@ -199,7 +210,8 @@ class OptunaEngine:
                 raise TrialFailed(outcome.reason)
             return outcome.value
 
-        self.study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(TrialFailed,))
+        self.study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(TrialFailed,),
+                            callbacks=[stop_at_target])
 
 
 PRUNERS = ("median", "sha", "hyperband", "none")
