@@ -78,7 +78,8 @@ def format_status(status: dict, top: int = 10) -> str:
     lines = [f"study {status['study']!r} ({status['path']})",
              f"trials: {len(status['trials'])} ({c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed, "
              f"{c['running']} running, {c['waiting']} queued)", ""]
-    rows = [dict(t, **{key: t["score"]}) for t in status["trials"]]
+    rows = [dict(t, **{key: t["score"], "seconds": f"{t['seconds']:.1f}" if t["seconds"] is not None else None})
+            for t in status["trials"]]
     lines.append(format_table(rows, ["trial", "state", "val_loss", key, "epochs", "seconds", "architecture", "reason"]))
     by_number = {t["trial"]: t for t in rows}
     board = [by_number[n] for n in status["leaderboard"][:top]]
