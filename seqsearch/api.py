@@ -48,6 +48,8 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     from .progress import Console
 
     config = RunConfig(dataset=str(dataset), **options)
+    if storage and config.engine != "optuna":
+        raise SeqsearchError("--storage is an Optuna storage URL; KerasTuner keeps its state in the study folder")
     console = console or Console()
     # Everything that can be wrong with the input is found before the work directory is touched.
     ds = load_dataset(
@@ -65,7 +67,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
 
     tracker = Tracker(config.study, study_path, tracking_uri)
     tracker.open_study(config.to_dict(), info)
-    engine = _engine(config, study_path, storage)
+    engine = _engine(config, study_path, storage, space)
     stale = engine.recover_stale()
     if stale:
         tracker.fail_trials(stale, "worker process died")
@@ -96,9 +98,12 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         tracker.close_study(status)
 
 
-def _engine(config, study_path, storage, worker: int = 0):
-    from .engines import OptunaEngine
+def _engine(config, study_path, storage, space, worker: int = 0):
+    from .engines import KerasTunerEngine, OptunaEngine
 
+    if config.engine == "kerastuner":
+        return KerasTunerEngine(config.study, study_path, space=space, seed=config.seed, sampler=config.sampler,
+                                max_epochs=config.max_epochs, trials=config.trials).open()
     return OptunaEngine(
         config.study, study_path, storage=storage, seed=config.seed, sampler=config.sampler,
         pruner=config.pruner, max_epochs=config.max_epochs, worker=worker,
@@ -152,7 +157,7 @@ def _worker_main(config_dict, storage, tracking_uri, worker, quiet):
     load_keras()
     tracker = Tracker(config.study, config.study_path, tracking_uri)
     tracker.join_study()
-    engine = _engine(config, config.study_path, storage, worker=worker)
+    engine = _engine(config, config.study_path, storage, space, worker=worker)
     console = Console(quiet=quiet)
     console.live = False  # the main process owns the terminal's live line
     console.score_key = "val_accuracy" if ds.task_spec.categorical else "val_mae"
@@ -216,6 +221,8 @@ def _evaluator(config, ds, space, tracker, engine, console):
             spec = space.sample(ctx.hp)
         except ValueError as e:  # a space that cannot be sampled is a configuration error
             raise SeqsearchError(f"search space error: {e}") from None
+        ctx.spec = spec
+        max_epochs = ctx.max_epochs or config.max_epochs
         summary = spec_summary(spec)
         tags = {"family": spec["family"], "summary": summary, "cudnn_eligible": cudnn_eligible(spec)}
         fam = spec["family"]
@@ -240,11 +247,11 @@ def _evaluator(config, ds, space, tracker, engine, console):
             else:
                 def on_epoch(epoch, logs):
                     tracker.log_epoch(run_id, epoch, logs)
-                    console.epoch(ctx.number, epoch, config.max_epochs, logs, summary)
+                    console.epoch(ctx.number, epoch, max_epochs, logs, summary)
                     ctx.report(epoch, logs.get("val_loss"))
 
                 outcome = fit_candidate(
-                    spec, ds, max_epochs=config.max_epochs, seed=config.seed + ctx.number,
+                    spec, ds, max_epochs=max_epochs, seed=config.seed + ctx.number,
                     hooks=[on_epoch], max_params=config.max_params, time_limit=config.trial_timeout,
                 )
             for key in ("best_epoch", "n_params", "epochs_run", "metrics", "seconds"):

@@ -12,7 +12,9 @@ __all__ = ["RunConfig", "check_study_name", "study_dir"]
 
 _STUDY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 TASK_CHOICES = ("classification", "regression", "seq2seq")
-SAMPLERS = ("tpe", "random")
+ENGINES = ("optuna", "kerastuner")
+# Per engine: the samplers (KerasTuner: oracles), the first being the default.
+SAMPLERS = {"optuna": ("tpe", "random"), "kerastuner": ("hyperband", "bayesian", "random")}
 PRUNERS = ("median", "sha", "hyperband", "none")
 
 
@@ -44,8 +46,9 @@ class RunConfig:
     max_epochs: int = 100
     seed: int = 0
     families: list[str] | None = None
-    sampler: str = "tpe"
-    pruner: str = "median"
+    engine: str = "optuna"
+    sampler: str | None = None  # default: the engine's first (tpe / hyperband)
+    pruner: str | None = None  # default: median (Optuna only)
     max_params: int | None = None
     trial_timeout: float | None = None
     jobs: int = 1
@@ -78,8 +81,24 @@ class RunConfig:
             raise SeqsearchError(f"--trial-timeout must be a positive number of seconds, got {self.trial_timeout!r}")
         if self.task is not None and self.task not in TASK_CHOICES:
             raise SeqsearchError(f"--task must be one of {', '.join(TASK_CHOICES)}, got {self.task!r}")
-        if self.sampler not in SAMPLERS:
-            raise SeqsearchError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        if self.engine not in ENGINES:
+            raise SeqsearchError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        samplers = SAMPLERS[self.engine]
+        self.sampler = self.sampler or samplers[0]
+        if self.sampler not in samplers:
+            raise SeqsearchError(
+                f"--sampler {self.sampler!r} is not available with --engine {self.engine}; choose from {', '.join(samplers)}"
+            )
+        if self.engine == "kerastuner":
+            if self.pruner not in (None, "none"):
+                raise SeqsearchError(
+                    "--pruner applies to --engine optuna; with kerastuner use --sampler hyperband, whose "
+                    "schedule stops the weaker trials"
+                )
+            if self.jobs > 1:
+                raise SeqsearchError("--jobs needs --engine optuna (KerasTuner runs one trial at a time here)")
+            self.pruner = "none"
+        self.pruner = self.pruner or "median"
         if self.pruner not in PRUNERS:
             raise SeqsearchError(f"--pruner must be one of {', '.join(PRUNERS)}, got {self.pruner!r}")
         for name in ("test_size", "val_size"):

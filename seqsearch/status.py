@@ -17,16 +17,21 @@ __all__ = ["study_status", "format_status"]
 
 def study_status(study: str, workdir="seqsearch-runs", storage: str | None = None) -> dict:
     from .config import check_study_name, study_dir
-    from .engines import OptunaEngine
+    from .engines import KerasTunerEngine, OptunaEngine
 
     check_study_name(study)
     path = study_dir(workdir, study)
-    if storage is None and not (path / "optuna.journal").is_file():
+    if storage is None and (path / "kerastuner" / "seqsearch").is_dir():
+        # A KerasTuner study: seqsearch's per-trial records (the oracle itself is not needed).
+        engine = KerasTunerEngine(study, path, space=None)
+    elif storage is None and not (path / "optuna.journal").is_file():
         root = Path(workdir).expanduser().resolve()
-        found = sorted(q.parent.name for q in root.glob("*/optuna.journal"))
+        found = sorted({q.parent.name for q in root.glob("*/optuna.journal")}
+                       | {q.parent.parent.name for q in root.glob("*/kerastuner/seqsearch")})
         have = f"; studies there: {', '.join(found)}" if found else ""
         raise SeqsearchError(f"no study {study!r} in {str(root)!r}{have}")
-    engine = OptunaEngine(study, path, storage=storage).load()
+    else:
+        engine = OptunaEngine(study, path, storage=storage).load()
     records = engine.records()
     trials = []
     for r in records:

@@ -68,6 +68,14 @@ BAD_CASES = [
     ("good.npz", ["--study", "../escape"], "is not a valid study name"),
     ("good.npz", ["--set", "rnn.cell=transformerish"], "not among"),
     ("good.npz", ["--families", "rnn,nope"], "unknown family 'nope'"),
+    ("good.npz", ["--engine", "kerastuner", "--sampler", "tpe"], "--sampler 'tpe' is not available with --engine kerastuner; choose from hyperband, bayesian, random"),
+    ("good.npz", ["--sampler", "bayesian"], "--sampler 'bayesian' is not available with --engine optuna; choose from tpe, random"),
+    ("good.npz", ["--engine", "kerastuner", "--pruner", "median"], "--pruner applies to --engine optuna"),
+    ("good.npz", ["--engine", "kerastuner", "--jobs", "2"], "--jobs needs --engine optuna"),
+    ("good.npz", ["--engine", "kerastuner", "--storage", "sqlite:///x.db"], "--storage is an Optuna storage URL"),
+    ("good.npz", ["--jobs", "0"], "--jobs must be an integer in [1, 64], got 0"),
+    ("good.npz", ["--trial-timeout", "-1"], "--trial-timeout must be a positive number of seconds"),
+    ("good.npz", ["--static-cols", "a"], "--static-cols names CSV columns"),
 ]
 
 

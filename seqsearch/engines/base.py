@@ -22,6 +22,10 @@ class TrialContext:
     set_attr: Callable[[str, Any], None]
     # find_duplicate(spec) -> TrialRecord of a finished trial with the same spec, or None.
     find_duplicate: Callable[[dict], Any] = lambda spec: None
+    # The engine's epoch budget for this trial (Hyperband rounds); None: --max-epochs.
+    max_epochs: int | None = None
+    # The sampled spec, once evaluate has drawn it (engines that keep their own records).
+    spec: dict | None = None
 
 
 @dataclass
