@@ -29,6 +29,7 @@ class RunResult:
     n_trials: int
     states: dict = field(default_factory=dict)
     leaderboard: list = field(default_factory=list)
+    pareto_front: list = field(default_factory=list)  # multi-objective: [{trial, objectives...}]
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -62,12 +63,13 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     study_path = _prepare_study_dir(config, ds, info)
     load_keras()
 
-    from .engines import OptunaEngine
     from .tracking import Tracker
 
+    # The engine first: a study it refuses (other objectives) leaves the tracking store as it was.
+    engine = _engine(config, study_path, storage, space)
+    _write_json(study_path / "run_config.json", config.to_dict())  # how to reload the data later
     tracker = Tracker(config.study, study_path, tracking_uri)
     tracker.open_study(config.to_dict(), info)
-    engine = _engine(config, study_path, storage, space)
     stale = engine.recover_stale()
     if stale:
         tracker.fail_trials(stale, "worker process died")
@@ -106,7 +108,7 @@ def _engine(config, study_path, storage, space, worker: int = 0):
                                 max_epochs=config.max_epochs, trials=config.trials).open()
     return OptunaEngine(
         config.study, study_path, storage=storage, seed=config.seed, sampler=config.sampler,
-        pruner=config.pruner, max_epochs=config.max_epochs, worker=worker,
+        pruner=config.pruner, max_epochs=config.max_epochs, worker=worker, objectives=config.objectives,
     ).open()
 
 
@@ -183,6 +185,58 @@ def _search_space(config, ds):
         raise SeqsearchError(f"{e}{where}") from None
 
 
+def _write_json(path: Path, data):
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def load_study_dataset(study_path: Path):
+    """The study's dataset, loaded with the options of its last run and checked against the
+    fingerprint the study was created with (for exporting another trial than the best)."""
+    from .data import load_dataset
+
+    try:
+        cfg = json.loads((study_path / "run_config.json").read_text())
+        meta = json.loads((study_path / "study.json").read_text())
+    except (OSError, ValueError):
+        raise SeqsearchError(f"study folder {str(study_path)!r} lacks run_config.json; rerun `seqsearch run` once") from None
+    config = RunConfig(**cfg)
+    ds = load_dataset(
+        config.dataset, task=config.task, target=config.target, id_col=config.id_col,
+        time_col=config.time_col, seed=config.seed, test_size=config.test_size, val_size=config.val_size,
+        static_cols=config.static_cols,
+    )
+    if ds.fingerprint() != meta.get("fingerprint"):
+        raise SeqsearchError(
+            f"{config.dataset} changed since study {config.study!r} ran (fingerprint {ds.fingerprint()}, "
+            f"study {meta.get('fingerprint')}); a trial can only be retrained on its own data"
+        )
+    return config, ds
+
+
+def export_trial(study_path: Path, number: int, storage: str | None = None) -> Path:
+    """Retrain trial ``number`` (e.g. a Pareto-front member) on train+validation, score it on
+    the test split and write it like ``best/`` to ``<study>/trial-<number>/``."""
+    from .engines import KerasTunerEngine, OptunaEngine
+    from .export import export_best, read_export
+
+    config, ds = load_study_dataset(study_path)
+    if config.engine == "kerastuner":
+        engine = KerasTunerEngine(config.study, study_path, space=None)
+    else:
+        engine = OptunaEngine(config.study, study_path, storage=storage).load()
+    record = next((r for r in engine.records() if r.number == number), None)
+    if record is None or record.state != "complete":
+        state = "does not exist" if record is None else f"is {record.state}"
+        raise SeqsearchError(f"trial {number} of study {config.study!r} {state}; pick a completed trial (seqsearch status)")
+    out = study_path / f"trial-{number}"
+    metrics = read_export(out)
+    if not (metrics and metrics.get("trial") == number and metrics.get("dataset", {}).get("fingerprint") == ds.fingerprint()):
+        export_best(record, ds, seed=config.seed, best_dir=out, study=config.study)
+    return out
+
+
 def _prepare_study_dir(config, ds, info) -> Path:
     path = config.study_path
     try:
@@ -253,9 +307,12 @@ def _evaluator(config, ds, space, tracker, engine, console):
                 outcome = fit_candidate(
                     spec, ds, max_epochs=max_epochs, seed=config.seed + ctx.number,
                     hooks=[on_epoch], max_params=config.max_params, time_limit=config.trial_timeout,
+                    latency="latency_ms" in config.objectives,
                 )
             for key in ("best_epoch", "n_params", "epochs_run", "metrics", "seconds"):
                 ctx.set_attr(key, getattr(outcome, key))
+            if outcome.latency_ms == outcome.latency_ms:  # measured (not NaN)
+                ctx.set_attr("latency_ms", outcome.latency_ms)
             return outcome
         finally:
             if outcome is None:  # interrupted or a configuration error: close the run honestly
@@ -290,6 +347,34 @@ def _leaderboard(engine, score_key):
     return rows
 
 
+def _pareto(config, engine, tracker, console) -> list[dict]:
+    """Print and log the Pareto front of a multi-objective study (the export is its member with
+    the lowest validation loss; `seqsearch export --trial N` exports any other)."""
+    import csv
+    import io
+
+    rows = []
+    for r in sorted(engine.pareto_front(), key=lambda r: (r.values[0], r.number)):
+        row = {"trial": r.number}
+        row.update({o: int(v) if o == "params" else v for o, v in zip(config.objectives, r.values)})
+        row["architecture"] = r.attrs.get("summary", "")
+        rows.append(row)
+    if not rows:
+        return rows
+    from .progress import format_table
+
+    console.echo("")
+    console.echo(f"Pareto front over {', '.join(config.objectives)} ({len(rows)} trial(s); "
+                 f"export any with: seqsearch export {config.study} --trial N):")
+    console.echo(format_table(rows, ["trial", *config.objectives, "architecture"]))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    tracker.log_pareto(buf.getvalue(), [row["trial"] for row in rows])
+    return rows
+
+
 def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
     from .export import export_best, read_export
 
@@ -318,6 +403,7 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
 
     curves = tracker.val_loss_curves([row["trial"] for row in rows[:5]])
     tracker.log_figures(study_figures(records, curves, engine.importances()))
+    front = _pareto(config, engine, tracker, console) if len(config.objectives) > 1 else []
 
     best_dir = study_path / "best"
     metrics = read_export(best_dir)
@@ -353,4 +439,5 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
         n_trials=len(records),
         states=states,
         leaderboard=rows,
+        pareto_front=front,
     )

@@ -65,9 +65,10 @@ def main():
 @click.option("--warm-start", is_flag=True, help="Run the seed tutorials' architectures (seqsearch spaces --seeds) as the first trials.")
 @click.option("--cudnn-only", is_flag=True, help="Keep recurrent layers inside the cuDNN kernel conditions (LSTM/GRU, no recurrent dropout).")
 @click.option("--engine", type=click.Choice(["optuna", "kerastuner"]), default="optuna", show_default=True, help="Who decides what to try next: Optuna or KerasTuner (same space, same tracking and export).")
-@click.option("--sampler", type=click.Choice(["tpe", "random", "hyperband", "bayesian"]), help="optuna: tpe (default) or random; kerastuner: hyperband (default), bayesian or random.")
+@click.option("--sampler", type=click.Choice(["tpe", "random", "nsga2", "hyperband", "bayesian"]), help="optuna: tpe (default), random, or nsga2 (multi-objective); kerastuner: hyperband (default), bayesian or random.")
 @click.option("--pruner", type=click.Choice(["median", "sha", "hyperband", "none"]), help="Optuna's per-epoch pruning: median (default), successive halving (sha), Hyperband, or none.")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Trials trained in parallel by this many processes on one machine (same study and storage).")
+@click.option("--objectives", default="val_loss", show_default=True, help="Comma-separated objectives to minimise: val_loss, then params and/or latency_ms (a Pareto front).")
 @click.option("--trial-timeout", type=float, help="Seconds one trial may train; a trial over it stops and is recorded as failed.")
 @click.option("--max-params", type=int, help="Reject (prune) candidates with more parameters than this, before training.")
 @click.option("--storage", help="Optuna storage URL (e.g. postgresql://...) shared by several machines. Default: a journal file in the study folder.")
@@ -80,6 +81,7 @@ def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_
 
     try:
         options["fixed"] = _parse_fixed(fixed)
+        options["objectives"] = [o.strip() for o in options.pop("objectives").split(",") if o.strip()]
         if static_cols:
             options["static_cols"] = [c.strip() for c in static_cols.split(",") if c.strip()]
         if families:
@@ -161,23 +163,32 @@ def _resolve_study(study, workdir):
               help="Comma-separated formats: keras, savedmodel, onnx, tflite.")
 @click.option("--out", help="Output folder (default: <workdir>/<study>/export).")
 @click.option("--tolerance", type=float, default=1e-4, show_default=True, help="Largest allowed prediction difference from the Keras model.")
-def export(study, workdir, formats, out, tolerance):
-    """Export a study's best model, each format checked against the Keras model's predictions."""
+@click.option("--trial", type=click.IntRange(0), help="Export this trial instead of the best (e.g. a Pareto-front member): retrained on train+val first.")
+@click.option("--storage", help="Optuna storage URL, when the study lives in a database (with --trial).")
+def export(study, workdir, formats, out, tolerance, trial, storage):
+    """Export a study's best model (or --trial N), each format checked against the Keras model's predictions."""
     from pathlib import Path
 
     from .config import study_dir
 
     try:
         path = study_dir(workdir, study)
-        if not (path / "best").is_dir():
+        if trial is None and not (path / "best").is_dir():
             raise SeqsearchError(f"study {study!r} has no best model in {str(path.parent)!r}; run `seqsearch run` first")
+        if trial is not None and not (path / "study.json").is_file():
+            raise SeqsearchError(f"no study {study!r} in {str(path.parent)!r}; check the name and --workdir")
         from ._backend import load_keras
 
         load_keras()
         from .export import export_formats
 
-        out_dir = Path(out) if out else path / "export"
-        manifest = export_formats(path / "best", out_dir, [f.strip() for f in formats.split(",") if f.strip()], tolerance)
+        source = path / "best"
+        if trial is not None:
+            from .api import export_trial
+
+            source = export_trial(path, trial, storage)
+        out_dir = Path(out) if out else path / ("export" if trial is None else f"export-trial-{trial}")
+        manifest = export_formats(source, out_dir, [f.strip() for f in formats.split(",") if f.strip()], tolerance)
     except SeqsearchError as e:
         _fail(str(e))
     for fmt, info in manifest["formats"].items():

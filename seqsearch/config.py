@@ -13,8 +13,11 @@ __all__ = ["RunConfig", "check_study_name", "study_dir"]
 _STUDY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 TASK_CHOICES = ("classification", "regression", "seq2seq")
 ENGINES = ("optuna", "kerastuner")
+# What a search may minimise: the validation loss first, then optionally the parameter count
+# and the prediction latency on a fixed batch (multi-objective: a Pareto front).
+OBJECTIVES = ("val_loss", "params", "latency_ms")
 # Per engine: the samplers (KerasTuner: oracles), the first being the default.
-SAMPLERS = {"optuna": ("tpe", "random"), "kerastuner": ("hyperband", "bayesian", "random")}
+SAMPLERS = {"optuna": ("tpe", "random", "nsga2"), "kerastuner": ("hyperband", "bayesian", "random")}
 PRUNERS = ("median", "sha", "hyperband", "none")
 
 
@@ -47,6 +50,7 @@ class RunConfig:
     seed: int = 0
     families: list[str] | None = None
     engine: str = "optuna"
+    objectives: list[str] = field(default_factory=lambda: ["val_loss"])
     sampler: str | None = None  # default: the engine's first (tpe / hyperband)
     pruner: str | None = None  # default: median (Optuna only)
     max_params: int | None = None
@@ -89,6 +93,22 @@ class RunConfig:
             raise SeqsearchError(
                 f"--sampler {self.sampler!r} is not available with --engine {self.engine}; choose from {', '.join(samplers)}"
             )
+        objectives = list(self.objectives)
+        unknown = [o for o in objectives if o not in OBJECTIVES]
+        if unknown or not objectives or objectives[0] != "val_loss" or len(set(objectives)) != len(objectives):
+            raise SeqsearchError(
+                f"--objectives {','.join(map(str, objectives))!r}: start with val_loss and add params and/or "
+                f"latency_ms, each once (e.g. val_loss,params)"
+            )
+        if len(objectives) > 1:
+            if self.engine != "optuna":
+                raise SeqsearchError("--objectives with more than val_loss needs --engine optuna")
+            if self.pruner not in (None, "none"):
+                raise SeqsearchError("--pruner cannot stop multi-objective trials (Optuna has no per-epoch "
+                                     "report for them); leave it out or pass --pruner none")
+            self.pruner = "none"
+        elif self.sampler == "nsga2":
+            raise SeqsearchError("--sampler nsga2 is a multi-objective sampler; add --objectives val_loss,params")
         if self.engine == "kerastuner":
             if self.pruner not in (None, "none"):
                 raise SeqsearchError(

@@ -164,6 +164,17 @@ class Tracker:
     def log_leaderboard(self, csv_text: str):
         self.client.log_text(self.parent_id, csv_text, "leaderboard.csv")
 
+    def log_pareto(self, csv_text: str, numbers):
+        """The Pareto front: a CSV on the parent run, its trial numbers as a parent tag, and a
+        ``seqsearch.pareto`` tag on every trial run (true on the front, false elsewhere)."""
+        c = self.client
+        c.log_text(self.parent_id, csv_text, "pareto_front.csv")
+        c.set_tag(self.parent_id, "seqsearch.pareto_front", ",".join(str(n) for n in numbers))
+        on_front = {int(n) for n in numbers}
+        for run in c.search_runs([self.experiment_id], f"tags.`{ROLE}` = 'trial'", max_results=50000):
+            trial = int(run.data.tags.get(TRIAL, -1))
+            c.set_tag(run.info.run_id, "seqsearch.pareto", "true" if trial in on_front else "false")
+
     def val_loss_curves(self, numbers) -> dict:
         """Per-epoch validation loss of the given trials, from their child runs."""
         curves = {}

@@ -36,6 +36,7 @@ class TrialOutcome:
     metrics: dict = field(default_factory=dict)  # at the best epoch
     reason: str | None = None
     summary_text: str = ""  # Keras' model summary (logged beside the trial's run)
+    latency_ms: float = math.nan  # prediction time of one fixed batch (when measured)
 
 
 def _time_limit_callback(seconds, started):
@@ -104,8 +105,24 @@ def _build(spec, data_spec, task_spec, max_params):
     return model, fit, n_params
 
 
+LATENCY_BATCH = 32
+
+
+def measure_latency(model, X, repeats: int = 7) -> float:
+    """Median milliseconds to predict one batch of ``LATENCY_BATCH`` sequences (after a warm-up
+    call that traces the graph); the batch is cycled from ``X`` when it has fewer rows."""
+    batch = np.resize(X, (LATENCY_BATCH, *X.shape[1:])).astype("float32")
+    model.predict_on_batch(batch)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.predict_on_batch(batch)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return float(np.median(times))
+
+
 def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_params=None,
-                  time_limit: float | None = None) -> TrialOutcome:
+                  time_limit: float | None = None, latency: bool = False) -> TrialOutcome:
     """Train ``spec`` on the training split, validating every epoch; stop on patience.
     ``time_limit``: seconds of training after which the trial stops and is recorded as failed."""
     import keras
@@ -140,6 +157,8 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
         )
         if limit is not None and limit.hit:
             raise TrialFailed(f"exceeded the per-trial time limit of {time_limit:g} s in epoch {len(history)}")
+        if latency:
+            outcome.latency_ms = measure_latency(model, dataset.X_val)
     except TrialPruned as e:
         outcome.state = "pruned"
         outcome.reason = (

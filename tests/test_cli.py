@@ -76,6 +76,11 @@ BAD_CASES = [
     ("good.npz", ["--jobs", "0"], "--jobs must be an integer in [1, 64], got 0"),
     ("good.npz", ["--trial-timeout", "-1"], "--trial-timeout must be a positive number of seconds"),
     ("good.npz", ["--static-cols", "a"], "--static-cols names CSV columns"),
+    ("good.npz", ["--objectives", "params"], "--objectives 'params': start with val_loss"),
+    ("good.npz", ["--objectives", "val_loss,speed"], "--objectives 'val_loss,speed': start with val_loss"),
+    ("good.npz", ["--objectives", "val_loss,params", "--pruner", "median"], "--pruner cannot stop multi-objective trials"),
+    ("good.npz", ["--sampler", "nsga2"], "--sampler nsga2 is a multi-objective sampler"),
+    ("good.npz", ["--engine", "kerastuner", "--objectives", "val_loss,params"], "needs --engine optuna"),
 ]
 
 

@@ -35,6 +35,8 @@ class TrialRecord:
     value: float | None
     spec: dict
     attrs: dict = field(default_factory=dict)
+    # Every objective's value (multi-objective studies), in --objectives order.
+    values: list | None = None
 
 
 def _start_time(pid: int) -> str:

@@ -24,7 +24,8 @@ class OptunaEngine:
     name = "optuna"
 
     def __init__(self, study_name: str, study_path: Path, *, storage: str | None = None, seed: int = 0,
-                 sampler: str = "tpe", pruner: str = "median", max_epochs: int = 100, worker: int = 0):
+                 sampler: str = "tpe", pruner: str = "median", max_epochs: int = 100, worker: int = 0,
+                 objectives=("val_loss",)):
         self.study_name = study_name
         self.study_path = Path(study_path)
         self.storage_url = storage
@@ -33,6 +34,7 @@ class OptunaEngine:
         self.pruner_name = pruner
         self.max_epochs = max_epochs
         self.worker = worker  # parallel workers (--jobs) draw from different random streams
+        self.objectives = list(objectives)
         self.study = None
 
     def _storage(self):
@@ -56,15 +58,27 @@ class OptunaEngine:
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         storage = self._storage()
         n_before = 0
+        stored = None
         try:
-            n_before = len(optuna.load_study(study_name=self.study_name, storage=storage).trials)
+            existing = optuna.load_study(study_name=self.study_name, storage=storage)
+            n_before = len(existing.trials)
+            stored = existing.user_attrs.get("objectives") or (["val_loss"] if len(existing.directions) == 1 else None)
         except KeyError:
             pass
+        except ValueError:  # a multi-objective study loads only with its directions given
+            existing = None
+        if stored is not None and stored != self.objectives:
+            raise SeqsearchError(
+                f"study {self.study_name!r} was searched with --objectives {','.join(stored)}, not "
+                f"{','.join(self.objectives)}; pass the same objectives or another --study"
+            )
         # Offset the seed by the trials already run: a resumed study does not replay the
         # random draws it made before.
         seed = self.seed + n_before + 100_003 * self.worker
         if self.sampler_name == "random":
             sampler = optuna.samplers.RandomSampler(seed=seed)
+        elif self.sampler_name == "nsga2":
+            sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=16)
         else:
             sampler = optuna.samplers.TPESampler(
                 seed=seed, multivariate=True, group=True, n_startup_trials=8
@@ -72,8 +86,10 @@ class OptunaEngine:
         pruner = make_pruner(self.pruner_name, self.max_epochs)
         self.study = optuna.create_study(
             study_name=self.study_name, storage=storage, sampler=sampler, pruner=pruner,
-            direction="minimize", load_if_exists=True,
+            directions=["minimize"] * len(self.objectives), load_if_exists=True,
         )
+        if "objectives" not in self.study.user_attrs:
+            self.study.set_user_attr("objectives", self.objectives)
         return self
 
     def load(self):
@@ -128,9 +144,10 @@ class OptunaEngine:
             TrialRecord(
                 number=t.number,
                 state=_STATE.get(t.state.name, t.state.name.lower()),
-                value=t.value,
+                value=t.values[0] if t.values else None,
                 spec=dict(t.params),
                 attrs=dict(t.user_attrs),
+                values=list(t.values) if t.values else None,
             )
             for t in self.study.get_trials(deepcopy=False)
         ]
@@ -149,6 +166,11 @@ class OptunaEngine:
         done = [r for r in self.records() if r.state == "complete" and r.value is not None and math.isfinite(r.value)]
         return min(done, key=lambda r: (r.value, r.number)) if done else None
 
+    def pareto_front(self) -> list[TrialRecord]:
+        """The completed trials no other trial beats on every objective (multi-objective)."""
+        numbers = {t.number for t in self.study.best_trials} if len(self.objectives) > 1 else set()
+        return [r for r in self.records() if r.number in numbers]
+
     def importances(self) -> dict:
         """Optuna's default importance of the parameters of completed trials (empty if too few)."""
         import optuna
@@ -156,7 +178,7 @@ class OptunaEngine:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "few trials per regime": expected in small studies
-                return dict(optuna.importance.get_param_importances(self.study))
+                return dict(optuna.importance.get_param_importances(self.study, target=lambda t: t.values[0]))
         except (RuntimeError, ValueError, ZeroDivisionError):
             return {}
 
@@ -174,8 +196,8 @@ class OptunaEngine:
             trial.set_user_attr("worker", process_token())
 
             def report(epoch, value):
-                if value is None or not math.isfinite(value):
-                    return
+                if value is None or not math.isfinite(value) or len(self.objectives) > 1:
+                    return  # Optuna prunes single-objective studies only
                 trial.report(value, epoch)
                 if trial.should_prune():
                     raise TrialPruned(epoch)
@@ -208,7 +230,10 @@ class OptunaEngine:
                 raise optuna.TrialPruned(outcome.reason)
             if outcome.state == "failed":
                 raise TrialFailed(outcome.reason)
-            return outcome.value
+            if len(self.objectives) == 1:
+                return outcome.value
+            measured = {"val_loss": outcome.value, "params": float(outcome.n_params), "latency_ms": outcome.latency_ms}
+            return tuple(measured[o] for o in self.objectives)
 
         self.study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(TrialFailed,),
                             callbacks=[stop_at_target])
