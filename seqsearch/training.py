@@ -168,17 +168,16 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
         outcome.state, outcome.reason = "failed", str(e)
     except SeqsearchError:
         raise
-    except MemoryError:
-        outcome.state, outcome.reason = "failed", "out of memory"
     except Exception as e:  # noqa: BLE001 - one bad candidate must not end the study
         name = type(e).__name__
         # Keras wraps layer errors as "Exception encountered when calling X.call()." followed
         # by the original message: keep both, without terminal colour codes.
         lines = [re.sub(r"\x1b\[[0-9;]*m", "", l).strip() for l in str(e).splitlines()]
         text = " ".join([l for l in lines if l][:2])[:300]
-        if "ResourceExhausted" in name or "OOM" in text:
-            text = "out of memory: " + text
-        outcome.state, outcome.reason = "failed", f"{name}: {text}"
+        reason = f"{name}: {text}"
+        if isinstance(e, MemoryError) or "ResourceExhausted" in name or "OOM" in text or "MemoryError" in text:
+            reason = f"out of memory ({reason})"
+        outcome.state, outcome.reason = "failed", reason
     finally:
         outcome.seconds = time.perf_counter() - started
         keras.backend.clear_session()

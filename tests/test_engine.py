@@ -11,10 +11,11 @@ from seqsearch.status import format_status, study_status
 from seqsearch.training import TrialOutcome
 
 
-def _fake_search(tmp_path, pruner, n_trials=12, max_epochs=9):
+def _fake_search(tmp_path, pruner, n_trials=12, max_epochs=9, storage=None):
     """Trials whose loss curve is set by their learning rate: 1/(epoch+1) + |log10(lr) + 3|."""
     (tmp_path / "s").mkdir(exist_ok=True)
-    engine = OptunaEngine("s", tmp_path / "s", pruner=pruner, max_epochs=max_epochs, sampler="random").open()
+    engine = OptunaEngine("s", tmp_path / "s", pruner=pruner, max_epochs=max_epochs, sampler="random",
+                          storage=storage).open()
     space = SearchSpace(families=["rnn"])
 
     def evaluate(ctx):
@@ -77,3 +78,13 @@ def test_status_command_does_not_import_tensorflow(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_database_storage_with_heartbeat_and_bad_url(tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    engine = _fake_search(tmp_path, "median", n_trials=4, storage=url)
+    assert engine.study._storage.get_heartbeat_interval() == 60  # dead remote workers get failed and retried
+    info = study_status("s", tmp_path, storage=url)
+    assert info["counts"]["complete"] + info["counts"]["pruned"] == 4
+    with pytest.raises(SeqsearchError, match="--storage 'nosuchdb://x' cannot be opened"):
+        OptunaEngine("s", tmp_path / "s", storage="nosuchdb://x").open()

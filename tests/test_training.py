@@ -87,6 +87,25 @@ def test_an_error_inside_a_candidate_is_a_failed_outcome(ds):
     assert out.state == "failed" and "this cell is broken" in out.reason
 
 
+@keras.saving.register_keras_serializable(package="seqsearch_tests")
+class HungryCell(keras.layers.Layer):
+    """Stands in for a candidate too large for memory (a real one would take the machine down)."""
+
+    state_size = 4
+
+    def call(self, inputs, states):
+        raise MemoryError("cannot allocate 64 GiB")
+
+
+def test_out_of_memory_is_a_failed_outcome(ds):
+    register_cell("hungry", lambda units: HungryCell(), replace=True)
+    try:
+        out = fit_candidate(spec(**{"rnn.cell": "hungry", "rnn.bidirectional": False}), ds, max_epochs=2, seed=0)
+    finally:
+        unregister_cell("hungry")
+    assert out.state == "failed" and out.reason.startswith("out of memory"), out.reason
+
+
 def test_score_regression_metrics():
     class Fixed:
         def predict(self, X, verbose=0, batch_size=None):
