@@ -3,6 +3,7 @@ tracking -> export. ``seqsearch run`` is a thin layer over ``run()``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -69,7 +70,8 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     engine = _engine(config, study_path, storage, space)
     _write_json(study_path / "run_config.json", config.to_dict())  # how to reload the data later
     tracker = Tracker(config.study, study_path, tracking_uri)
-    tracker.open_study(config.to_dict(), info)
+    with study_lock(study_path):  # several `seqsearch run` on one study share one parent run
+        tracker.open_study(config.to_dict(), info)
     stale = engine.recover_stale()
     if stale:
         tracker.fail_trials(stale, "worker process died")
@@ -183,6 +185,20 @@ def _search_space(config, ds):
     except ValueError as e:
         where = f" (from --space {config.space_file})" if config.space_file else ""
         raise SeqsearchError(f"{e}{where}") from None
+
+
+@contextlib.contextmanager
+def study_lock(study_path: Path):
+    """An exclusive lock on the study folder (processes of this machine): creating the MLflow
+    parent run and exporting the best model happen once, not once per worker."""
+    import fcntl
+
+    with open(Path(study_path) / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _write_json(path: Path, data):
@@ -376,8 +392,6 @@ def _pareto(config, engine, tracker, console) -> list[dict]:
 
 
 def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
-    from .export import export_best, read_export
-
     records = engine.records()
     states = {s: sum(r.state == s for r in records) for s in ("complete", "pruned", "failed", "running")}
     best = engine.best()
@@ -405,22 +419,9 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
     tracker.log_figures(study_figures(records, curves, engine.importances()))
     front = _pareto(config, engine, tracker, console) if len(config.objectives) > 1 else []
 
+    with study_lock(study_path):  # two processes finishing one study: one retrains, one reuses
+        metrics, model = _export_and_log(config, ds, tracker, console, best, study_path)
     best_dir = study_path / "best"
-    metrics = read_export(best_dir)
-    model = None
-    if metrics and metrics.get("trial") == best.number and metrics.get("dataset", {}).get("fingerprint") == ds.fingerprint():
-        console.echo(f"\nbest trial #{best.number} unchanged; keeping the export in {best_dir}")
-    else:
-        console.echo(f"\nretraining trial #{best.number} ({best.attrs.get('summary', '')}) on train+val "
-                     f"for {int(best.attrs.get('best_epoch', 0)) + 1} epochs ...")
-        model, metrics = export_best(best, ds, seed=config.seed, best_dir=best_dir, study=config.study)
-    if tracker.logged_model_trial() != best.number:
-        if model is None:  # exported earlier, but that run stopped before MLflow had it
-            from . import load_model
-
-            model = load_model(best_dir / "model.keras")
-        model_uri = tracker.log_best(model, best_dir, metrics, ds.X_test[:2])
-        console.echo(f"logged to MLflow as {model_uri}")
     test_txt = ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
     console.echo(f"test ({metrics['dataset']['n_test']} sequences): {test_txt}")
     console.echo(f"model: {best_dir / 'model.keras'}")
@@ -441,3 +442,25 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
         leaderboard=rows,
         pareto_front=front,
     )
+
+
+def _export_and_log(config, ds, tracker, console, best, study_path):
+    from .export import export_best, read_export
+
+    best_dir = study_path / "best"
+    metrics = read_export(best_dir)
+    model = None
+    if metrics and metrics.get("trial") == best.number and metrics.get("dataset", {}).get("fingerprint") == ds.fingerprint():
+        console.echo(f"\nbest trial #{best.number} unchanged; keeping the export in {best_dir}")
+    else:
+        console.echo(f"\nretraining trial #{best.number} ({best.attrs.get('summary', '')}) on train+val "
+                     f"for {int(best.attrs.get('best_epoch', 0)) + 1} epochs ...")
+        model, metrics = export_best(best, ds, seed=config.seed, best_dir=best_dir, study=config.study)
+    if tracker.logged_model_trial() != best.number:
+        if model is None:  # exported earlier, but that run stopped before MLflow had it
+            from . import load_model
+
+            model = load_model(best_dir / "model.keras")
+        model_uri = tracker.log_best(model, best_dir, metrics, ds.X_test[:2])
+        console.echo(f"logged to MLflow as {model_uri}")
+    return metrics, model

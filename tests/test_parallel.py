@@ -1,4 +1,8 @@
-"""--jobs: several processes train trials of one study against the same storage."""
+"""Several processes on one study (--jobs, or separate `seqsearch run` commands) against the
+same storage: no trial lost or duplicated, one MLflow parent run, no "database is locked"."""
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,22 +13,49 @@ from test_end_to_end import _optuna_trials, _runs
 
 pytestmark = pytest.mark.slow
 
+SURPLUS = "not run: the study had reached --trials"
+SMALL = ["--families", "rnn", "--set", "rnn.units=16", "--set", "rnn.layers=1", "--pruner", "none"]
 
-def test_jobs_share_one_study_without_losing_or_duplicating_trials(tmp_path):
+
+def _check_study(study_path, study, n):
+    trials = _optuna_trials(study_path, study)
+    # A worker that asked for a trial just as the others filled --trials gives it up untrained.
+    ran = [t for t in trials if t.user_attrs.get("reason") != SURPLUS]
+    assert sorted(t.number for t in trials) == list(range(len(trials)))
+    assert len(ran) == n and all(t.state.name == "COMPLETE" for t in ran)
+    _, parents, children = _runs(study_path, study)
+    assert len(parents) == 1
+    assert sorted(int(c.data.tags["seqsearch.trial"]) for c in children) == sorted(t.number for t in ran)
+    assert all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children)
+    assert (study_path / "best" / "metrics.json").is_file()
+    return ran
+
+
+@pytest.fixture
+def data(tmp_path):
     X, y = make_classification(n=40, t=8, f=1)
     np.savez(tmp_path / "w.npz", X=X, y=y)
+    return tmp_path / "w.npz"
+
+
+def test_jobs_share_one_study_without_losing_or_duplicating_trials(data, tmp_path):
     wd = tmp_path / "runs"
-    r = seqsearch("run", tmp_path / "w.npz", "--workdir", wd, "--trials", 5, "--max-epochs", 2, "--jobs", 2,
-                  "--families", "rnn", "--set", "rnn.units=16", "--set", "rnn.layers=1", "--pruner", "none")
+    r = seqsearch("run", data, "--workdir", wd, "--trials", 5, "--max-epochs", 2, "--jobs", 2, *SMALL)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "locked" not in r.stderr + r.stdout
-    trials = _optuna_trials(wd / "w", "w")
-    assert sorted(t.number for t in trials) == list(range(5))
-    assert all(t.state.name == "COMPLETE" for t in trials)
+    ran = _check_study(wd / "w", "w", 5)
     # Two workers really ran trials (the worker token names the process).
-    assert len({t.user_attrs["worker"] for t in trials}) == 2
-    _, parents, children = _runs(wd / "w", "w")
-    assert len(parents) == 1
-    assert sorted(int(c.data.tags["seqsearch.trial"]) for c in children) == list(range(5))
-    assert all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children)
-    assert (wd / "w" / "best" / "metrics.json").is_file()
+    assert len({t.user_attrs["worker"] for t in ran}) == 2
+
+
+def test_two_separate_commands_on_one_study(data, tmp_path):
+    wd = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "seqsearch", "run", str(data), "--workdir", str(wd), "--trials", "6",
+           "--max-epochs", "2", *SMALL, "-q"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+        assert "locked" not in out + err
+    ran = _check_study(wd / "w", "w", 6)
+    assert len({t.user_attrs["worker"] for t in ran}) == 2

@@ -16,6 +16,10 @@ __all__ = ["OptunaEngine"]
 # Trials that stopped because their worker did, not because of the candidate: they do not count
 # towards --trials and their spec is queued to run again.
 RETRY_REASONS = ("worker process died", "interrupted")
+# A trial created by one worker after the others had already filled --trials: never run, and
+# not counted (several workers can ask for a trial at the same moment).
+SURPLUS = "not run: the study had reached --trials"
+NOT_COUNTED = (*RETRY_REASONS, SURPLUS)
 
 _STATE = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
 
@@ -165,7 +169,7 @@ class OptunaEngine:
     def n_finished(self) -> int:
         """Finished trials that count towards the target (worker deaths do not)."""
         return sum(
-            r.state in ("complete", "pruned", "failed") and r.attrs.get("reason") not in RETRY_REASONS
+            r.state in ("complete", "pruned", "failed") and r.attrs.get("reason") not in NOT_COUNTED
             for r in self.records()
         )
 
@@ -199,8 +203,26 @@ class OptunaEngine:
             if target is not None and self.n_finished() + self.n_running() >= target:
                 study.stop()
 
+        def surplus(trial) -> bool:
+            if target is None:
+                return False
+            records = self.records()
+            done = sum(r.state in ("complete", "pruned", "failed") and r.attrs.get("reason") not in NOT_COUNTED
+                       for r in records)
+            ahead = sum(r.state == "running" and r.number < trial.number for r in records)
+            return done + ahead >= target
+
         def objective(trial):
             trial.set_user_attr("worker", process_token())
+            if surplus(trial):
+                # Lower-numbered trials already fill the target: give this one up, untrained,
+                # and hand a queued spec (warm start, retry) back to the queue.
+                fixed = trial.system_attrs.get("fixed_params")
+                if fixed:
+                    self.study.enqueue_trial(fixed, user_attrs={k: v for k, v in trial.user_attrs.items() if k != "worker"})
+                trial.set_user_attr("reason", SURPLUS)
+                self.study.stop()
+                raise TrialFailed(SURPLUS)
 
             def report(epoch, value):
                 if value is None or not math.isfinite(value) or len(self.objectives) > 1:
