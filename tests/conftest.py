@@ -87,3 +87,49 @@ def write_long_csv(path, X, y, id_col="id", time_col="time", target="label", ext
 def clf_csv(tmp_path):
     X, y = make_classification(n=30, t=8, f=2, classes=("up", "down"))
     return write_long_csv(tmp_path / "clf.csv", X, y)
+
+
+def _pg_bin(name):
+    import glob
+    import shutil
+
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    if found is None:
+        pytest.fail(f"PostgreSQL's {name} is not installed (apt-get install postgresql; .ci/run does it)")
+    return found
+
+
+@pytest.fixture
+def postgres_url():
+    """A throwaway PostgreSQL server on a free local port, its data in a temporary folder."""
+    import os
+    import shutil
+    import subprocess
+
+    import tempfile
+    from pathlib import Path
+
+    # Not under tmp_path: pytest's base folder is private to this user, and the server may run
+    # as another.
+    root = Path(tempfile.mkdtemp(prefix="seqsearch-pg-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    prefix = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as its own user
+        import pwd
+
+        user = pwd.getpwnam("postgres")
+        for p in (root, sock):
+            shutil.chown(p, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    run = lambda *cmd: subprocess.run([*prefix, *cmd], check=True, capture_output=True, text=True)  # noqa: E731
+    run(_pg_bin("initdb"), "-D", str(data), "-U", "seqsearch", "--auth=trust", "-E", "UTF8")
+    run(_pg_bin("pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60",
+        "-o", f"-p {port} -h 127.0.0.1 -k {sock}", "start")
+    try:
+        run(_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "seqsearch", "seqsearch")
+        yield f"postgresql://seqsearch@127.0.0.1:{port}/seqsearch"
+    finally:
+        subprocess.run([*prefix, _pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

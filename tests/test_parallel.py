@@ -59,3 +59,26 @@ def test_two_separate_commands_on_one_study(data, tmp_path):
         assert "locked" not in out + err
     ran = _check_study(wd / "w", "w", 6)
     assert len({t.user_attrs["worker"] for t in ran}) == 2
+
+
+def test_workers_join_one_study_through_postgresql(data, tmp_path, postgres_url):
+    """Several machines: workers that share nothing but the database URL (and, here, the MLflow
+    store) join one study; results are the same in kind as on one machine."""
+    wd = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "seqsearch", "run", str(data), "--workdir", str(wd), "--trials", "5",
+           "--max-epochs", "2", "--storage", postgres_url, *SMALL, "-q"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    import optuna
+
+    trials = optuna.load_study(study_name="w", storage=postgres_url).trials
+    ran = [t for t in trials if t.user_attrs.get("reason") != SURPLUS]
+    assert len(ran) == 5 and all(t.state.name == "COMPLETE" for t in ran)
+    assert len({t.user_attrs["worker"] for t in ran}) == 2
+    assert not (wd / "w" / "optuna.journal").exists()  # the database is the only trial store
+    _, parents, children = _runs(wd / "w", "w")
+    assert len(parents) == 1 and sorted(int(c.data.tags["seqsearch.trial"]) for c in children) == sorted(t.number for t in ran)
+    st = seqsearch("status", "w", "--workdir", wd, "--storage", postgres_url)
+    assert st.returncode == 0 and "5 complete" in st.stdout, st.stderr
