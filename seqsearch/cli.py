@@ -5,6 +5,7 @@ Nothing heavy is imported at module level: ``seqsearch --help`` never loads Tens
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -16,6 +17,26 @@ from .errors import SeqsearchError
 # TensorFlow's C++ start-up chatter hides the live view; users can still raise it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_DISK_FULL_TEXT = ("no space left", "disk is full", "disk i/o error", "file too large", "quota exceeded")
+
+
+def _disk_full(e: BaseException) -> str | None:
+    """A one-line message when ``e`` (or what caused it) is the disk refusing a write."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _DISK_FULL_ERRNOS:
+            where = f" writing {e.filename}" if e.filename else ""
+            return f"the disk refused a write{where} ({e.strerror}); free space and run the same command again (finished trials are kept)"
+        text = str(e).lower()
+        if any(t in text for t in _DISK_FULL_TEXT):
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            return f"the disk refused a write ({first}); free space and run the same command again (finished trials are kept)"
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _fail(message: str):
@@ -96,6 +117,11 @@ def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_
     except KeyboardInterrupt:
         click.echo("\ninterrupted: finished trials are kept; run the same command to resume", err=True)
         sys.exit(130)
+    except Exception as e:
+        message = _disk_full(e)
+        if message is None:
+            raise
+        _fail(message)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
 

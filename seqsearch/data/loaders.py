@@ -116,7 +116,9 @@ def _read_csv(path: Path):
         df = pd.read_csv(path)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path.name} is empty; it needs a header row and one row per timestep") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path.name} is not UTF-8 text ({_first_line(e)}); save it as UTF-8 CSV") from None
+    except (pd.errors.ParserError, ValueError) as e:
         raise DataError(f"{path.name} is not a readable CSV file ({_first_line(e)})") from None
     if df.empty:
         raise DataError(f"{path.name} has a header but no rows")
@@ -139,8 +141,8 @@ def _check_features(df, path, features, id_c, time_c):
     if bad_rows.any():
         first = df[bad_rows].iloc[0]
         raise DataError(
-            f"{int(bad_rows.sum())} row(s) have NaN or infinite features (first: {id_c}={first[id_c]!r}, "
-            f"{time_c}={first[time_c]!r}); fill or drop them before running"
+            f"{int(bad_rows.sum())} row(s) have NaN or infinite features (first: {id_c}={_plain(first[id_c])!r}, "
+            f"{time_c}={_plain(first[time_c])!r}); fill or drop them before running"
         )
     if df.duplicated([id_c, time_c]).any():
         d = df[df.duplicated([id_c, time_c])].iloc[0]
@@ -297,6 +299,11 @@ def load_dataset(
     raw = LOADERS[p.suffix.lower()](p, target=target, id_col=id_col, time_col=time_col, static_cols=static_cols)
     return frame_task(raw, name=p.stem, source=str(p.resolve()), task=task, seed=seed,
                       test_size=test_size, val_size=val_size)
+
+
+def _plain(v):
+    """numpy scalars as plain Python values (their repr is noise in a message)."""
+    return v.item() if hasattr(v, "item") else v
 
 
 def _first_line(e: BaseException) -> str:

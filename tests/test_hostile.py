@@ -1,0 +1,86 @@
+"""Hostile input: broken files, odd encodings, absurd option values, path tricks, an unwritable
+or full disk. Every case ends with one line and exit code 2, never a traceback, and the studies
+already in the work directory stay readable and unchanged."""
+
+import resource
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import make_classification, write_long_csv
+from seqsearch.status import study_status
+from test_engine import _fake_search
+
+
+def _snapshot(path):
+    return sorted((str(p.relative_to(path)), p.read_bytes()) for p in path.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hostile")
+    X, y = make_classification(n=12, t=4, f=1, classes=("p", "q"))
+    np.savez(d / "good.npz", X=X, y=y)
+    raw = (d / "good.npz").read_bytes()
+    (d / "truncated.npz").write_bytes(raw[: len(raw) // 2])
+    (d / "noise.npz").write_bytes(np.random.default_rng(0).bytes(4096))
+    write_long_csv(d / "good.csv", X, y)
+    text = (d / "good.csv").read_text()
+    (d / "utf16.csv").write_bytes(text.encode("utf-16"))
+    (d / "latin1.csv").write_bytes(text.replace("x0", "caf\u00e9", 1).encode("latin-1"))
+    (d / "nul.csv").write_bytes(b"id,time,label,x0\n" + b"\x00" * 64)
+    (d / "bad.toml").write_text("families = [rnn\n")
+    (d / "afile").write_text("not a folder")
+    return d
+
+
+def _limit_file_size():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of a kill
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+
+CASES = [
+    ("truncated.npz", [], None, "not a readable .npz archive"),
+    ("noise.npz", [], None, "not a readable .npz archive"),
+    ("utf16.csv", [], None, "utf16.csv is not UTF-8 text"),
+    ("latin1.csv", [], None, "latin1.csv is not UTF-8 text"),
+    ("nul.csv", [], None, "row(s) have NaN or infinite features (first: id=nan, time=nan)"),
+    ("good.npz", ["--trials", str(10**12)], None, "--trials must be an integer in [1, 1000000]"),
+    ("good.npz", ["--max-epochs", "-5"], None, "--max-epochs must be an integer in [1, 100000], got -5"),
+    ("good.npz", ["--timeout", "-1"], None, "--timeout must be a positive number of seconds"),
+    ("good.npz", ["--timeout", "nan"], None, "--timeout must be a positive number of seconds"),
+    ("good.npz", ["--max-params", "0"], None, "--max-params must be an integer"),
+    ("good.npz", ["--jobs", "1000"], None, "--jobs must be an integer in [1, 64]"),
+    ("good.npz", ["--seed", "-1"], None, "--seed must be an integer in [0, 2^31)"),
+    ("good.npz", ["--study", "../../etc"], None, "is not a valid study name"),
+    ("good.npz", ["--study", "a/b"], None, "is not a valid study name"),
+    ("good.npz", ["--study", ".."], None, "is not a valid study name"),
+    ("good.npz", ["--set", "rnn.units=[16,"], None, "not among [16, 32, 64, 128]"),
+    ("good.npz", ["--space", "{dir}/bad.toml"], None, "bad.toml"),
+    ("good.npz", ["--workdir", "{dir}/afile"], None, "cannot write to the work directory"),
+    ("good.npz", ["--study", "fresh"], _limit_file_size, "the disk refused a write"),
+]
+
+
+@pytest.mark.parametrize("name, extra, preexec, message", CASES, ids=[f"{i}-{c[0]}" for i, c in enumerate(CASES)])
+def test_hostile_input_is_one_line_and_keeps_existing_studies(files, tmp_path, name, extra, preexec, message):
+    wd = tmp_path / "runs"
+    wd.mkdir()
+    _fake_search(wd, "median", n_trials=3)  # an existing study "s", readable without TensorFlow
+    before = _snapshot(wd / "s")
+    extra = [a.replace("{dir}", str(files)) for a in extra]
+    workdir = [] if "--workdir" in extra else ["--workdir", str(wd)]
+    # Defaults first: a case's own value of an option comes later and wins.
+    args = ["--trials", "1", "--max-epochs", "1", "--families", "rnn", *workdir, *extra]
+    r = subprocess.run([sys.executable, "-m", "seqsearch", "run", str(files / name), *args],
+                       capture_output=True, text=True, timeout=600, preexec_fn=preexec)
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr + r.stdout
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr[-2000:]
+    assert message in lines[0], lines[0]
+    assert _snapshot(wd / "s") == before
+    assert study_status("s", wd)["counts"]["complete"] + study_status("s", wd)["counts"]["pruned"] == 3
