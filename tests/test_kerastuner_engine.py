@@ -87,23 +87,28 @@ class Flaky(Family):
         return keras.layers.GRU(8, name="flaky_gru")(x)
 
 
-@pytest.mark.parametrize("sampler", ["random", "bayesian"])
-def test_failing_trials_do_not_end_the_study(data, tmp_path, sampler):
+@pytest.mark.parametrize("engine, sampler", [("kerastuner", "random"), ("kerastuner", "bayesian"), ("optuna", "random")])
+def test_failing_trials_do_not_end_the_study(data, tmp_path, engine, sampler):
     import seqsearch as ss
     from seqsearch.progress import Console
+    from seqsearch.status import study_status
 
     register_family("flaky")(Flaky)
     try:
-        r = ss.run(data, engine="kerastuner", sampler=sampler, trials=6, max_epochs=1, workdir=tmp_path,
+        r = ss.run(data, engine=engine, sampler=sampler, trials=6, max_epochs=1, workdir=tmp_path,
                    families=["flaky"], seed=3, console=Console(quiet=True))
     finally:
         unregister_family("flaky")
-    recs = _records(tmp_path / "w")
-    assert len(recs) == 6 and r.n_trials == 6
-    failed = [x for x in recs if x["state"] == "failed"]
-    assert failed and all("boom: this candidate cannot be built" in x["attrs"]["reason"] for x in failed)
-    assert any(x["state"] == "complete" for x in recs)
+    trials = study_status("w", tmp_path)["trials"]
+    assert len(trials) == 6 and r.n_trials == 6
+    failed = [t for t in trials if t["state"] == "failed"]
+    assert failed and all("boom: this candidate cannot be built" in t["reason"] for t in failed)
+    assert any(t["state"] == "complete" for t in trials)
     assert r.best_spec["flaky.boom"] is False
+    # MLflow has the reason too, on each failed trial's run.
+    _, _, children = _runs(tmp_path / "w", "w")
+    reasons = [c.data.tags.get("seqsearch.reason", "") for c in children if c.data.tags["seqsearch.state"] == "failed"]
+    assert len(reasons) == len(failed) and all("boom" in x for x in reasons)
 
 
 def test_kill_9_then_rerun_keeps_finished_trials(data, tmp_path):
