@@ -82,3 +82,24 @@ def test_workers_join_one_study_through_postgresql(data, tmp_path, postgres_url)
     assert len(parents) == 1 and sorted(int(c.data.tags["seqsearch.trial"]) for c in children) == sorted(t.number for t in ran)
     st = seqsearch("status", "w", "--workdir", wd, "--storage", postgres_url)
     assert st.returncode == 0 and "5 complete" in st.stdout, st.stderr
+
+
+def _open_engine(url, path, barrier):
+    from seqsearch.engines import OptunaEngine
+
+    barrier.wait()
+    OptunaEngine("race", path, storage=url).open()
+
+
+def test_workers_opening_a_new_database_at_once(tmp_path, postgres_url):
+    """The first workers on an empty database race to create its tables; none may fail."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(4)
+    procs = [ctx.Process(target=_open_engine, args=(postgres_url, tmp_path, barrier)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]

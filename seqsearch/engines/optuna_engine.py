@@ -45,17 +45,26 @@ class OptunaEngine:
         import optuna
 
         if self.storage_url:
-            try:
-                # A worker on another machine that stops beating for 3 minutes has its trial
-                # failed by the next worker, and the trial's parameters run again (up to twice).
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # heartbeats are marked experimental
-                    return optuna.storages.RDBStorage(
-                        self.storage_url, heartbeat_interval=60, grace_period=180,
-                        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2),
-                    )
-            except Exception as e:  # noqa: BLE001 - any driver/URL error is the user's to fix
-                raise SeqsearchError(f"--storage {self.storage_url!r} cannot be opened: {str(e).splitlines()[0][:200]}") from None
+            import time
+
+            for attempt in range(5):
+                try:
+                    # A worker on another machine that stops beating for 3 minutes has its trial
+                    # failed by the next worker, and the trial's parameters run again (up to twice).
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # heartbeats are marked experimental
+                        return optuna.storages.RDBStorage(
+                            self.storage_url, heartbeat_interval=60, grace_period=180,
+                            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2),
+                        )
+                except Exception as e:  # noqa: BLE001 - any driver/URL error is the user's to fix
+                    text = str(e)
+                    # Workers starting together on a new database race to create its tables:
+                    # the loser finds them made and succeeds on a second try.
+                    if "already exists" in text and attempt < 4:
+                        time.sleep(0.5 + attempt)
+                        continue
+                    raise SeqsearchError(f"--storage {self.storage_url!r} cannot be opened: {text.splitlines()[0][:200]}") from None
         from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
         # A journal file is safe for several processes on one machine (no "database is locked").
