@@ -56,7 +56,7 @@ class SearchSpace:
                 raise ValueError(f"no registered family can serve this {task_spec.kind} task")
         self.families = names
         self._params = {n: list(get_family(n).params) for n in names}
-        if data_spec is not None and getattr(data_spec, "n_static", 0):
+        if data_spec is not None and data_spec.n_static:
             # Only with static features: how each family takes them in.
             for n in names:
                 self._params[n].append(Choice("static", get_family(n).static_modes, default="concat"))
@@ -193,7 +193,7 @@ def build_models(spec: dict, data_spec, task_spec):
     family, p = family_values(spec)
     recipe = recipe_values(spec)
     inputs = keras.Input(shape=(data_spec.timesteps, data_spec.n_features), name="sequence")
-    n_static = int(getattr(data_spec, "n_static", 0) or 0)
+    n_static = int(data_spec.n_static)
     n_dynamic = data_spec.n_features - n_static
     x = inputs[:, :, :n_dynamic] if n_static else inputs
     mean, var = data_spec.feature_mean[:n_dynamic], data_spec.feature_var[:n_dynamic]

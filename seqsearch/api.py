@@ -46,7 +46,6 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     Raises :class:`seqsearch.errors.SeqsearchError` for input the user must fix.
     """
     from ._backend import load_keras
-    from .data import load_dataset
     from .progress import Console
 
     config = RunConfig(dataset=str(dataset), **options)
@@ -54,11 +53,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         raise SeqsearchError("--storage is an Optuna storage URL; KerasTuner keeps its state in the study folder")
     console = console or Console()
     # Everything that can be wrong with the input is found before the work directory is touched.
-    ds = load_dataset(
-        config.dataset, task=config.task, target=config.target, id_col=config.id_col,
-        time_col=config.time_col, seed=config.seed, test_size=config.test_size, val_size=config.val_size,
-        static_cols=config.static_cols,
-    )
+    ds = _load_dataset(config)
     space = _search_space(config, ds)
     info = ds.describe()
     study_path = _prepare_study_dir(config, ds, info)
@@ -100,6 +95,17 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         raise
     finally:
         tracker.close_study(status)
+
+
+def _load_dataset(config):
+    """The dataset exactly as ``config`` frames it (the run, its --jobs workers, --trial exports)."""
+    from .data import load_dataset
+
+    return load_dataset(
+        config.dataset, task=config.task, target=config.target, id_col=config.id_col,
+        time_col=config.time_col, seed=config.seed, test_size=config.test_size, val_size=config.val_size,
+        static_cols=config.static_cols,
+    )
 
 
 def _engine(config, study_path, storage, space, worker: int = 0):
@@ -146,17 +152,12 @@ def _worker_main(config_dict, storage, tracking_uri, worker, quiet):
     import signal
 
     from ._backend import load_keras
-    from .data import load_dataset
     from .progress import Console
     from .tracking import Tracker
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the main process, which stops us
     config = RunConfig(**config_dict)
-    ds = load_dataset(
-        config.dataset, task=config.task, target=config.target, id_col=config.id_col,
-        time_col=config.time_col, seed=config.seed, test_size=config.test_size, val_size=config.val_size,
-        static_cols=config.static_cols,
-    )
+    ds = _load_dataset(config)
     space = _search_space(config, ds)
     load_keras()
     tracker = Tracker(config.study, config.study_path, tracking_uri)
@@ -210,7 +211,6 @@ def _write_json(path: Path, data):
 def load_study_dataset(study_path: Path):
     """The study's dataset, loaded with the options of its last run and checked against the
     fingerprint the study was created with (for exporting another trial than the best)."""
-    from .data import load_dataset
 
     try:
         cfg = json.loads((study_path / "run_config.json").read_text())
@@ -218,11 +218,7 @@ def load_study_dataset(study_path: Path):
     except (OSError, ValueError):
         raise SeqsearchError(f"study folder {str(study_path)!r} lacks run_config.json; rerun `seqsearch run` once") from None
     config = RunConfig(**cfg)
-    ds = load_dataset(
-        config.dataset, task=config.task, target=config.target, id_col=config.id_col,
-        time_col=config.time_col, seed=config.seed, test_size=config.test_size, val_size=config.val_size,
-        static_cols=config.static_cols,
-    )
+    ds = _load_dataset(config)
     if ds.fingerprint() != meta.get("fingerprint"):
         raise SeqsearchError(
             f"{config.dataset} changed since study {config.study!r} ran (fingerprint {ds.fingerprint()}, "

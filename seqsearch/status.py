@@ -48,7 +48,7 @@ def study_status(study: str, workdir="seqsearch-runs", storage: str | None = Non
             "reason": a.get("reason") or ("duplicate of #%s" % a["duplicate_of"] if "duplicate_of" in a else ""),
             "metrics": a.get("metrics", {}),
         })
-    score_key = _score_key(path, trials)
+    score_key = _score_key(trials)
     for t in trials:
         t["score"] = t.pop("metrics").get(score_key)
     counts = {s: sum(t["state"] == s for t in trials) for s in ("complete", "pruned", "failed", "running", "waiting")}
@@ -67,7 +67,7 @@ def study_status(study: str, workdir="seqsearch-runs", storage: str | None = Non
             "leaderboard": [t["trial"] for t in leaderboard], "best_model": best_model}
 
 
-def _score_key(path: Path, trials) -> str:
+def _score_key(trials) -> str:
     for t in trials:
         for key in ("val_accuracy", "val_mae"):
             if key in t["metrics"]:

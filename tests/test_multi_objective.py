@@ -8,7 +8,7 @@ import pytest
 import keras
 from conftest import make_classification
 from test_cli import seqsearch
-from test_end_to_end import _client, _runs
+from test_end_to_end import _runs
 
 pytestmark = pytest.mark.slow
 

@@ -71,38 +71,35 @@ def test_nan_loss_is_a_failed_outcome(ds):
 
 
 @keras.saving.register_keras_serializable(package="seqsearch_tests")
-class ExplodingCell(keras.layers.Layer):
+class RaisingCell(keras.layers.Layer):
+    """A cell whose step raises: a broken candidate, or (MemoryError) one too large for memory,
+    standing in for a real one that would take the machine down."""
+
     state_size = 4
 
+    def __init__(self, error=None, **kwargs):
+        super().__init__(**kwargs)
+        self.error = error
+
     def call(self, inputs, states):
-        raise RuntimeError("this cell is broken")
+        raise self.error
+
+
+def _fit_with_raising_cell(ds, error):
+    register_cell("raising", lambda units: RaisingCell(error), replace=True)
+    try:
+        return fit_candidate(spec(**{"rnn.cell": "raising", "rnn.bidirectional": False}), ds, max_epochs=2, seed=0)
+    finally:
+        unregister_cell("raising")
 
 
 def test_an_error_inside_a_candidate_is_a_failed_outcome(ds):
-    register_cell("exploding", lambda units: ExplodingCell(), replace=True)
-    try:
-        out = fit_candidate(spec(**{"rnn.cell": "exploding", "rnn.bidirectional": False}), ds, max_epochs=2, seed=0)
-    finally:
-        unregister_cell("exploding")
+    out = _fit_with_raising_cell(ds, RuntimeError("this cell is broken"))
     assert out.state == "failed" and "this cell is broken" in out.reason
 
 
-@keras.saving.register_keras_serializable(package="seqsearch_tests")
-class HungryCell(keras.layers.Layer):
-    """Stands in for a candidate too large for memory (a real one would take the machine down)."""
-
-    state_size = 4
-
-    def call(self, inputs, states):
-        raise MemoryError("cannot allocate 64 GiB")
-
-
 def test_out_of_memory_is_a_failed_outcome(ds):
-    register_cell("hungry", lambda units: HungryCell(), replace=True)
-    try:
-        out = fit_candidate(spec(**{"rnn.cell": "hungry", "rnn.bidirectional": False}), ds, max_epochs=2, seed=0)
-    finally:
-        unregister_cell("hungry")
+    out = _fit_with_raising_cell(ds, MemoryError("cannot allocate 64 GiB"))
     assert out.state == "failed" and out.reason.startswith("out of memory"), out.reason
 
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["TrialContext", "TrialRecord", "process_token", "process_alive"]
+__all__ = ["TrialContext", "TrialRecord", "RecordQueries", "process_token", "process_alive"]
 
 FINISHED_STATES = ("complete", "pruned", "failed")
+# Trials that stopped because their worker did, not because of the candidate: they do not count
+# towards --trials and their spec runs again.
+RETRY_REASONS = ("worker process died", "interrupted")
+# A trial created by one worker after the others had already filled --trials: never run, and
+# not counted (several workers can ask for a trial at the same moment).
+SURPLUS = "not run: the study had reached --trials"
+NOT_COUNTED = (*RETRY_REASONS, SURPLUS)
 
 
 @dataclass
@@ -37,6 +45,25 @@ class TrialRecord:
     attrs: dict = field(default_factory=dict)
     # Every objective's value (multi-objective studies), in --objectives order.
     values: list | None = None
+
+
+def counts_towards_target(record) -> bool:
+    return record.state in FINISHED_STATES and record.attrs.get("reason") not in NOT_COUNTED
+
+
+class RecordQueries:
+    """What every engine answers from its ``records()``, the same way."""
+
+    def n_running(self) -> int:
+        return sum(r.state == "running" for r in self.records())
+
+    def n_finished(self) -> int:
+        """Finished trials that count towards the target (worker deaths do not)."""
+        return sum(counts_towards_target(r) for r in self.records())
+
+    def best(self):
+        done = [r for r in self.records() if r.state == "complete" and r.value is not None and math.isfinite(r.value)]
+        return min(done, key=lambda r: (r.value, r.number)) if done else None
 
 
 def _start_time(pid: int) -> str:

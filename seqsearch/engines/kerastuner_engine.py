@@ -19,16 +19,15 @@ import time
 from pathlib import Path
 
 from ..errors import SeqsearchError
-from .base import FINISHED_STATES, TrialContext, TrialRecord, process_alive, process_token
+from .base import RETRY_REASONS, RecordQueries, TrialContext, TrialRecord, process_alive, process_token
 
 __all__ = ["KerasTunerEngine", "ORACLES"]
 
 ORACLES = ("hyperband", "bayesian", "random")
-RETRY_REASONS = ("worker process died", "interrupted")
 _TUNER_ID = "seqsearch"
 
 
-class KerasTunerEngine:
+class KerasTunerEngine(RecordQueries):
     name = "kerastuner"
 
     def __init__(self, study_name: str, study_path: Path, *, space, seed: int = 0, sampler: str = "hyperband",
@@ -117,16 +116,6 @@ class KerasTunerEngine:
                         attrs=r.get("attrs", {}))
             for r in self._read_all()
         ]
-
-    def n_running(self) -> int:
-        return sum(r.state == "running" for r in self.records())
-
-    def n_finished(self) -> int:
-        return sum(r.state in FINISHED_STATES and r.attrs.get("reason") not in RETRY_REASONS for r in self.records())
-
-    def best(self) -> TrialRecord | None:
-        done = [r for r in self.records() if r.state == "complete" and r.value is not None and math.isfinite(r.value)]
-        return min(done, key=lambda r: (r.value, r.number)) if done else None
 
     def importances(self) -> dict:
         return {}

@@ -9,22 +9,24 @@ import warnings
 from pathlib import Path
 
 from ..errors import SeqsearchError, TrialFailed, TrialPruned
-from .base import TrialContext, TrialRecord, process_alive, process_token
+from .base import (
+    RETRY_REASONS,
+    SURPLUS,
+    RecordQueries,
+    TrialContext,
+    TrialRecord,
+    counts_towards_target,
+    process_alive,
+    process_token,
+)
 
 __all__ = ["OptunaEngine"]
 
-# Trials that stopped because their worker did, not because of the candidate: they do not count
-# towards --trials and their spec is queued to run again.
-RETRY_REASONS = ("worker process died", "interrupted")
-# A trial created by one worker after the others had already filled --trials: never run, and
-# not counted (several workers can ask for a trial at the same moment).
-SURPLUS = "not run: the study had reached --trials"
-NOT_COUNTED = (*RETRY_REASONS, SURPLUS)
 
 _STATE = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
 
 
-class OptunaEngine:
+class OptunaEngine(RecordQueries):
     name = "optuna"
 
     def __init__(self, study_name: str, study_path: Path, *, storage: str | None = None, seed: int = 0,
@@ -172,20 +174,6 @@ class OptunaEngine:
             for t in self.study.get_trials(deepcopy=False)
         ]
 
-    def n_running(self) -> int:
-        return sum(r.state == "running" for r in self.records())
-
-    def n_finished(self) -> int:
-        """Finished trials that count towards the target (worker deaths do not)."""
-        return sum(
-            r.state in ("complete", "pruned", "failed") and r.attrs.get("reason") not in NOT_COUNTED
-            for r in self.records()
-        )
-
-    def best(self) -> TrialRecord | None:
-        done = [r for r in self.records() if r.state == "complete" and r.value is not None and math.isfinite(r.value)]
-        return min(done, key=lambda r: (r.value, r.number)) if done else None
-
     def pareto_front(self) -> list[TrialRecord]:
         """The completed trials no other trial beats on every objective (multi-objective)."""
         numbers = {t.number for t in self.study.best_trials} if len(self.objectives) > 1 else set()
@@ -216,8 +204,7 @@ class OptunaEngine:
             if target is None:
                 return False
             records = self.records()
-            done = sum(r.state in ("complete", "pruned", "failed") and r.attrs.get("reason") not in NOT_COUNTED
-                       for r in records)
+            done = sum(counts_towards_target(r) for r in records)
             ahead = sum(r.state == "running" and r.number < trial.number for r in records)
             return done + ahead >= target
 
