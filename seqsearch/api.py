@@ -321,10 +321,10 @@ def _evaluator(config, ds, space, tracker, engine, console):
                     hooks=[on_epoch], max_params=config.max_params, time_limit=config.trial_timeout,
                     latency="latency_ms" in config.objectives,
                 )
-            for key in ("best_epoch", "n_params", "epochs_run", "metrics", "seconds"):
-                ctx.set_attr(key, getattr(outcome, key))
-            if outcome.latency_ms == outcome.latency_ms:  # measured (not NaN)
-                ctx.set_attr("latency_ms", outcome.latency_ms)
+            for key in ("best_epoch", "n_params", "epochs_run", "metrics", "seconds", "latency_ms", "rss_mb"):
+                value = getattr(outcome, key)
+                if value == value:  # latency and memory are NaN when not measured
+                    ctx.set_attr(key, value)
             return outcome
         finally:
             if outcome is None:  # interrupted or a configuration error: close the run honestly

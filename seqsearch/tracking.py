@@ -130,6 +130,8 @@ class Tracker:
 
         now = int(time.time() * 1000)
         metrics = {"n_params": outcome.n_params, "seconds": outcome.seconds, "epochs_run": outcome.epochs_run}
+        if outcome.rss_mb == outcome.rss_mb:  # measured (not NaN)
+            metrics["rss_mb"] = outcome.rss_mb
         if outcome.best_epoch >= 0:
             metrics["best_epoch"] = outcome.best_epoch
             metrics.update({f"best_{k}": v for k, v in outcome.metrics.items()})
