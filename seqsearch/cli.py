@@ -13,6 +13,7 @@ import sys
 import click
 
 from .errors import SeqsearchError
+from .config import FILLNA
 
 # TensorFlow's C++ start-up chatter hides the live view; users can still raise it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -60,7 +61,26 @@ def _parse_fixed(pairs):
     return fixed
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineUsageError(click.UsageError):
+    def show(self, file=None):
+        where = f"seqsearch {self.ctx.info_name} --help" if self.ctx and self.ctx.parent else "seqsearch --help"
+        click.echo(f"error: {self.format_message()} (see {where})", err=True)
+
+
+class _Group(click.Group):
+    """Usage errors (an unknown option, a value not among the choices) in one line, like every
+    other input error, instead of click's three-line usage block."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as e:
+            if isinstance(e, _OneLineUsageError):
+                raise
+            raise _OneLineUsageError(e.format_message(), e.ctx) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="seqsearch", message="seqsearch %(version)s")
 def main():
     """Architecture search for sequence models: RNN, LSTM, GRU and more, trained with Keras 3,
@@ -70,10 +90,11 @@ def main():
 @main.command()
 @click.argument("dataset", type=click.Path(dir_okay=True, path_type=str))
 @click.option("--task", type=click.Choice(["classification", "regression", "seq2seq"]), help="Task; inferred from the target when unambiguous (Y in an .npz means seq2seq).")
-@click.option("--target", help="Target column (CSV). Default: label, target, y or class.")
-@click.option("--id-col", help="Sequence id column (CSV long format). Default: id, series_id, sequence_id, ...")
-@click.option("--time-col", help="Time order column (CSV long format). Default: time, timestep, t, step, ...")
-@click.option("--static-cols", help="Comma-separated CSV feature columns that are constant per sequence: static features (an .npz stores them as 'static').")
+@click.option("--target", help="Target column (CSV/Parquet). Default: label, target, y or class.")
+@click.option("--id-col", help="Sequence id column (CSV/Parquet long format). Default: id, series_id, sequence_id, ...")
+@click.option("--time-col", help="Time order column (CSV/Parquet long format). Default: time, timestep, t, step, ...")
+@click.option("--static-cols", help="Comma-separated CSV/Parquet feature columns that are constant per sequence: static features (an .npz stores them as 'static').")
+@click.option("--fillna", type=click.Choice(FILLNA), help="Fill missing (NaN, '?' in .ts) feature values within each sequence: interpolate, ffill, zero, or drop those sequences. Default: refuse them.")
 @click.option("--trials", type=int, default=20, show_default=True, help="Total trials the study should have; a rerun continues up to this many.")
 @click.option("--timeout", type=float, help="Seconds for the search; no new trial starts after it.")
 @click.option("--max-epochs", type=int, default=100, show_default=True, help="Epoch cap per trial (early stopping on val_loss ends most trials sooner).")
@@ -83,6 +104,7 @@ def main():
 @click.option("--families", help="Comma-separated families to search (see `seqsearch spaces`). Default: all.")
 @click.option("--set", "fixed", multiple=True, metavar="NAME=VALUE", help="Fix or narrow a parameter: rnn.cell=gru, rnn.units=[32,64], train.learning_rate=[0.001,0.01]. Repeatable.")
 @click.option("--space", "space_file", type=click.Path(dir_okay=False, path_type=str), help="TOML/YAML file that shapes the space: families, set (fix/narrow), cudnn_only.")
+@click.option("--specs", "specs_file", type=click.Path(dir_okay=False, path_type=str), help="JSON file of architectures to run first (a list of specs, complete like an export's spec.json or partial: defaults fill the rest).")
 @click.option("--warm-start", is_flag=True, help="Run the seed tutorials' architectures (seqsearch spaces --seeds) as the first trials.")
 @click.option("--cudnn-only", is_flag=True, help="Keep recurrent layers inside the cuDNN kernel conditions (LSTM/GRU, no recurrent dropout).")
 @click.option("--engine", type=click.Choice(["optuna", "kerastuner"]), default="optuna", show_default=True, help="Who decides what to try next: Optuna or KerasTuner (same space, same tracking and export).")
@@ -97,7 +119,8 @@ def main():
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout at the end.")
 @click.option("-q", "--quiet", is_flag=True, help="No live view; only errors (and --json).")
 def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_cols, **options):
-    """Search architectures for DATASET (.npz or long-format .csv) and export the best model."""
+    """Search architectures for DATASET (.npz, long-format .csv/.parquet, or a UCR/UEA .ts file;
+    a *_TRAIN.ts brings the *_TEST.ts beside it as the test split) and export the best model."""
     from .progress import Console
 
     try:
@@ -229,15 +252,17 @@ def export(study, workdir, formats, out, tolerance, trial, storage):
 @click.option("--id-col", help="Sequence id column (CSV long format).")
 @click.option("--time-col", help="Time order column (CSV long format).")
 @click.option("--target", help="Target column to ignore if the CSV has one.")
-def predict(model, data, out, id_col, time_col, target):
-    """Predict with MODEL (a best/ or export/ folder, or a .keras file) on DATA (.npz or long CSV)."""
+@click.option("--fillna", type=click.Choice(FILLNA), help="Fill missing feature values (default: as the study did with its --fillna, else refuse them).")
+def predict(model, data, out, id_col, time_col, target, fillna):
+    """Predict with MODEL (a best/ or export/ folder, or a .keras file) on DATA (.npz, long
+    CSV/Parquet or .ts)."""
     try:
         from ._backend import load_keras
 
         load_keras()
         from .predict import predict_file
 
-        n = predict_file(model, data, out, id_col=id_col, time_col=time_col, target=target)
+        n = predict_file(model, data, out, id_col=id_col, time_col=time_col, target=target, fillna=fillna)
     except SeqsearchError as e:
         _fail(str(e))
     if out:

@@ -19,6 +19,9 @@ OBJECTIVES = ("val_loss", "params", "latency_ms")
 # Per engine: the samplers (KerasTuner: oracles), the first being the default.
 SAMPLERS = {"optuna": ("tpe", "random", "nsga2"), "kerastuner": ("hyperband", "bayesian", "random")}
 PRUNERS = ("median", "sha", "hyperband", "none")
+# How missing feature values are filled (seqsearch.data.dataset.fill_missing; kept here so the
+# CLI can check the option without importing numpy).
+FILLNA = ("interpolate", "ffill", "zero", "drop")
 
 
 def check_study_name(name: str) -> str:
@@ -44,6 +47,7 @@ class RunConfig:
     id_col: str | None = None
     time_col: str | None = None
     static_cols: list[str] | None = None
+    fillna: str | None = None  # interpolate | ffill | zero | drop; None: missing values are an error
     trials: int = 20
     timeout: float | None = None
     max_epochs: int = 100
@@ -62,11 +66,14 @@ class RunConfig:
     space_file: str | None = None
     cudnn_only: bool = False
     warm_start: bool = False
+    specs_file: str | None = None  # JSON: architectures to run first (replayed, no search decision)
 
     def __post_init__(self):
         self.dataset, self.workdir = str(self.dataset), str(self.workdir)
         if self.study is None:
             stem = Path(self.dataset).stem
+            if Path(self.dataset).suffix.lower() == ".ts":  # BasicMotions_TRAIN.ts -> BasicMotions
+                stem = re.sub(r"_train$", "", stem, flags=re.IGNORECASE) or stem
             self.study = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).strip("._-") or "study"
         check_study_name(self.study)
 
@@ -83,6 +90,8 @@ class RunConfig:
             raise SeqsearchError(f"--timeout must be a positive number of seconds, got {self.timeout!r}")
         if self.trial_timeout is not None and not (0 < self.trial_timeout <= 10**8):
             raise SeqsearchError(f"--trial-timeout must be a positive number of seconds, got {self.trial_timeout!r}")
+        if self.fillna is not None and self.fillna not in FILLNA:
+            raise SeqsearchError(f"--fillna must be one of {', '.join(FILLNA)}, got {self.fillna!r}")
         if self.task is not None and self.task not in TASK_CHOICES:
             raise SeqsearchError(f"--task must be one of {', '.join(TASK_CHOICES)}, got {self.task!r}")
         if self.engine not in ENGINES:

@@ -56,15 +56,18 @@ def _rows(pred, ids, meta):
             yield [i, *[f"{x:.6g}" for x in v]]
 
 
-def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None, target=None) -> int:
+def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None, target=None,
+                 fillna=None) -> int:
     """Write predictions for every sequence of ``data_path`` as CSV (``out`` or stdout);
-    returns the number of sequences."""
+    returns the number of sequences. Missing values are filled as the study filled them
+    (``fillna`` overrides)."""
     from . import load_model
     from .data import load_inputs
 
     model_file, meta = _model_and_metadata(model_path)
+    fillna = fillna or (meta.get("dataset") or {}).get("fillna")
     X, ids = load_inputs(data_path, id_col=id_col, time_col=time_col, target=target,
-                         feature_names=meta.get("feature_names") or None)
+                         feature_names=meta.get("feature_names") or None, fillna=fillna)
     model = load_model(model_file)
     want = tuple(model.input_shape[1:])
     if tuple(X.shape[1:]) != want:

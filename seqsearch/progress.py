@@ -51,6 +51,8 @@ class Console:
             f"{info['n_train']}/{info['n_val']}/{info['n_test']} train/val/test sequences of "
             f"{info['timesteps']} steps x {info['features']} features (test split {info['test_split']})"
         )
+        if info.get("missing"):
+            self.echo(f"missing values: {info['missing']}")
         if n_done:
             self.echo(f"resuming: {n_done} finished trial(s) kept; target {config.trials} trials")
         if warm:

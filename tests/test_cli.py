@@ -75,7 +75,7 @@ BAD_CASES = [
     ("good.npz", ["--engine", "kerastuner", "--storage", "sqlite:///x.db"], "--storage is an Optuna storage URL"),
     ("good.npz", ["--jobs", "0"], "--jobs must be an integer in [1, 64], got 0"),
     ("good.npz", ["--trial-timeout", "-1"], "--trial-timeout must be a positive number of seconds"),
-    ("good.npz", ["--static-cols", "a"], "--static-cols names CSV columns"),
+    ("good.npz", ["--static-cols", "a"], "--static-cols names CSV/Parquet columns"),
     ("good.npz", ["--objectives", "params"], "--objectives 'params': start with val_loss"),
     ("good.npz", ["--objectives", "val_loss,speed"], "--objectives 'val_loss,speed': start with val_loss"),
     ("good.npz", ["--objectives", "val_loss,params", "--pruner", "median"], "--pruner cannot stop multi-objective trials"),

@@ -81,7 +81,7 @@ def test_csv_static_columns_go_last_and_must_be_constant(tmp_path):
         load_dataset(path, static_cols=["weight"])
     with pytest.raises(DataError, match="static column 'x0' changes within sequence 's0'"):
         load_dataset(path, static_cols=["x0"])
-    with pytest.raises(DataError, match="--static-cols names CSV columns"):
+    with pytest.raises(DataError, match="--static-cols names CSV/Parquet columns"):
         _static_npz(tmp_path / "s.npz")
         load_dataset(tmp_path / "s.npz", static_cols=["a"])
 

@@ -10,9 +10,10 @@ import numpy as np
 
 from search_spaces.specs import DataSpec, TaskSpec
 
+from ..config import FILLNA  # how missing values may be filled: within one sequence and channel
 from ..errors import DataError
 
-__all__ = ["Dataset", "frame_task", "RawArrays", "pack_static"]
+__all__ = ["Dataset", "frame_task", "RawArrays", "pack_static", "fill_missing", "FILLNA"]
 
 MAX_CLASSES = 1000
 # Integer-valued targets with at most this many distinct values are read as class labels.
@@ -58,6 +59,8 @@ class Dataset:
     feature_names: list
     test_given: bool = False
     n_static: int = 0  # the last n_static features are static (constant within a sequence)
+    fillna: str | None = None  # how missing values were filled (--fillna), None: there were none allowed
+    n_filled: int = 0  # values filled (or, with drop, sequences dropped)
 
     def data_spec(self, X: np.ndarray | None = None) -> DataSpec:
         """Input statistics of ``X`` (default: the training split) for the model's scaling layer."""
@@ -112,6 +115,9 @@ class Dataset:
             "test_split": "given" if self.test_given else "held out",
             "fingerprint": self.fingerprint(),
         }
+        if self.fillna:
+            what = "sequence(s) dropped" if self.fillna == "drop" else "value(s) filled"
+            d["missing"] = f"{self.n_filled} {what} (--fillna {self.fillna})"
         if self.task_spec.kind == "classification":
             counts = np.bincount(self.y_train, minlength=len(self.task_spec.classes))
             d["classes"] = {c: int(n) for c, n in zip(self.task_spec.classes, counts)}
@@ -144,11 +150,70 @@ def _check_X(X, name):
     bad = ~np.isfinite(X)
     if bad.any():
         i, t, f = np.argwhere(bad)[0]
+        seqs = int(bad.any(axis=(1, 2)).sum())
         raise DataError(
-            f"{name} has {int(bad.sum())} NaN or infinite value(s) (first at sequence {i}, "
-            f"timestep {t}, feature {f}); fill or drop them before running"
+            f"{name} has {int(bad.sum())} NaN or infinite value(s) in {seqs} sequence(s) (first at sequence {i}, "
+            f"timestep {t}, feature {f}); pass --fillna {'|'.join(FILLNA)} or fix the file"
         )
     return X
+
+
+def fill_missing(X: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(X filled, kept sequences mask, count)`` for ``X`` of shape (n, t, f).
+
+    interpolate: linear in time between the neighbouring known values (the nearest known value
+    before the first / after the last); ffill: the last known value (the first known one before
+    it); zero: 0; drop: the sequences with any missing value are left out (count = dropped).
+    A channel with no known value in a sequence becomes 0 (interpolate, ffill)."""
+    if method not in FILLNA:
+        raise DataError(f"--fillna must be one of {', '.join(FILLNA)}, got {method!r}")
+    X = np.array(X, dtype=np.float32)  # a copy: the caller's array is left alone
+    bad = ~np.isfinite(X)
+    keep = np.ones(len(X), dtype=bool)
+    if not bad.any():
+        return X, keep, 0
+    if method == "drop":
+        keep = ~bad.any(axis=(1, 2))
+        return X[keep], keep, int((~keep).sum())
+    count = int(bad.sum())
+    if method == "zero":
+        X[bad] = 0.0
+        return X, keep, count
+    t = np.arange(X.shape[1])
+    for i, f in zip(*np.nonzero(bad.any(axis=1))):
+        row, known = X[i, :, f], ~bad[i, :, f]
+        if not known.any():
+            row[:] = 0.0
+        elif method == "interpolate":
+            row[~known] = np.interp(t[~known], t[known], row[known])
+        else:  # ffill: index of the last known value at or before each step
+            last = np.maximum.accumulate(np.where(known, t, -1))
+            last[last < 0] = t[known][0]
+            X[i, :, f] = row[last]
+    return X, keep, count
+
+
+def _fill_raw(raw, method):
+    """Apply ``fill_missing`` to every split of ``raw`` (targets, ids and static rows follow a drop)."""
+    total = 0
+    for split in ("", "_test", "_val"):
+        X = getattr(raw, f"X{split}")
+        if X is None:
+            continue
+        X = np.asarray(X)
+        if X.dtype == object or not np.issubdtype(X.dtype, np.number):
+            continue  # _check_X says what is wrong with it
+        X, keep, n = fill_missing(X, method)
+        total += n
+        setattr(raw, f"X{split}", X)
+        if not keep.all():
+            for attr in (f"y{split}", f"static{split}"):
+                v = getattr(raw, attr)
+                if v is not None:
+                    setattr(raw, attr, np.asarray(v)[keep])
+            if not split and raw.ids:
+                raw.ids = [i for i, k in zip(raw.ids, keep) if k]
+    return total
 
 
 def _check_y(y, n, name):
@@ -330,8 +395,17 @@ def _pack_static(raw: RawArrays):
     raw.n_static = width
 
 
-def frame_task(raw: RawArrays, *, name, source, task=None, seed=0, test_size=0.2, val_size=0.2) -> Dataset:
-    """Validate arrays, infer/apply the task, encode labels, and split train/val/test."""
+def frame_task(raw: RawArrays, *, name, source, task=None, seed=0, test_size=0.2, val_size=0.2,
+               fillna: str | None = None) -> Dataset:
+    """Validate arrays, infer/apply the task, encode labels, and split train/val/test.
+    ``fillna``: fill missing feature values (see ``fill_missing``) instead of refusing them."""
+    n_filled = _fill_raw(raw, fillna) if fillna else 0
+    ds = _frame_task(raw, name=name, source=source, task=task, seed=seed, test_size=test_size, val_size=val_size)
+    ds.fillna, ds.n_filled = fillna, n_filled
+    return ds
+
+
+def _frame_task(raw: RawArrays, *, name, source, task, seed, test_size, val_size) -> Dataset:
     _pack_static(raw)
     X = _check_X(raw.X, "X" if raw.X_test is None else "X_train")
     if raw.sequence_target:

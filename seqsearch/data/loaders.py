@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .dataset import Dataset, RawArrays, frame_task
+from .dataset import Dataset, RawArrays, fill_missing, frame_task
+from .tsfile import dataset_name, load_ts, read_ts
 
 __all__ = ["load_dataset", "load_inputs", "LOADERS"]
 
@@ -109,9 +110,22 @@ def _pick(columns, given, candidates, option, what):
     )
 
 
-def _read_csv(path: Path):
+def _read_table(path: Path):
+    """A CSV or Parquet file as a DataFrame (same columns and rules for both)."""
     import pandas as pd
 
+    if path.suffix.lower() == ".parquet":
+        try:
+            df = pd.read_parquet(path)
+        except ImportError as e:
+            raise DataError(f"reading Parquet needs pyarrow ({_first_line(e)}); pip install pyarrow") from None
+        except Exception as e:  # noqa: BLE001 - pyarrow raises its own error types for bad files
+            raise DataError(f"{path.name} is not a readable Parquet file ({_first_line(e)})") from None
+        if df.empty:
+            raise DataError(f"{path.name} has columns but no rows")
+        if not all(isinstance(c, str) for c in df.columns):
+            df.columns = [str(c) for c in df.columns]
+        return df
     try:
         df = pd.read_csv(path)
     except pd.errors.EmptyDataError:
@@ -125,7 +139,7 @@ def _read_csv(path: Path):
     return df
 
 
-def _check_features(df, path, features, id_c, time_c):
+def _check_features(df, path, features, id_c, time_c, fillna=None):
     import pandas as pd
 
     if not features:
@@ -138,11 +152,12 @@ def _check_features(df, path, features, id_c, time_c):
                 if sample else f"feature column {c!r} is not numeric; convert it or drop the column"
             )
     bad_rows = df[features].isna().any(axis=1) | ~np.isfinite(df[features].to_numpy(dtype=np.float64)).all(axis=1)
-    if bad_rows.any():
+    if bad_rows.any() and not fillna:
         first = df[bad_rows].iloc[0]
         raise DataError(
             f"{int(bad_rows.sum())} row(s) have NaN or infinite features (first: {id_c}={_plain(first[id_c])!r}, "
-            f"{time_c}={_plain(first[time_c])!r}); fill or drop them before running"
+            f"{time_c}={_plain(first[time_c])!r}); "
+            "pass --fillna interpolate|ffill|zero|drop or fix the file"
         )
     if df.duplicated([id_c, time_c]).any():
         d = df[df.duplicated([id_c, time_c])].iloc[0]
@@ -165,13 +180,15 @@ def _to_sequences(df, id_c, time_c, features):
 
 
 def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, require_target=True, static_cols=None,
-                  feature_order=None, **_) -> RawArrays:
+                  feature_order=None, fillna=None, **_) -> RawArrays:
     """Long format: one row per timestep with a sequence id, a time order, features and a label
     (constant within a sequence). An optional ``split`` column (train/val/test) fixes the splits.
     ``static_cols``: feature columns constant within each sequence, used as static features
     (they go last). ``feature_order``: the feature columns a trained model takes, in its order
-    (prediction input). With ``require_target=False`` a missing target column is fine."""
-    df = _read_csv(path)
+    (prediction input). With ``require_target=False`` a missing target column is fine.
+    ``fillna``: missing feature values are left as NaN for ``fill_missing`` instead of refused.
+    Parquet files follow the same rules."""
+    df = _read_table(path)
     cols = list(df.columns)
     id_c = _pick(cols, id_col, ID_CANDIDATES, "--id-col", "sequence id")
     time_c = _pick(cols, time_col, TIME_CANDIDATES, "--time-col", "time order")
@@ -199,7 +216,7 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, requir
                 f"columns: {', '.join(map(str, cols))}"
             )
         features = list(feature_order)
-    _check_features(df, path, features, id_c, time_c)
+    _check_features(df, path, features, id_c, time_c, fillna)
     if static:
         varying = df.groupby(id_c)[static].nunique(dropna=False).gt(1)
         if varying.to_numpy().any():
@@ -239,19 +256,24 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, requir
     return raw
 
 
-def load_inputs(path, *, id_col=None, time_col=None, target=None, feature_names=None):
+def load_inputs(path, *, id_col=None, time_col=None, target=None, feature_names=None, fillna=None):
     """Prediction input: the sequences of a data file (targets, if any, are ignored) and their
-    ids (CSV sequence ids, else row numbers). An .npz gives ``X``, else ``X_test``, with its
-    static features (``static``/``static_test``) packed in as the model takes them.
-    ``feature_names``: the trained model's feature columns in order (CSV columns are matched
-    by name)."""
+    ids (CSV/Parquet sequence ids, else row numbers). An .npz gives ``X``, else ``X_test``, with
+    its static features (``static``/``static_test``) packed in as the model takes them; a .ts
+    file its series. ``feature_names``: the trained model's feature columns in order (CSV
+    columns are matched by name). ``fillna``: fill missing values as the study did (with
+    ``drop``, the sequences with missing values are left out of the ids too)."""
     from .dataset import _check_static, _check_X, pack_static
 
     p = _check_path(path)
-    if p.suffix.lower() == ".csv":
+    ext = p.suffix.lower()
+    if ext in (".csv", ".parquet"):
         raw = load_csv_long(p, target=target, id_col=id_col, time_col=time_col, require_target=False,
-                            feature_order=feature_names)
+                            feature_order=feature_names, fillna=fillna)
         X, ids = raw.X, raw.ids
+    elif ext == ".ts":
+        X = read_ts(p).X
+        ids = [str(i) for i in range(len(X))]
     else:
         try:
             archive = np.load(p, allow_pickle=False)
@@ -266,11 +288,18 @@ def load_inputs(path, *, id_col=None, time_col=None, target=None, feature_names=
             S = archive[s_key] if s_key in archive.files else None
         ids = [str(i) for i in range(len(X))]
         if S is not None:
-            X = pack_static(_check_X(X, key), _check_static(S, len(X), s_key))
+            S = _check_static(S, len(X), s_key)
+            if fillna:
+                X, keep, _ = fill_missing(X, fillna)
+                S, ids = S[keep], [i for i, k in zip(ids, keep) if k]
+            X = pack_static(_check_X(X, key), S)
+    if fillna:
+        X, keep, _ = fill_missing(X, fillna)
+        ids = [i for i, k in zip(ids, keep) if k]
     return _check_X(X, "X"), ids
 
 
-LOADERS = {".npz": load_npz, ".csv": load_csv_long}
+LOADERS = {".npz": load_npz, ".csv": load_csv_long, ".parquet": load_csv_long, ".ts": load_ts}
 
 
 def _check_path(path) -> Path:
@@ -291,14 +320,18 @@ def _check_path(path) -> Path:
 
 def load_dataset(
     path, *, task=None, target=None, id_col=None, time_col=None, seed=0, test_size=0.2, val_size=0.2,
-    static_cols=None,
+    static_cols=None, fillna=None,
 ) -> Dataset:
     p = _check_path(path)
-    if static_cols and p.suffix.lower() != ".csv":
-        raise DataError("--static-cols names CSV columns; in an .npz file store the static features as 'static'")
-    raw = LOADERS[p.suffix.lower()](p, target=target, id_col=id_col, time_col=time_col, static_cols=static_cols)
-    return frame_task(raw, name=p.stem, source=str(p.resolve()), task=task, seed=seed,
-                      test_size=test_size, val_size=val_size)
+    ext = p.suffix.lower()
+    if static_cols and ext not in (".csv", ".parquet"):
+        raise DataError("--static-cols names CSV/Parquet columns; in an .npz file store the static features as 'static'")
+    if ext not in (".csv", ".parquet") and (id_col or time_col):
+        raise DataError(f"--id-col and --time-col name columns of a CSV or Parquet file, not of a {ext} file")
+    raw = LOADERS[ext](p, target=target, id_col=id_col, time_col=time_col, static_cols=static_cols, fillna=fillna)
+    name = dataset_name(p) if ext == ".ts" else p.stem
+    return frame_task(raw, name=name, source=str(p.resolve()), task=task, seed=seed,
+                      test_size=test_size, val_size=val_size, fillna=fillna)
 
 
 def _plain(v):
