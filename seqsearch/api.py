@@ -56,6 +56,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     # Everything that can be wrong with the input is found before the work directory is touched.
     ds = _load_dataset(config)
     space = _search_space(config, ds)
+    replay = load_specs_file(config.specs_file, space) if config.specs_file else {}
     info = ds.describe()
     study_path = _prepare_study_dir(config, ds, info)
     load_keras()
@@ -76,8 +77,8 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         from search_spaces import seed_specs
 
         queued = engine.enqueue(seed_specs(space))
-    if config.specs_file:
-        queued += engine.enqueue(load_specs_file(config.specs_file, space))
+    if replay:
+        queued += engine.enqueue(replay)
     n_done = engine.n_finished()
     console.header(info, config, n_done, queued)
     status = "FAILED"

@@ -59,7 +59,7 @@ def _snapshot(wd):
 
 BAD_CASES = [
     ("missing.npz", [], "does not exist"),
-    ("data.txt", [], "extension '.txt'; supported: .npz, .csv"),
+    ("data.txt", [], "extension '.txt'; supported: .npz, .csv, .parquet, .ts"),
     ("rank4.npz", [], "rank 4"),
     ("mismatch.npz", [], "X has 5 sequences but y has 4 targets; they must match"),
     ("nan.npz", [], "NaN or infinite value(s)"),
@@ -81,6 +81,9 @@ BAD_CASES = [
     ("good.npz", ["--objectives", "val_loss,params", "--pruner", "median"], "--pruner cannot stop multi-objective trials"),
     ("good.npz", ["--sampler", "nsga2"], "--sampler nsga2 is a multi-objective sampler"),
     ("good.npz", ["--engine", "kerastuner", "--objectives", "val_loss,params"], "needs --engine optuna"),
+    ("good.npz", ["--specs", "bad_specs.json"], "--specs 'bad_specs.json': spec-0: spec value rnn.units=17 is not one of [16, 32, 64, 128]"),
+    ("good.npz", ["--specs", "data.txt"], "--specs 'data.txt' is not valid JSON"),
+    ("good.npz", ["--fillna", "mean"], "Invalid value for '--fillna': 'mean' is not one of"),
 ]
 
 
@@ -95,6 +98,7 @@ def test_bad_input_one_line_exit_2_workdir_untouched(tmp_path, existing_workdir,
     np.savez(tmp_path / "mismatch.npz", X=np.zeros((5, 3, 1)), y=np.array([0, 1, 0, 1]))
     np.savez(tmp_path / "nan.npz", X=np.full((6, 3, 1), np.nan), y=np.array([0, 1] * 3))
     (tmp_path / "data.txt").write_text("1,2,3\n")
+    (tmp_path / "bad_specs.json").write_text('[{"family": "rnn", "rnn.units": 17}]')
     before = _snapshot(existing_workdir)
     r = seqsearch("run", tmp_path / name, "--workdir", existing_workdir, *extra, cwd=tmp_path)
     _assert_clean_error(r, message)

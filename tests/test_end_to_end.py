@@ -162,3 +162,22 @@ def test_cli_long_csv_with_json_result(tmp_path, clf_csv):
     assert set(result["test_metrics"]) == {"accuracy", "loss"}
     metrics = json.loads((tmp_path / "runs" / "clf" / "best" / "metrics.json").read_text())
     assert metrics["classes"] == ["down", "up"] and metrics["input_shape"] == [None, 8, 2]
+
+
+def test_specs_file_replays_architectures_first(tmp_path):
+    """--specs FILE: complete or partial specs run first, exactly as given (defaults fill the rest)."""
+    X, y = make_classification(n=30, t=6, f=1)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    specs = [{"family": "rnn", "rnn.cell": "gru", "rnn.units": 16},
+             {"family": "transformer", "transformer.d_model": 16, "transformer.blocks": 1}]
+    (tmp_path / "specs.json").write_text(json.dumps(specs))
+    wd = tmp_path / "runs"
+    r = seqsearch("run", tmp_path / "d.npz", "--specs", tmp_path / "specs.json", "--trials", 2, "--max-epochs", 1,
+                  "--pruner", "none", "--workdir", wd)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "queued spec-0, spec-1" in r.stdout
+    trials = sorted(_optuna_trials(wd / "d", "d"), key=lambda t: t.number)
+    assert [t.params["family"] for t in trials] == ["rnn", "transformer"]
+    assert (trials[0].params["rnn.cell"], trials[0].params["rnn.units"], trials[0].params["rnn.layers"]) == ("gru", 16, 1)
+    assert (trials[1].params["transformer.d_model"], trials[1].params["transformer.blocks"]) == (16, 1)
+    assert [t.user_attrs["warm_start"] for t in trials] == ["spec-0", "spec-1"]
