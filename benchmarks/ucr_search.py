@@ -127,14 +127,15 @@ def run_kerastuner(name, budget, seed):
         best = tuner.get_best_models(1)[0]
         pred = np.asarray(best.predict(ds.X_test, verbose=0)).argmax(axis=-1)
         wall = time.perf_counter() - started
-        trials = tuner.oracle.get_best_trials(1)[0]
+        best_trial = tuner.oracle.get_best_trials(1)[0]
         n_trials = len(tuner.oracle.trials)
     return {
-        "tool": "kerastuner-hyperband (hand-written LSTM/GRU hypermodel)",
+        "tool": "kerastuner",
+        "description": "KerasTuner Hyperband over a hand-written LSTM/GRU hypermodel",
         "wall_s": round(wall, 1),
         "trials": n_trials,
-        "best_hyperparameters": trials.hyperparameters.values,
-        "val_loss": trials.score,
+        "best_hyperparameters": best_trial.hyperparameters.values,
+        "val_loss": best_trial.score,
         "test_accuracy": float(np.mean(pred == ds.y_test)),
     }
 
@@ -156,8 +157,9 @@ def main():
             print(json.dumps(row), flush=True)
             results.append(row)
     previous = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {}
-    runs = [r for r in previous.get("runs", []) if not (r["budget_s"] == args.budget and r["dataset"] in args.datasets.split(",")
-                                                        and r["tool"].split(" ")[0].split("-")[0] in args.tools.split(","))]
+    # Keep earlier results of other budgets, datasets or tools; this run replaces its own.
+    ran = {(r["dataset"], r["tool"], r["budget_s"]) for r in results}
+    runs = [r for r in previous.get("runs", []) if (r["dataset"], r["tool"], r["budget_s"]) not in ran]
     out = {
         "command": "python benchmarks/ucr_search.py --budget B [--datasets ...] [--tools ...]",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, no GPU",

@@ -82,7 +82,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     n_done = engine.n_finished()
     console.header(info, config, n_done, queued)
     status = "FAILED"
-    frozen = _freeze_heap()
+    _freeze_heap()
     try:
         remaining = config.trials - n_done
         if remaining > 0:
@@ -99,18 +99,16 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         status = "KILLED"
         raise
     finally:
-        if frozen:
-            gc.unfreeze()
+        gc.unfreeze()
         tracker.close_study(status)
 
 
-def _freeze_heap() -> bool:
+def _freeze_heap():
     """Move everything alive now (TensorFlow, Keras, MLflow, the data: ~500,000 objects) out of
     the garbage collector's sight for the search: each full collection (one per trial, and the
     automatic ones while graphs are traced) then costs microseconds instead of ~0.25 s."""
     gc.collect()
     gc.freeze()
-    return True
 
 
 def _load_dataset(config):
@@ -200,8 +198,13 @@ def load_specs_file(path, space) -> dict:
     except ValueError as e:
         raise SeqsearchError(f"--specs {path!r} is not valid JSON ({e})") from None
     if isinstance(data, dict) and "family" in data:
-        data = [data]
-    items = data.items() if isinstance(data, dict) else ((f"spec-{i}", s) for i, s in enumerate(data if isinstance(data, list) else [None]))
+        data = [data]  # one spec on its own
+    if isinstance(data, list):
+        items = [(f"spec-{i}", spec) for i, spec in enumerate(data)]
+    elif isinstance(data, dict):
+        items = list(data.items())
+    else:
+        raise SeqsearchError(f"--specs {path!r} must hold a list of specs (or an object of named specs)")
     named = {}
     for name, spec in items:
         if not isinstance(spec, dict) or "family" not in spec:

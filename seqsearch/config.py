@@ -24,6 +24,14 @@ PRUNERS = ("median", "sha", "hyperband", "none")
 FILLNA = ("interpolate", "ffill", "zero", "drop")
 
 
+def archive_name(path: Path) -> str:
+    """A data file's dataset name: its stem, without the archive's ``_TRAIN`` for ``.ts`` files
+    (BasicMotions_TRAIN.ts -> BasicMotions)."""
+    if path.suffix.lower() == ".ts":
+        return re.sub(r"_train$", "", path.stem, flags=re.IGNORECASE) or path.stem
+    return path.stem
+
+
 def check_study_name(name: str) -> str:
     if not isinstance(name, str) or not _STUDY_RE.match(name) or ".." in name:
         raise SeqsearchError(
@@ -71,9 +79,7 @@ class RunConfig:
     def __post_init__(self):
         self.dataset, self.workdir = str(self.dataset), str(self.workdir)
         if self.study is None:
-            stem = Path(self.dataset).stem
-            if Path(self.dataset).suffix.lower() == ".ts":  # BasicMotions_TRAIN.ts -> BasicMotions
-                stem = re.sub(r"_train$", "", stem, flags=re.IGNORECASE) or stem
+            stem = archive_name(Path(self.dataset))
             self.study = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).strip("._-") or "study"
         check_study_name(self.study)
 

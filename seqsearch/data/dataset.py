@@ -13,7 +13,7 @@ from search_spaces.specs import DataSpec, TaskSpec
 from ..config import FILLNA  # how missing values may be filled: within one sequence and channel
 from ..errors import DataError
 
-__all__ = ["Dataset", "frame_task", "RawArrays", "pack_static", "fill_missing", "FILLNA"]
+__all__ = ["Dataset", "frame_task", "RawArrays", "pack_static", "fill_missing"]
 
 MAX_CLASSES = 1000
 # Integer-valued targets with at most this many distinct values are read as class labels.

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import FILLNA, archive_name
 from ..errors import DataError
 from .dataset import Dataset, RawArrays, fill_missing, frame_task
-from .tsfile import dataset_name, load_ts, read_ts
+from .tsfile import load_ts, read_ts
 
 __all__ = ["load_dataset", "load_inputs", "LOADERS"]
 
@@ -157,7 +158,7 @@ def _check_features(df, path, features, id_c, time_c, fillna=None):
         raise DataError(
             f"{int(bad_rows.sum())} row(s) have NaN or infinite features (first: {id_c}={_plain(first[id_c])!r}, "
             f"{time_c}={_plain(first[time_c])!r}); "
-            "pass --fillna interpolate|ffill|zero|drop or fix the file"
+            f"pass --fillna {'|'.join(FILLNA)} or fix the file"
         )
     if df.duplicated([id_c, time_c]).any():
         d = df[df.duplicated([id_c, time_c])].iloc[0]
@@ -271,8 +272,9 @@ def load_inputs(path, *, id_col=None, time_col=None, target=None, feature_names=
         raw = load_csv_long(p, target=target, id_col=id_col, time_col=time_col, require_target=False,
                             feature_order=feature_names, fillna=fillna)
         X, ids = raw.X, raw.ids
+        S = None
     elif ext == ".ts":
-        X = read_ts(p).X
+        X, S = read_ts(p).X, None
         ids = [str(i) for i in range(len(X))]
     else:
         try:
@@ -289,13 +291,12 @@ def load_inputs(path, *, id_col=None, time_col=None, target=None, feature_names=
         ids = [str(i) for i in range(len(X))]
         if S is not None:
             S = _check_static(S, len(X), s_key)
-            if fillna:
-                X, keep, _ = fill_missing(X, fillna)
-                S, ids = S[keep], [i for i, k in zip(ids, keep) if k]
-            X = pack_static(_check_X(X, key), S)
-    if fillna:
+    if fillna:  # before the static columns join: a dropped sequence takes its static row along
         X, keep, _ = fill_missing(X, fillna)
         ids = [i for i, k in zip(ids, keep) if k]
+        S = S[keep] if S is not None else None
+    if S is not None:
+        X = pack_static(_check_X(X, "X"), S)
     return _check_X(X, "X"), ids
 
 
@@ -329,7 +330,7 @@ def load_dataset(
     if ext not in (".csv", ".parquet") and (id_col or time_col):
         raise DataError(f"--id-col and --time-col name columns of a CSV or Parquet file, not of a {ext} file")
     raw = LOADERS[ext](p, target=target, id_col=id_col, time_col=time_col, static_cols=static_cols, fillna=fillna)
-    name = dataset_name(p) if ext == ".ts" else p.stem
+    name = archive_name(p)
     return frame_task(raw, name=name, source=str(p.resolve()), task=task, seed=seed,
                       test_size=test_size, val_size=val_size, fillna=fillna)
 

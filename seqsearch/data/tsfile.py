@@ -176,7 +176,3 @@ def load_ts(path: Path, *, target=None, **_):
         raw.X_test, raw.y_test = test.X, test.y
     return raw
 
-
-def dataset_name(path: Path) -> str:
-    """The archive's problem name: 'BasicMotions' for BasicMotions_TRAIN.ts."""
-    return re.sub(r"_train$", "", path.stem, flags=re.IGNORECASE) or path.stem
