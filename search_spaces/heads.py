@@ -25,10 +25,14 @@ def finish_head(values, task_spec):
     return destandardize(values, task_spec.target_mean, task_spec.target_var)
 
 
-def build_head(x, task_spec):
+def build_head(x, task_spec, inputs=None):
     """Vector tasks get ``x`` of shape (batch, d); seq2seq gets (batch, output_steps, d) and
-    the same layers apply per step (Dense works on the last axis)."""
+    the same layers apply per step (Dense works on the last axis). Forecasting reads the raw
+    ``inputs`` too: its answer is the window's last target value plus a predicted change."""
     import keras
+
+    if task_spec.kind == "forecasting":
+        return _forecast_head(x, task_spec, inputs)
 
     if task_spec.kind == "seq2seq" and (len(x.shape) != 3 or x.shape[1] != task_spec.output_steps):
         raise ValueError(
@@ -42,6 +46,22 @@ def build_head(x, task_spec):
         # post-processing and the first prediction of a fresh model is the training mean.
         return finish_head(z, task_spec)
     raise ValueError(f"no head for task {task_spec.kind!r}")
+
+
+def _forecast_head(x, task_spec, inputs):
+    """Direct multi-step forecast (batch, horizon, targets): one Dense predicts every step's
+    change from the last observed value in standard units (per step and target)."""
+    import keras
+
+    from .space import destandardize
+
+    steps, n = task_spec.output_steps, task_spec.n_outputs
+    if inputs is None or len(x.shape) != 2:
+        raise ValueError(f"forecasting needs one vector per window and the raw inputs, got shape {tuple(x.shape)}")
+    z = keras.layers.Dense(steps * n, name="standardised_change")(x)
+    change = keras.layers.Reshape((steps, n), name="change")(
+        destandardize(z, task_spec.target_mean, task_spec.target_var))
+    return keras.layers.Add(name="forecast")([change, inputs[:, -1:, :n]])
 
 
 def loss_and_metrics(task_spec):

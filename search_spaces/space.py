@@ -222,7 +222,7 @@ def build_models(spec: dict, data_spec, task_spec):
     x = family.build(x, p, ctx)
     name = f"seqsearch_{family.name}"
     if not isinstance(x, HeadValues):
-        return keras.Model(inputs, build_head(x, task_spec), name=name), None
+        return keras.Model(inputs, build_head(x, task_spec, inputs), name=name), None
     model = keras.Model(inputs, finish_head(x.inference, task_spec), name=name)
     trainer = None
     if x.teacher is not None:

@@ -11,7 +11,7 @@ from typing import Any
 
 __all__ = ["DataSpec", "TaskSpec", "TASKS"]
 
-TASKS = ("classification", "regression", "seq2seq")
+TASKS = ("classification", "regression", "seq2seq", "forecasting")
 
 
 @dataclass
@@ -46,6 +46,11 @@ class TaskSpec:
     # seq2seq: the length of the output sequence. Its steps are tokens (``classes`` is the
     # vocabulary) or, without classes, ``n_outputs`` real values per step.
     output_steps: int = 0
+    # forecasting: ``output_steps`` is the horizon and ``n_outputs`` the number of target
+    # series, which are the input's first ``n_outputs`` channels; the forecast is the window's
+    # last value plus a change whose statistics (per step and target, flattened) are
+    # ``target_mean``/``target_var``. ``season``: the seasonal naive baseline's period.
+    season: int = 1
 
     @property
     def categorical(self) -> bool:

@@ -32,6 +32,7 @@ class RunResult:
     states: dict = field(default_factory=dict)
     leaderboard: list = field(default_factory=list)
     pareto_front: list = field(default_factory=list)  # multi-objective: [{trial, objectives...}]
+    baseline: dict | None = None  # forecasting: the seasonal naive forecast's test scores
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -115,6 +116,12 @@ def _load_dataset(config):
     """The dataset exactly as ``config`` frames it (the run, its --jobs workers, --trial exports)."""
     from .data import load_dataset
 
+    if config.task == "forecasting":
+        from .data.forecast import load_forecast
+
+        return load_forecast(config.dataset, lookback=config.lookback, horizon=config.horizon, season=config.season,
+                             target=config.target, id_col=config.id_col, time_col=config.time_col,
+                             fillna=config.fillna, test_size=config.test_size, val_size=config.val_size)
     return load_dataset(
         config.dataset, task=config.task, target=config.target, id_col=config.id_col,
         time_col=config.time_col, seed=config.seed, test_size=config.test_size, val_size=config.val_size,
@@ -464,6 +471,12 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
     best_dir = study_path / "best"
     test_txt = ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
     console.echo(f"test ({metrics['dataset']['n_test']} sequences): {test_txt}")
+    base = metrics.get("baseline")
+    if base:
+        name = f"seasonal naive (season {base['season']})" if base["season"] > 1 else "naive (last value)"
+        ratio = metrics["test"]["mae"] / base["mae"] if base["mae"] > 0 else float("nan")
+        console.echo(f"baseline {name}: " + ", ".join(f"{k} {base[k]:.4f}" for k in ("mae", "rmse", "mape", "smape"))
+                     + f"; model MAE / baseline MAE = {ratio:.3f}" + (" (the model wins)" if ratio < 1 else " (the baseline wins)"))
     console.echo(f"model: {best_dir / 'model.keras'}")
     console.echo(f"browse: seqsearch ui --study {config.study}" + (f" --workdir {config.workdir}" if config.workdir != "seqsearch-runs" else ""))
     return RunResult(
@@ -481,6 +494,7 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
         states=states,
         leaderboard=rows,
         pareto_front=front,
+        baseline=metrics.get("baseline"),
     )
 
 

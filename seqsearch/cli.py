@@ -89,11 +89,14 @@ def main():
 
 @main.command()
 @click.argument("dataset", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--task", type=click.Choice(["classification", "regression", "seq2seq"]), help="Task; inferred from the target when unambiguous (Y in an .npz means seq2seq).")
-@click.option("--target", help="Target column (CSV/Parquet). Default: label, target, y or class.")
+@click.option("--task", type=click.Choice(["classification", "regression", "seq2seq", "forecasting"]), help="Task; inferred from the target when unambiguous (Y in an .npz means seq2seq, --horizon forecasting).")
+@click.option("--target", help="Target column (CSV/Parquet). Default: label, target, y or class. Forecasting: the column(s) to forecast, comma-separated.")
 @click.option("--id-col", help="Sequence id column (CSV/Parquet long format). Default: id, series_id, sequence_id, ...")
 @click.option("--time-col", help="Time order column (CSV/Parquet long format). Default: time, timestep, t, step, ...")
 @click.option("--static-cols", help="Comma-separated CSV/Parquet feature columns that are constant per sequence: static features (an .npz stores them as 'static').")
+@click.option("--horizon", type=int, help="Forecasting: steps ahead to forecast from a time-series table (CSV/Parquet with a time column; several series keyed by --id-col). Implies --task forecasting.")
+@click.option("--lookback", type=int, help="Forecasting: input window length in steps. Default: max(2 x horizon, season).")
+@click.option("--season", type=int, help="Forecasting: season length of the seasonal-naive baseline. Default: from the time spacing (monthly 12, hourly 24, daily 7, ...).")
 @click.option("--fillna", type=click.Choice(FILLNA), help="Fill missing (NaN, '?' in .ts) feature values within each sequence: interpolate, ffill, zero, or drop those sequences. Default: refuse them.")
 @click.option("--trials", type=int, default=20, show_default=True, help="Total trials the study should have; a rerun continues up to this many.")
 @click.option("--timeout", type=float, help="Seconds for the search; no new trial starts after it.")
@@ -211,7 +214,7 @@ def _resolve_study(study, workdir):
 @click.option("--format", "formats", default="keras,savedmodel,onnx,tflite", show_default=True,
               help="Comma-separated formats: keras, savedmodel, onnx, tflite.")
 @click.option("--out", help="Output folder (default: <workdir>/<study>/export).")
-@click.option("--tolerance", type=float, default=1e-4, show_default=True, help="Largest allowed prediction difference from the Keras model.")
+@click.option("--tolerance", type=float, default=1e-4, show_default=True, help="Largest allowed prediction difference from the Keras model (relative to the value where it exceeds 1).")
 @click.option("--trial", type=click.IntRange(0), help="Export this trial instead of the best (e.g. a Pareto-front member): retrained on train+val first.")
 @click.option("--storage", help="Optuna storage URL, when the study lives in a database (with --trial).")
 def export(study, workdir, formats, out, tolerance, trial, storage):

@@ -11,7 +11,7 @@ from .errors import SeqsearchError
 __all__ = ["RunConfig", "check_study_name", "study_dir"]
 
 _STUDY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-TASK_CHOICES = ("classification", "regression", "seq2seq")
+TASK_CHOICES = ("classification", "regression", "seq2seq", "forecasting")
 ENGINES = ("optuna", "kerastuner")
 # What a search may minimise: the validation loss first, then optionally the parameter count
 # and the prediction latency on a fixed batch (multi-objective: a Pareto front).
@@ -56,6 +56,10 @@ class RunConfig:
     time_col: str | None = None
     static_cols: list[str] | None = None
     fillna: str | None = None  # interpolate | ffill | zero | drop; None: missing values are an error
+    # Forecasting (a time-series table): steps ahead, window length, season of the baseline.
+    horizon: int | None = None
+    lookback: int | None = None
+    season: int | None = None
     trials: int = 20
     timeout: float | None = None
     max_epochs: int = 100
@@ -100,6 +104,22 @@ class RunConfig:
             raise SeqsearchError(f"--fillna must be one of {', '.join(FILLNA)}, got {self.fillna!r}")
         if self.task is not None and self.task not in TASK_CHOICES:
             raise SeqsearchError(f"--task must be one of {', '.join(TASK_CHOICES)}, got {self.task!r}")
+        for name in ("horizon", "lookback", "season"):
+            if getattr(self, name) is not None:
+                positive_int(name, getattr(self, name), 1_000_000)
+        if self.horizon is not None:
+            if self.task not in (None, "forecasting"):
+                raise SeqsearchError(f"--horizon frames a forecasting task; leave out --task {self.task} or --horizon")
+            self.task = "forecasting"
+        elif self.task == "forecasting" or self.lookback is not None or self.season is not None:
+            raise SeqsearchError("forecasting needs --horizon: how many steps ahead to forecast (e.g. --horizon 12)")
+        if self.task == "forecasting":
+            if Path(self.dataset).suffix.lower() not in (".csv", ".parquet"):
+                raise SeqsearchError("forecasting reads a CSV or Parquet table (a time column, target column(s), "
+                                     f"optional covariates and series id), not {Path(self.dataset).name}")
+            if self.static_cols:
+                raise SeqsearchError("--static-cols is for sequence tables; forecasting uses every other "
+                                     "numeric column as a past covariate")
         if self.engine not in ENGINES:
             raise SeqsearchError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         samplers = SAMPLERS[self.engine]

@@ -58,7 +58,8 @@ def export_best(record, dataset, *, seed: int, best_dir: Path, study: str):
     started = time.perf_counter()
     model = retrain(record.spec, dataset, epochs=epochs, seed=seed + record.number)
     X, y = dataset.train_val
-    test = score(model, dataset.X_test, dataset.y_test, dataset.task_spec_for(y))
+    task_spec = dataset.task_spec_for(y, X)
+    test = score(model, dataset.X_test, dataset.y_test, task_spec)
     metrics = {
         "study": study,
         "trial": record.number,
@@ -77,6 +78,14 @@ def export_best(record, dataset, *, seed: int, best_dir: Path, study: str):
         "input_dtype": "float32",
         "versions": library_versions(),
     }
+    if dataset.framing:
+        metrics["dataset"]["framing"] = dataset.framing
+    if task_spec.kind == "forecasting":
+        from .data.forecast import forecast_metrics, seasonal_naive
+
+        naive = seasonal_naive(dataset.X_test, task_spec.n_outputs, task_spec.output_steps, task_spec.season)
+        metrics["baseline"] = {"method": "seasonal_naive", "season": task_spec.season,
+                               **forecast_metrics(naive, dataset.y_test)}
     best_dir = Path(best_dir)
     best_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".best-", dir=best_dir.parent))
@@ -88,7 +97,7 @@ def export_best(record, dataset, *, seed: int, best_dir: Path, study: str):
         np.save(tmp / "sample_input.npy", dataset.X_test[:PARITY_SAMPLES])
         (tmp / "spec.json").write_text(json.dumps(record.spec, indent=2, sort_keys=True) + "\n")
         (tmp / "data_spec.json").write_text(json.dumps(dataset.data_spec(X).to_dict(), indent=2) + "\n")
-        (tmp / "task_spec.json").write_text(json.dumps(dataset.task_spec_for(y).to_dict(), indent=2) + "\n")
+        (tmp / "task_spec.json").write_text(json.dumps(task_spec.to_dict(), indent=2) + "\n")
         # metrics.json last: its presence marks the export complete.
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         _atomic_replace(tmp, best_dir)
@@ -223,8 +232,8 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
     """Write ``formats`` of the model in ``best_dir`` to ``out_dir`` with ``manifest.json``.
 
     Every format is loaded back with its own runtime and its predictions on stored test
-    sequences are compared with the Keras model's; a difference above ``tolerance`` fails the
-    export, naming the format and the difference. Written to a temporary folder and renamed
+    sequences are compared with the Keras model's; a difference above ``tolerance`` (absolute
+    for values within +-1, relative to the value beyond) fails the export, naming the format and the difference. Written to a temporary folder and renamed
     into place, so a failed or interrupted export leaves the previous one intact.
     """
     import numpy as np
@@ -260,7 +269,8 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
                 raise ExportError(f"{fmt} export failed for this architecture ({metrics.get('summary')}): {first}") from None
             if pred.shape != reference.shape:
                 raise ExportError(f"{fmt} export predicts shape {pred.shape}, the Keras model {reference.shape}")
-            diff = float(np.max(np.abs(pred - reference)))
+            # Absolute below 1, relative above: float32 rounding grows with the values' size.
+            diff = float(np.max(np.abs(pred - reference) / np.maximum(1.0, np.abs(reference))))
             if not diff <= tolerance:
                 raise ExportError(
                     f"{fmt} export differs from the Keras model by {diff:.2e} (tolerance {tolerance:g}) "
@@ -309,4 +319,8 @@ def _output_text(metrics) -> str:
         return "per-step token probabilities (batch, steps, vocabulary), vocabulary in the order of 'classes'"
     if task == "seq2seq":
         return "per-step values (batch, steps, values) in the target's units"
+    if task == "forecasting":
+        f = (metrics.get("dataset") or {}).get("framing") or {}
+        return (f"forecast (batch, {f.get('horizon')} steps, targets {', '.join(f.get('targets', []))}) in the "
+                f"targets' units, from windows of the last {f.get('lookback')} rows (targets first, then covariates)")
     return "target values in the target's units"

@@ -66,6 +66,9 @@ def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None,
 
     model_file, meta = _model_and_metadata(model_path)
     fillna = fillna or (meta.get("dataset") or {}).get("fillna")
+    framing = (meta.get("dataset") or {}).get("framing")
+    if framing:
+        return _forecast(model_file, meta, framing, data_path, out, fillna)
     X, ids = load_inputs(data_path, id_col=id_col, time_col=time_col, target=target,
                          feature_names=meta.get("feature_names") or None, fillna=fillna)
     model = load_model(model_file)
@@ -81,6 +84,28 @@ def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None,
     handle = open(out, "w", newline="") if out else sys.stdout
     try:
         csv.writer(handle).writerows(_rows(pred, ids, meta))
+    finally:
+        if out:
+            handle.close()
+    return len(X)
+
+
+def _forecast(model_file, meta, framing, data_path, out, fillna) -> int:
+    """Forecast the next ``horizon`` steps after the end of every series in the table: one row
+    per series and step, with the time it falls on."""
+    from . import load_model
+    from .data import _check_path
+    from .data.forecast import forecast_inputs
+
+    X, ids, times = forecast_inputs(_check_path(data_path), framing, meta.get("feature_names"), fillna)
+    pred = np.asarray(load_model(model_file).predict(X, verbose=0, batch_size=256))
+    keyed = [framing["id_col"]] if framing.get("id_col") else []  # one series: no id column
+    rows = [[*keyed, "step", framing.get("time_col") or "time", *framing["targets"]]]
+    for sid, when, seq in zip(ids, times, pred):
+        rows += [[*([sid] if keyed else []), h + 1, when[h], *[f"{v:.6g}" for v in seq[h]]] for h in range(len(seq))]
+    handle = open(out, "w", newline="") if out else sys.stdout
+    try:
+        csv.writer(handle).writerows(rows)
     finally:
         if out:
             handle.close()

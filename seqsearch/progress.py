@@ -51,6 +51,12 @@ class Console:
             f"{info['n_train']}/{info['n_val']}/{info['n_test']} train/val/test sequences of "
             f"{info['timesteps']} steps x {info['features']} features (test split {info['test_split']})"
         )
+        if info.get("horizon"):
+            self.echo(
+                f"forecasting {', '.join(info['targets'])} {info['horizon']} step(s) ahead from {info['lookback']} "
+                f"(sequences are windows of {info['series']} series, split by time; baseline: "
+                + (f"seasonal naive, season {info['season']})" if info["season"] > 1 else "naive, the last value)")
+            )
         if info.get("missing"):
             self.echo(f"missing values: {info['missing']}")
         if n_done:

@@ -201,6 +201,7 @@ class Tracker:
         c = self.client
         now = int(time.time() * 1000)
         flat = {f"test_{k}": v for k, v in metrics["test"].items()}
+        flat.update({f"baseline_{k}": v for k, v in (metrics.get("baseline") or {}).items() if k != "method"})
         flat["best_trial"] = metrics["trial"]
         flat["best_val_loss"] = metrics["val_loss"]
         c.log_batch(self.parent_id, metrics=[Metric(k, float(v), now, 0) for k, v in flat.items()])

@@ -258,7 +258,7 @@ def retrain(spec, dataset, *, epochs: int, seed: int):
     """
     X, y = dataset.train_val
     _fresh_session(seed)
-    model, fit, _ = _build(spec, dataset.data_spec(X), dataset.task_spec_for(y), None)
+    model, fit, _ = _build(spec, dataset.data_spec(X), dataset.task_spec_for(y, X), None)
     fit(X, y, epochs=epochs, batch_size=int(spec["train.batch_size"]), verbose=0)
     return model
 
@@ -275,6 +275,10 @@ def score(model, X, y, task_spec) -> dict:
         if task_spec.kind == "seq2seq":
             out["sequence_accuracy"] = float(np.mean(hits.all(axis=1)))
         return out
+    if task_spec.kind == "forecasting":
+        from .data.forecast import forecast_metrics
+
+        return forecast_metrics(pred, y)
     y2 = y.reshape(len(y), -1)
     err = pred.reshape(len(y), -1) - y2
     ss_res = float(np.sum(err**2))

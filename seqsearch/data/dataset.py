@@ -61,6 +61,9 @@ class Dataset:
     n_static: int = 0  # the last n_static features are static (constant within a sequence)
     fillna: str | None = None  # how missing values were filled (--fillna), None: there were none allowed
     n_filled: int = 0  # values filled (or, with drop, sequences dropped)
+    # How a forecasting table was cut into windows (lookback, horizon, season, columns); None
+    # for datasets whose sequences are given as they are.
+    framing: dict | None = None
 
     def data_spec(self, X: np.ndarray | None = None) -> DataSpec:
         """Input statistics of ``X`` (default: the training split) for the model's scaling layer."""
@@ -75,10 +78,17 @@ class Dataset:
             n_static=self.n_static,
         )
 
-    def task_spec_for(self, y: np.ndarray) -> TaskSpec:
-        """The task spec with target statistics of ``y`` (regression de-standardises with them)."""
+    def task_spec_for(self, y: np.ndarray, X: np.ndarray | None = None) -> TaskSpec:
+        """The task spec with target statistics of ``y`` (regression de-standardises with them;
+        forecasting: of the change from each window's last value, so ``X`` is needed too)."""
         ts = TaskSpec(**self.task_spec.to_dict())
-        if not ts.categorical:
+        if ts.kind == "forecasting":
+            if X is None:
+                raise ValueError("forecasting target statistics need the windows X beside y")
+            change = (y - X[:, -1:, :ts.n_outputs]).reshape(len(y), -1).astype(np.float64)
+            ts.target_mean = [float(v) for v in change.mean(axis=0)]
+            ts.target_var = [float(max(v, 1e-12)) for v in change.var(axis=0)]
+        elif not ts.categorical:
             y2 = y.reshape(-1, ts.n_outputs).astype(np.float64)
             ts.target_mean = [float(v) for v in y2.mean(axis=0)]
             ts.target_var = [float(max(v, 1e-12)) for v in y2.var(axis=0)]
@@ -121,6 +131,9 @@ class Dataset:
         if self.task_spec.kind == "classification":
             counts = np.bincount(self.y_train, minlength=len(self.task_spec.classes))
             d["classes"] = {c: int(n) for c, n in zip(self.task_spec.classes, counts)}
+        if self.framing:
+            d.update({k: self.framing[k] for k in ("lookback", "horizon", "season", "series")})
+            d["targets"] = list(self.task_spec.target_names)
         if self.task_spec.kind == "seq2seq":
             d["output_steps"] = self.task_spec.output_steps
             d["vocabulary"] = len(self.task_spec.classes) if self.task_spec.classes else 0
