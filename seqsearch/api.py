@@ -7,6 +7,7 @@ import contextlib
 import gc
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,10 +56,13 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         raise SeqsearchError("--storage is an Optuna storage URL; KerasTuner keeps its state in the study folder")
     console = console or Console()
     # Everything that can be wrong with the input is found before the work directory is touched.
+    started = time.perf_counter()
     ds = _load_dataset(config)
+    load_seconds = time.perf_counter() - started
     space = _search_space(config, ds)
     replay = load_specs_file(config.specs_file, space) if config.specs_file else {}
     info = ds.describe()
+    info["load_seconds"] = round(load_seconds, 2)
     study_path = _prepare_study_dir(config, ds, info)
     load_keras()
 
@@ -73,13 +77,15 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     stale = engine.recover_stale()
     if stale:
         tracker.fail_trials(stale, "worker process died")
-    queued = []
+    # Given specs first, then the seed tutorials' small models: a budget starts with candidates
+    # that train in seconds and are known to work, before the sampler explores.
+    queued = engine.enqueue(replay) if replay else []
     if config.warm_start:
         from search_spaces import seed_specs
 
-        queued = engine.enqueue(seed_specs(space))
-    if replay:
-        queued += engine.enqueue(replay)
+        # No more seeds than the trials left: a short run is not left with a queue it never ran.
+        room = config.trials - engine.n_finished() - len(queued)
+        queued += engine.enqueue(seed_specs(space), limit=max(room, 0))
     n_done = engine.n_finished()
     console.header(info, config, n_done, queued)
     status = "FAILED"
@@ -333,6 +339,9 @@ def _evaluator(config, ds, space, tracker, engine, console):
 
     from .training import TrialOutcome, fit_candidate
 
+    # --timeout is the search's budget: the trial training when it runs out stops there.
+    deadline = time.perf_counter() + config.timeout if config.timeout else None
+
     def evaluate(ctx):
         try:
             spec = space.sample(ctx.hp)
@@ -370,7 +379,7 @@ def _evaluator(config, ds, space, tracker, engine, console):
                 outcome = fit_candidate(
                     spec, ds, max_epochs=max_epochs, seed=config.seed + ctx.number,
                     hooks=[on_epoch], max_params=config.max_params, time_limit=config.trial_timeout,
-                    latency="latency_ms" in config.objectives,
+                    latency="latency_ms" in config.objectives, deadline=deadline,
                 )
             for key in ("best_epoch", "n_params", "epochs_run", "metrics", "seconds", "latency_ms", "rss_mb"):
                 value = getattr(outcome, key)
@@ -490,7 +499,7 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
         test_metrics=metrics["test"],
         model_path=best_dir / "model.keras",
         tracking_uri=tracker.uri,
-        n_trials=len(records),
+        n_trials=sum(r.state != "waiting" for r in records),  # queued specs not reached are not trials yet
         states=states,
         leaderboard=rows,
         pareto_front=front,

@@ -108,7 +108,7 @@ def main():
 @click.option("--set", "fixed", multiple=True, metavar="NAME=VALUE", help="Fix or narrow a parameter: rnn.cell=gru, rnn.units=[32,64], train.learning_rate=[0.001,0.01]. Repeatable.")
 @click.option("--space", "space_file", type=click.Path(dir_okay=False, path_type=str), help="TOML/YAML file that shapes the space: families, set (fix/narrow), cudnn_only.")
 @click.option("--specs", "specs_file", type=click.Path(dir_okay=False, path_type=str), help="JSON file of architectures to run first (a list of specs, complete like an export's spec.json or partial: defaults fill the rest).")
-@click.option("--warm-start", is_flag=True, help="Run the seed tutorials' architectures (seqsearch spaces --seeds) as the first trials.")
+@click.option("--warm-start/--no-warm-start", default=True, show_default=True, help="Run the seed tutorials' small architectures (seqsearch spaces --seeds) as the first trials, before the sampler explores.")
 @click.option("--cudnn-only", is_flag=True, help="Keep recurrent layers inside the cuDNN kernel conditions (LSTM/GRU, no recurrent dropout).")
 @click.option("--engine", type=click.Choice(["optuna", "kerastuner"]), default="optuna", show_default=True, help="Who decides what to try next: Optuna or KerasTuner (same space, same tracking and export).")
 @click.option("--sampler", type=click.Choice(["tpe", "random", "nsga2", "hyperband", "bayesian"]), help="optuna: tpe (default), random, or nsga2 (multi-objective); kerastuner: hyperband (default), bayesian or random.")

@@ -77,7 +77,7 @@ class RunConfig:
     fixed: dict = field(default_factory=dict)
     space_file: str | None = None
     cudnn_only: bool = False
-    warm_start: bool = False
+    warm_start: bool = True  # the seed specs run first (--no-warm-start: the sampler from trial 0)
     specs_file: str | None = None  # JSON: architectures to run first (replayed, no search decision)
 
     def __post_init__(self):

@@ -42,11 +42,11 @@ class TrialOutcome:
 
 
 def _time_limit_callback(seconds, started):
+    """Stops training after the batch that passes ``started + seconds`` (perf_counter time);
+    Keras still validates the epoch it cut short."""
     import keras
 
     class _TimeLimit(keras.callbacks.Callback):
-        """Stops training after the batch that passes the per-trial time limit."""
-
         hit = False
 
         def on_train_batch_end(self, batch, logs=None):
@@ -151,9 +151,13 @@ def measure_latency(model, X, repeats: int = 7) -> float:
 
 
 def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_params=None,
-                  time_limit: float | None = None, latency: bool = False) -> TrialOutcome:
+                  time_limit: float | None = None, latency: bool = False,
+                  deadline: float | None = None) -> TrialOutcome:
     """Train ``spec`` on the training split, validating every epoch; stop on patience.
     ``time_limit``: seconds of training after which the trial stops and is recorded as failed.
+    ``deadline``: the search budget's end (``time.perf_counter()`` time); a trial still training
+    then stops after its current batch and counts with the epochs it finished (its best epoch
+    is what the export retrains), so ``--timeout`` bounds the search, not just its start.
 
     Memory stays flat over any number of trials: the model, its traced graphs and the
     gradient functions they registered are all released before this returns."""
@@ -162,7 +166,8 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
     try:
         with released_gradients():
             outcome = _fit_candidate(spec, dataset, max_epochs=max_epochs, seed=seed, hooks=hooks,
-                                     max_params=max_params, time_limit=time_limit, latency=latency)
+                                     max_params=max_params, time_limit=time_limit, latency=latency,
+                                     deadline=deadline)
     finally:
         keras.backend.clear_session()  # the model is unreachable now: one collection frees it
     outcome.rss_mb = process_rss_mb()
@@ -182,7 +187,8 @@ def process_rss_mb() -> float:
         return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
-def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_limit, latency) -> TrialOutcome:
+def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_limit, latency,
+                   deadline=None) -> TrialOutcome:
     import keras
 
     started = time.perf_counter()
@@ -204,6 +210,9 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
         limit = _time_limit_callback(time_limit, started) if time_limit else None
         if limit is not None:
             callbacks.insert(0, limit)
+        budget = _time_limit_callback(deadline - started, started) if deadline is not None else None
+        if budget is not None:
+            callbacks.insert(0, budget)
         fit(
             dataset.X_train,
             dataset.y_train,
@@ -215,6 +224,8 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
         )
         if limit is not None and limit.hit:
             raise TrialFailed(f"exceeded the per-trial time limit of {time_limit:g} s in epoch {len(history)}")
+        if budget is not None and budget.hit:
+            outcome.reason = f"stopped in epoch {len(history)} at the end of the --timeout budget"
         if latency:
             outcome.latency_ms = measure_latency(model, dataset.X_val)
     except TrialPruned as e:

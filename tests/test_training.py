@@ -122,6 +122,18 @@ def test_per_trial_time_limit_is_a_failed_outcome(ds):
     assert out.reason == "exceeded the per-trial time limit of 0.001 s in epoch 1"
 
 
+def test_the_search_budget_stops_a_trial_which_keeps_the_epochs_it_finished(ds):
+    """--timeout's end (a deadline already passed): the trial stops after its first batch,
+    Keras validates that epoch, and the trial counts (complete) with the reason recorded."""
+    import time
+
+    out = fit_candidate(spec(), ds, max_epochs=50, seed=0, deadline=time.perf_counter())
+    assert out.state == "complete" and out.epochs_run == 1 and np.isfinite(out.value)
+    assert out.reason == "stopped in epoch 1 at the end of the --timeout budget"
+    relaxed = fit_candidate(spec(), ds, max_epochs=2, seed=0, deadline=time.perf_counter() + 3600)
+    assert relaxed.epochs_run == 2 and relaxed.reason is None
+
+
 def test_a_finished_candidate_leaves_nothing_behind(ds):
     """TensorFlow's gradient registry used to keep every traced train graph alive (~9 MB and
     ~16,000 Python objects per model, for good): after a trial the registry and the number of

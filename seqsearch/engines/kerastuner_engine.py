@@ -132,13 +132,16 @@ class KerasTunerEngine(RecordQueries):
                 failed.append(r["number"])
         return failed
 
-    def enqueue(self, named_specs: dict) -> list[str]:
-        """Warm start: these specs replace the oracle's proposals for the next trials."""
+    def enqueue(self, named_specs: dict, limit: int | None = None) -> list[str]:
+        """Warm start: these specs replace the oracle's proposals for the next trials; ``limit``:
+        at most this many."""
         have = {json.dumps(r.spec, sort_keys=True) for r in self.records()}
         queue_file = self.dir / "warm_start.json"
         queue = json.loads(queue_file.read_text()) if queue_file.is_file() else []
         queued = []
         for name, spec in named_specs.items():
+            if limit is not None and len(queued) >= limit:
+                break
             key = json.dumps(spec, sort_keys=True)
             if key in have or any(json.dumps(s, sort_keys=True) == key for _, s in queue):
                 continue

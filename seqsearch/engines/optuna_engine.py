@@ -146,8 +146,9 @@ class OptunaEngine(RecordQueries):
             failed.append(t.number)
         return failed
 
-    def enqueue(self, named_specs: dict) -> list[str]:
-        """Queue fixed specs to run before sampled ones, skipping any the study already has."""
+    def enqueue(self, named_specs: dict, limit: int | None = None) -> list[str]:
+        """Queue fixed specs to run before sampled ones, skipping any the study already has;
+        ``limit``: at most this many."""
         have = {json.dumps(r.spec, sort_keys=True) for r in self.records()}
         have |= {
             json.dumps(t.system_attrs.get("fixed_params", {}), sort_keys=True)
@@ -155,6 +156,8 @@ class OptunaEngine(RecordQueries):
         }
         queued = []
         for name, spec in named_specs.items():
+            if limit is not None and len(queued) >= limit:
+                break
             if json.dumps(spec, sort_keys=True) in have:
                 continue
             self.study.enqueue_trial(spec, user_attrs={"warm_start": name})
