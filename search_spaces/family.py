@@ -24,6 +24,8 @@ class Family:
     # (appended to every timestep, any family) or "init_state" (they initialise the first
     # recurrent layer's states through a learned projection; ``ctx.static_states``).
     static_modes: tuple = ("concat",)
+    # Whether the family honours ``ctx.mask`` (variable-length, right-padded sequences).
+    masking: bool = False
 
     def validate(self):
         names = [p.name for p in self.params]
@@ -43,6 +45,8 @@ class Family:
 
     def unsupported(self, data_spec, task_spec) -> str | None:
         """Why this family cannot serve the task, or None when it can."""
+        if data_spec is not None and getattr(data_spec, "masked", False) and not self.masking:
+            return "cannot read variable-length (padded and masked) sequences"
         if task_spec.kind != "seq2seq":
             return None if self.vector_output else "produces sequences only (seq2seq tasks)"
         if self.seq2seq == "any":

@@ -25,14 +25,14 @@ def finish_head(values, task_spec):
     return destandardize(values, task_spec.target_mean, task_spec.target_var)
 
 
-def build_head(x, task_spec, inputs=None):
+def build_head(x, task_spec, inputs=None, output_scale="global"):
     """Vector tasks get ``x`` of shape (batch, d); seq2seq gets (batch, output_steps, d) and
     the same layers apply per step (Dense works on the last axis). Forecasting reads the raw
     ``inputs`` too: its answer is the window's last target value plus a predicted change."""
     import keras
 
     if task_spec.kind == "forecasting":
-        return _forecast_head(x, task_spec, inputs)
+        return _forecast_head(x, task_spec, inputs, output_scale)
 
     if task_spec.kind == "seq2seq" and (len(x.shape) != 3 or x.shape[1] != task_spec.output_steps):
         raise ValueError(
@@ -48,10 +48,12 @@ def build_head(x, task_spec, inputs=None):
     raise ValueError(f"no head for task {task_spec.kind!r}")
 
 
-def _forecast_head(x, task_spec, inputs):
+def _forecast_head(x, task_spec, inputs, output_scale="global"):
     """Direct multi-step forecast (batch, horizon, targets): one Dense predicts every step's
-    change from the last observed value in standard units (per step and target)."""
+    change from the last observed value, in standard units of the training split's changes
+    (``global``, per step and target) or of the window's own spread (``window``)."""
     import keras
+    from keras import ops
 
     from .space import destandardize
 
@@ -59,8 +61,14 @@ def _forecast_head(x, task_spec, inputs):
     if inputs is None or len(x.shape) != 2:
         raise ValueError(f"forecasting needs one vector per window and the raw inputs, got shape {tuple(x.shape)}")
     z = keras.layers.Dense(steps * n, name="standardised_change")(x)
-    change = keras.layers.Reshape((steps, n), name="change")(
-        destandardize(z, task_spec.target_mean, task_spec.target_var))
+    if output_scale == "global":
+        change = keras.layers.Reshape((steps, n), name="change")(
+            destandardize(z, task_spec.target_mean, task_spec.target_var))
+    elif output_scale == "window":
+        spread = ops.maximum(ops.std(inputs[:, :, :n], axis=1, keepdims=True), 1e-6)  # (batch, 1, n)
+        change = ops.multiply(keras.layers.Reshape((steps, n), name="change")(z), spread)
+    else:
+        raise ValueError(f"unknown train.output_scale {output_scale!r}")
     return keras.layers.Add(name="forecast")([change, inputs[:, -1:, :n]])
 
 

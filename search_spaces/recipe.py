@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .params import Choice, Float
 
-__all__ = ["RECIPE_PREFIX", "RECIPE_PARAMS", "SCALINGS", "compile_model"]
+__all__ = ["RECIPE_PREFIX", "RECIPE_PARAMS", "SCALINGS", "FORECAST_PARAMS", "compile_model"]
 
 RECIPE_PREFIX = "train"
 SCALINGS = ("per_series", "global", "none")
@@ -18,6 +18,11 @@ RECIPE_PARAMS = (
     Choice("batch_size", (16, 32, 64, 128), default=32),
     Choice("patience", (10, 20, 40), default=20),
 )
+
+# Forecasting only: the unit of the predicted change from the window's last value. global: the
+# training split's change statistics per step; window: the standard deviation of the window's
+# own targets (scale-free, for series of different sizes or growing ones, as RevIN does).
+FORECAST_PARAMS = (Choice("output_scale", ("global", "window"), default="global"),)
 
 
 def compile_model(model, spec: dict, task_spec, optimizer=None):

@@ -17,7 +17,9 @@ def rnn_stack(x, cell_name, layers, units, *, dropout=0.0, recurrent_dropout=0.0
               merge_mode="concat", bidirectional_layers="all", norm="none", residual=False,
               return_sequences=True, name="rnn", ctx=None):
     """Stack ``layers`` recurrent layers; the last returns a sequence or its final output.
-    With ``ctx`` holding static features for "init_state", they initialise the first layer."""
+    With ``ctx`` holding static features for "init_state", they initialise the first layer;
+    with ``ctx.mask`` every layer skips the padded steps (the final output is the last
+    observed step's)."""
     import keras
 
     cell = get_cell(cell_name)
@@ -29,7 +31,8 @@ def rnn_stack(x, cell_name, layers, units, *, dropout=0.0, recurrent_dropout=0.0
         if bi:
             layer = keras.layers.Bidirectional(layer, merge_mode=merge_mode, name=f"{name}_bi_{i}")
         init = ctx.static_states(cell_name, units, 2 if bi else 1, f"{name}_static") if ctx is not None and i == 0 else None
-        y = layer(x, initial_state=init) if init else layer(x)
+        kwargs = {"mask": ctx.mask} if ctx is not None and ctx.mask is not None else {}
+        y = layer(x, initial_state=init, **kwargs) if init else layer(x, **kwargs)
         if residual and i > 0 and seq_out and y.shape[-1] == x.shape[-1]:
             y = keras.layers.Add(name=f"{name}_residual_{i}")([x, y])
         if norm == "layer":
@@ -46,6 +49,7 @@ class RecurrentStack(Family):
     description = "stacked recurrent layers, uni- or bidirectional (seeds 000-002)"
     seq2seq = "aligned"
     static_modes = ("concat", "init_state")
+    masking = True
     params = (
         Choice("cell", default="lstm", options_fn=cell_names),
         Int("layers", 1, 4, default=1),
@@ -70,7 +74,7 @@ class RecurrentStack(Family):
             norm=p["norm"], residual=p["residual"], return_sequences=per_step or p["pooling"] != "last", name="rnn",
             ctx=ctx,
         )
-        return x if per_step or p["pooling"] == "last" else pool(x, p["pooling"], "rnn")
+        return x if per_step or p["pooling"] == "last" else pool(x, p["pooling"], "rnn", ctx.mask)
 
     def seq2seq_fixed(self):
         return {"pooling": "last"}

@@ -14,7 +14,7 @@ from typing import Iterable
 from .front import FRONT_PARAMS, FRONT_PREFIX, build_front
 from .hp import DefaultParams, FixedParams
 from .params import Boolean, Choice
-from .recipe import RECIPE_PARAMS, RECIPE_PREFIX
+from .recipe import FORECAST_PARAMS, RECIPE_PARAMS, RECIPE_PREFIX
 from .registry import family_names, get_family
 
 __all__ = ["SearchSpace", "build_model", "build_models", "spec_summary", "cudnn_eligible", "family_values", "GROUPS"]
@@ -62,6 +62,10 @@ class SearchSpace:
                 self._params[n].append(Choice("static", get_family(n).static_modes, default="concat"))
         for prefix, params in GROUPS.items():
             self._params[prefix] = list(params)
+        if task_spec is not None and task_spec.kind == "forecasting":
+            self._params[RECIPE_PREFIX] += list(FORECAST_PARAMS)
+        if data_spec is not None and getattr(data_spec, "masked", False):
+            self._narrow(f"{FRONT_PREFIX}.kind", "none")  # a convolution would smear padding into the steps
         if task_spec is not None and task_spec.kind == "seq2seq":
             self._narrow(f"{FRONT_PREFIX}.stride", 1)  # keep one output step per input step
             for n in names:
@@ -194,25 +198,29 @@ def build_models(spec: dict, data_spec, task_spec):
     recipe = recipe_values(spec)
     inputs = keras.Input(shape=(data_spec.timesteps, data_spec.n_features), name="sequence")
     n_static = int(data_spec.n_static)
-    n_dynamic = data_spec.n_features - n_static
-    x = inputs[:, :, :n_dynamic] if n_static else inputs
+    masked = bool(getattr(data_spec, "masked", False))
+    n_dynamic = data_spec.n_features - n_static - int(masked)
+    mask = ops.greater(inputs[:, :, -1], 0.5) if masked else None  # (batch, T): observed steps
+    x = inputs[:, :, :n_dynamic] if n_static or masked else inputs
     mean, var = data_spec.feature_mean[:n_dynamic], data_spec.feature_var[:n_dynamic]
     scaling = recipe["scaling"]
     if scaling == "global":
         x = standardize(x, mean, var)
     elif scaling == "per_series":
-        x = series_standardize(x)
+        x = series_standardize(x, mask=mask)
     elif scaling == "none":
         pass
     else:
         raise ValueError(f"unknown train.scaling {scaling!r}")
     ctx = BuildContext(data_spec, task_spec)
+    ctx.mask = mask
     if n_static:
         # Static features: one vector per sequence (the first step of their constant channels),
         # standardised with the training statistics whatever the sequence scaling (a
         # per-series z-norm would turn a constant into zeros).
-        static = standardize(inputs[:, 0, n_dynamic:], data_spec.feature_mean[n_dynamic:],
-                             data_spec.feature_var[n_dynamic:])
+        static = standardize(inputs[:, 0, n_dynamic:n_dynamic + n_static],
+                             data_spec.feature_mean[n_dynamic:n_dynamic + n_static],
+                             data_spec.feature_var[n_dynamic:n_dynamic + n_static])
         if p.get("static", "concat") == "init_state":
             ctx.static = static
         else:
@@ -222,7 +230,8 @@ def build_models(spec: dict, data_spec, task_spec):
     x = family.build(x, p, ctx)
     name = f"seqsearch_{family.name}"
     if not isinstance(x, HeadValues):
-        return keras.Model(inputs, build_head(x, task_spec, inputs), name=name), None
+        head = build_head(x, task_spec, inputs, output_scale=recipe.get("output_scale", "global"))
+        return keras.Model(inputs, head, name=name), None
     model = keras.Model(inputs, finish_head(x.inference, task_spec), name=name)
     trainer = None
     if x.teacher is not None:
@@ -260,14 +269,21 @@ def destandardize(z, mean, var):
     return ops.add(ops.multiply(z, _std(var)), np.asarray(mean, dtype="float32"))
 
 
-def series_standardize(x, epsilon: float = 1e-6):
-    """Z-normalise each series, channel by channel, over its own time axis (UCR practice).
+def series_standardize(x, epsilon: float = 1e-6, mask=None):
+    """Z-normalise each series, channel by channel, over its own time axis (UCR practice);
+    with ``mask`` (batch, T) over the observed steps only.
 
     Written with ``keras.ops`` in the functional graph rather than as a custom layer: the
     exported ``.keras`` file then loads with stock Keras, without seqsearch installed.
     """
     from keras import ops
 
+    if mask is not None:
+        m = ops.expand_dims(ops.cast(mask, x.dtype), -1)
+        n = ops.maximum(ops.sum(m, axis=1, keepdims=True), 1.0)
+        mean = ops.divide(ops.sum(ops.multiply(x, m), axis=1, keepdims=True), n)
+        var = ops.divide(ops.sum(ops.multiply(ops.square(ops.subtract(x, mean)), m), axis=1, keepdims=True), n)
+        return ops.multiply(ops.divide(ops.subtract(x, mean), ops.add(ops.sqrt(var), epsilon)), m)
     mean = ops.mean(x, axis=1, keepdims=True)
     std = ops.std(x, axis=1, keepdims=True)
     return (x - mean) / (std + epsilon)
@@ -283,6 +299,9 @@ class BuildContext:
         # Standardised static features (batch, n_static) when the spec has them initialise
         # recurrent states ("static": "init_state"); None otherwise.
         self.static = None
+        # (batch, T) bool, True at observed steps, for variable-length (padded) sequences;
+        # None when every sequence has every step. Families with ``masking = True`` honour it.
+        self.mask = None
 
     def static_states(self, cell_name: str, units: int, directions: int = 1, name: str = "static"):
         """Initial states for a recurrent layer of ``cell_name`` from the static features (a

@@ -25,6 +25,10 @@ class DataSpec:
     # Static (per-sequence) features ride in the last ``n_static`` channels of the input,
     # constant over time (seed 003's constant input); the model splits them off.
     n_static: int = 0
+    # Variable-length sequences: right-padded to ``timesteps``, and the input's very last
+    # channel (after any static ones) is 1 at observed steps and 0 at padding. The model turns
+    # it into the mask its layers read; padded values never reach the output.
+    masked: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

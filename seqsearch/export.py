@@ -76,6 +76,7 @@ def export_best(record, dataset, *, seed: int, best_dir: Path, study: str):
         "classes": list(dataset.task_spec.classes),
         "input_shape": [None, int(dataset.X_train.shape[1]), int(dataset.X_train.shape[2])],
         "input_dtype": "float32",
+        "masked": dataset.masked,
         "versions": library_versions(),
     }
     if dataset.framing:
@@ -286,7 +287,10 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
             "task": metrics["task"],
             "architecture": metrics.get("summary"),
             "input": {"name": "sequence", "shape": metrics["input_shape"], "dtype": metrics["input_dtype"],
-                      "raw": True, "preprocessing": _preprocessing_text(spec)},
+                      "raw": True, "preprocessing": _preprocessing_text(spec),
+                      **({"mask_channel": "the last channel: 1 at observed steps, 0 at padding; sequences are "
+                                          "right-padded with zeros to the input's steps"}
+                         if metrics.get("masked") else {})},
             "output": _output_text(metrics),
             "classes": metrics.get("classes", []),
             "metrics": {"test": metrics["test"], "val_loss": metrics["val_loss"]},

@@ -70,7 +70,8 @@ def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None,
     if framing:
         return _forecast(model_file, meta, framing, data_path, out, fillna)
     X, ids = load_inputs(data_path, id_col=id_col, time_col=time_col, target=target,
-                         feature_names=meta.get("feature_names") or None, fillna=fillna)
+                         feature_names=meta.get("feature_names") or None, fillna=fillna,
+                         timesteps=meta.get("timesteps"), masked=bool(meta.get("masked")))
     model = load_model(model_file)
     want = tuple(model.input_shape[1:])
     if tuple(X.shape[1:]) != want:

@@ -49,7 +49,8 @@ class Console:
         self.echo(
             f"seqsearch: study {config.study!r} on {info['name']} — {info['task']}, "
             f"{info['n_train']}/{info['n_val']}/{info['n_test']} train/val/test sequences of "
-            f"{info['timesteps']} steps x {info['features']} features (test split {info['test_split']})"
+            f"{(info['lengths'] + ' steps (padded to ' + str(info['timesteps']) + ' and masked)') if info.get('lengths') else str(info['timesteps']) + ' steps'} x {info['features']} features (test split {info['test_split']}"
+            + (f"; loaded in {info['load_seconds']:.1f} s)" if "load_seconds" in info else ")")
         )
         if info.get("horizon"):
             self.echo(
@@ -84,7 +85,7 @@ class Console:
         self._clear_live()
         score = outcome.metrics.get(self.score_key)
         best = f"   best #{best_number} ({best_value:.4f})" if best_number is not None else ""
-        reason = f"  [{outcome.reason}]" if outcome.state != "complete" and outcome.reason else ""
+        reason = f"  [{outcome.reason}]" if outcome.reason else ""
         self.echo(
             f"  #{number:<4}  {outcome.state:8}  {_fmt(outcome.value):>8}  {_fmt(score):>12}  "
             f"{outcome.epochs_run:>6}  {outcome.seconds:>6.1f}  {summary}{reason}{best}"

@@ -5,6 +5,7 @@ import pytest
 
 from conftest import EXAMPLES, make_classification, make_regression, write_long_csv
 from seqsearch.data import load_dataset
+from seqsearch.data.dataset import RawArrays, frame_task
 from seqsearch.errors import DataError
 
 
@@ -208,3 +209,35 @@ def test_bad_seq2seq_input(tmp_path, arrays, kwargs, message):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(DataError, match=message):
         load_dataset(tmp_path / "bad.npz", **kwargs)
+
+
+def test_large_arrays_are_checked_and_summarised_a_chunk_at_a_time(monkeypatch):
+    """Input statistics and the NaN report stream over X in chunks (a 1 GB X is never copied
+    whole for them) and give the same numbers as the whole-array computation."""
+    from seqsearch.data import dataset as dmod
+
+    monkeypatch.setattr(dmod, "CHUNK", 50)  # a handful of sequences per chunk
+    rng = np.random.default_rng(1)
+    X = (rng.normal(size=(37, 6, 3)) * [1.0, 100.0, 1e-3] + [5.0, -2e4, 0.0]).astype(np.float32)
+    mean, var = dmod.channel_moments(X)
+    flat = X.reshape(-1, 3).astype(np.float64)
+    assert np.allclose(mean, flat.mean(axis=0), rtol=1e-12) and np.allclose(var, flat.var(axis=0), rtol=1e-9)
+    X[20, 4, 1] = np.nan
+    X[31, 0, 2] = np.inf
+    X[31, 1, 2] = np.nan
+    assert dmod._first_bad(X) == (3, 2, (20, 4, 1))
+    with pytest.raises(DataError, match=r"X has 3 NaN or infinite value\(s\) in 2 sequence\(s\) \(first at sequence 20, timestep 4, feature 1\)"):
+        dmod._check_X(X, "X")
+
+
+def test_splits_index_the_data_once_and_stay_reproducible():
+    """The carved splits are disjoint, cover every sequence, and repeat for one seed."""
+    X, y = make_classification(n=50, t=4, f=1)
+    X[:, 0, 0] = np.arange(50)  # the first step names the sequence
+    a = frame_task(RawArrays(X=X.copy(), y=y), name="d", source="mem", seed=3)
+    b = frame_task(RawArrays(X=X.copy(), y=y), name="d", source="mem", seed=3)
+    ids = [set(s[:, 0, 0].astype(int)) for s in (a.X_train, a.X_val, a.X_test)]
+    assert sum(map(len, ids)) == 50 and set().union(*ids) == set(range(50))
+    assert a.fingerprint() == b.fingerprint()
+    for Xs, ys in ((a.X_train, a.y_train), (a.X_val, a.y_val), (a.X_test, a.y_test)):
+        assert [a.task_spec.classes[c] for c in ys] == [y[int(i)] for i in Xs[:, 0, 0]]

@@ -75,16 +75,25 @@ def test_forecast_metrics_by_hand():
     assert np.isnan(forecast_metrics(np.ones((1, 1, 1)), np.zeros((1, 1, 1)))["mape"])  # no non-zero target
 
 
-def test_the_model_starts_at_the_last_value_and_answers_in_units(tmp_path):
-    """An untrained forecasting model predicts the last value plus the mean training change."""
+@pytest.mark.parametrize("output_scale", ["global", "window"])
+def test_the_model_starts_at_the_last_value_and_answers_in_units(tmp_path, output_scale):
+    """With the change head silenced the forecast is the window's last value (plus the mean
+    training change per step with the global scale): the naive forecast, in the data's units."""
     from search_spaces import SearchSpace, build_model
 
     ds = load_forecast(write_series(tmp_path / "s.csv"), horizon=3, lookback=6, target="sales")
     space = SearchSpace(["rnn"], data_spec=ds.data_spec(), task_spec=ds.task_spec)
-    model = build_model(space.default_spec(), ds.data_spec(), ds.task_spec)
+    assert "output_scale" in [p.name for p in space.params("train")]
+    spec = space.default_spec(overrides={"train.output_scale": output_scale})
+    model = build_model(spec, ds.data_spec(), ds.task_spec)
     assert tuple(model.output_shape) == (None, 3, 1)
-    names = [layer.name for layer in model.layers]
-    assert "forecast" in names and "standardised_change" in names
+    head = model.get_layer("standardised_change")
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    pred = model.predict(ds.X_test, verbose=0)
+    expected = np.repeat(ds.X_test[:, -1:, :1], 3, axis=1)
+    if output_scale == "global":
+        expected = expected + np.asarray(ds.task_spec.target_mean, dtype=np.float32).reshape(1, 3, 1)
+    assert np.allclose(pred, expected, rtol=1e-5, atol=1e-3)
 
 
 def test_quarters_and_missing_values(tmp_path):

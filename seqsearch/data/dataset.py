@@ -13,7 +13,8 @@ from search_spaces.specs import DataSpec, TaskSpec
 from ..config import FILLNA  # how missing values may be filled: within one sequence and channel
 from ..errors import DataError
 
-__all__ = ["Dataset", "frame_task", "RawArrays", "pack_static", "fill_missing"]
+__all__ = ["Dataset", "frame_task", "RawArrays", "pack_static", "fill_missing", "channel_moments", "masked_array",
+           "repad", "with_lengths"]
 
 MAX_CLASSES = 1000
 # Integer-valued targets with at most this many distinct values are read as class labels.
@@ -43,6 +44,9 @@ class RawArrays:
     static_names: list = field(default_factory=list)
     # How many of X's last channels are static features already (CSV --static-cols).
     n_static: int = 0
+    # Variable-length sequences: X is right-padded and its very last channel is 1 at observed
+    # steps, 0 at padding (``masked_array``); static channels go before it.
+    masked: bool = False
 
 
 @dataclass
@@ -60,6 +64,7 @@ class Dataset:
     test_given: bool = False
     n_static: int = 0  # the last n_static features are static (constant within a sequence)
     fillna: str | None = None  # how missing values were filled (--fillna), None: there were none allowed
+    masked: bool = False  # variable-length: the last channel of X marks observed steps (1) and padding (0)
     n_filled: int = 0  # values filled (or, with drop, sequences dropped)
     # How a forecasting table was cut into windows (lookback, horizon, season, columns); None
     # for datasets whose sequences are given as they are.
@@ -68,14 +73,19 @@ class Dataset:
     def data_spec(self, X: np.ndarray | None = None) -> DataSpec:
         """Input statistics of ``X`` (default: the training split) for the model's scaling layer."""
         X = self.X_train if X is None else X
-        flat = X.reshape(-1, X.shape[-1]).astype(np.float64)
+        if self.masked:  # statistics of the observed steps; the mask channel itself is left alone
+            mean, var = channel_moments(X[:, :, :-1], X[:, :, -1] > 0.5)
+            mean, var = np.append(mean, 0.0), np.append(var, 1.0)
+        else:
+            mean, var = channel_moments(X)
         return DataSpec(
             timesteps=int(X.shape[1]),
             n_features=int(X.shape[2]),
             feature_names=list(self.feature_names),
-            feature_mean=[float(v) for v in flat.mean(axis=0)],
-            feature_var=[float(max(v, 1e-12)) for v in flat.var(axis=0)],
+            feature_mean=[float(v) for v in mean],
+            feature_var=[float(max(v, 1e-12)) for v in var],
             n_static=self.n_static,
+            masked=self.masked,
         )
 
     def task_spec_for(self, y: np.ndarray, X: np.ndarray | None = None) -> TaskSpec:
@@ -93,6 +103,11 @@ class Dataset:
             ts.target_mean = [float(v) for v in y2.mean(axis=0)]
             ts.target_var = [float(max(v, 1e-12)) for v in y2.var(axis=0)]
         return ts
+
+    def length_range(self) -> str:
+        """'min-max' observed steps over every split (variable-length data)."""
+        lengths = np.concatenate([(X[:, :, -1] > 0.5).sum(axis=1) for X in (self.X_train, self.X_val, self.X_test)])
+        return f"{int(lengths.min())}-{int(lengths.max())}"
 
     @property
     def train_val(self) -> tuple[np.ndarray, np.ndarray]:
@@ -117,8 +132,9 @@ class Dataset:
             "source": self.source,
             "task": self.task_spec.kind,
             "timesteps": int(self.X_train.shape[1]),
-            "features": int(self.X_train.shape[2]),
+            "features": int(self.X_train.shape[2]) - int(self.masked),
             "static_features": self.n_static,
+            **({"lengths": self.length_range()} if self.masked else {}),
             "n_train": len(self.X_train),
             "n_val": len(self.X_val),
             "n_test": len(self.X_test),
@@ -138,6 +154,103 @@ class Dataset:
             d["output_steps"] = self.task_spec.output_steps
             d["vocabulary"] = len(self.task_spec.classes) if self.task_spec.classes else 0
         return d
+
+
+CHUNK = 1 << 22  # values per chunk when a pass over X must not copy it whole
+
+
+def _row_chunks(X):
+    step = max(1, CHUNK // max(1, int(np.prod(X.shape[1:]))))
+    for i in range(0, len(X), step):
+        yield i, X[i:i + step]
+
+
+def channel_moments(X, observed=None):
+    """Per-channel mean and variance of (n, t, f) in float64, a chunk of sequences at a time
+    (Chan et al.'s pairwise update), so a large X is never copied as a whole. ``observed``
+    (n, t) bool: only those steps count (variable-length data)."""
+    f = X.shape[-1]
+    count, mean, m2 = 0, np.zeros(f), np.zeros(f)
+    for i, chunk in _row_chunks(X):
+        if observed is not None:
+            c = chunk[observed[i:i + len(chunk)]].astype(np.float64)
+        else:
+            c = chunk.reshape(-1, f).astype(np.float64)
+        if not len(c):
+            continue
+        n_c, mean_c = len(c), c.mean(axis=0)
+        m2_c = ((c - mean_c) ** 2).sum(axis=0)
+        delta, total = mean_c - mean, count + n_c
+        mean = mean + delta * n_c / total
+        m2 = m2 + m2_c + delta**2 * count * n_c / total
+        count = total
+    return mean, m2 / max(count, 1)
+
+
+def masked_array(seqs, timesteps=None, name="X") -> np.ndarray:
+    """Variable-length sequences, each (t_i, f), as one (n, T, f + 1) float32 array: right-padded
+    with zeros to ``timesteps`` (default: the longest), the last channel 1 at observed steps."""
+    lengths = [len(s) for s in seqs]
+    if min(lengths) == 0:
+        raise DataError(f"{name}: sequence {lengths.index(0)} has no timesteps; drop it")
+    T = max(lengths) if timesteps is None else int(timesteps)
+    if max(lengths) > T:
+        i = int(np.argmax(lengths))
+        raise DataError(f"{name}: sequence {i} has {lengths[i]} timesteps; the model reads at most {T}")
+    f = seqs[0].shape[1]
+    out = np.zeros((len(seqs), T, f + 1), dtype=np.float32)
+    for i, s in enumerate(seqs):
+        out[i, :len(s), :f] = s
+        out[i, :len(s), f] = 1.0
+    return out
+
+
+def with_lengths(X, lengths, name="X", lengths_name="lengths") -> np.ndarray:
+    """(n, T, f) padded sequences and their true lengths as a masked array (n, T, f + 1); the
+    values past each length are set to 0."""
+    X = np.asarray(X)
+    lengths = np.asarray(lengths)
+    if X.ndim == 2:
+        X = X[:, :, None]
+    if X.ndim != 3 or lengths.shape != (len(X),) or lengths.dtype.kind not in "iu":
+        raise DataError(f"{lengths_name} must hold one whole number per sequence of {name} ({len(X)}), "
+                        f"got shape {lengths.shape} and dtype {lengths.dtype}")
+    bad = np.flatnonzero((lengths < 1) | (lengths > X.shape[1]))
+    if len(bad):
+        raise DataError(f"{lengths_name}[{bad[0]}] is {lengths[bad[0]]}; each length must be within 1..{X.shape[1]} "
+                        f"(the timesteps of {name})")
+    observed = np.arange(X.shape[1])[None, :] < lengths[:, None]
+    out = np.where(observed[:, :, None], X, 0).astype(np.float32)
+    return np.concatenate([out, observed[:, :, None].astype(np.float32)], axis=2)
+
+
+def repad(X, timesteps, name="X") -> np.ndarray:
+    """A masked array (last channel = observed) right-padded or cut to ``timesteps`` steps;
+    cutting may only drop padding."""
+    t = X.shape[1]
+    if t == timesteps:
+        return X
+    if t < timesteps:
+        return np.concatenate([X, np.zeros((len(X), timesteps - t, X.shape[2]), X.dtype)], axis=1)
+    longest = int((X[:, :, -1] > 0.5).sum(axis=1).max())
+    if longest > timesteps:
+        raise DataError(f"{name} has sequences of up to {longest} timesteps; the model reads at most {timesteps}")
+    return X[:, :timesteps]
+
+
+def _first_bad(X):
+    """(count of non-finite values, sequences holding them, first (i, t, f)) without a
+    full-size mask; (0, 0, None) when X is clean."""
+    total, seqs, first = 0, 0, None
+    for i, chunk in _row_chunks(X):
+        bad = ~np.isfinite(chunk)
+        if bad.any():
+            total += int(bad.sum())
+            seqs += int(bad.any(axis=(1, 2)).sum())
+            if first is None:
+                j, t, f = np.argwhere(bad)[0]
+                first = (i + j, t, f)
+    return total, seqs, first
 
 
 def _check_X(X, name):
@@ -160,24 +273,24 @@ def _check_X(X, name):
     if X.shape[0] == 0 or X.shape[1] == 0 or X.shape[2] == 0:
         raise DataError(f"{name} is empty (shape {X.shape}); it needs sequences, timesteps and features")
     X = X.astype(np.float32, copy=False)
-    bad = ~np.isfinite(X)
-    if bad.any():
-        i, t, f = np.argwhere(bad)[0]
-        seqs = int(bad.any(axis=(1, 2)).sum())
+    total, seqs, first = _first_bad(X)
+    if total:
+        i, t, f = first
         raise DataError(
-            f"{name} has {int(bad.sum())} NaN or infinite value(s) in {seqs} sequence(s) (first at sequence {i}, "
+            f"{name} has {total} NaN or infinite value(s) in {seqs} sequence(s) (first at sequence {i}, "
             f"timestep {t}, feature {f}); pass --fillna {'|'.join(FILLNA)} or fix the file"
         )
     return X
 
 
-def fill_missing(X: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray, int]:
+def fill_missing(X: np.ndarray, method: str, masked: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
     """``(X filled, kept sequences mask, count)`` for ``X`` of shape (n, t, f).
 
     interpolate: linear in time between the neighbouring known values (the nearest known value
     before the first / after the last); ffill: the last known value (the first known one before
     it); zero: 0; drop: the sequences with any missing value are left out (count = dropped).
-    A channel with no known value in a sequence becomes 0 (interpolate, ffill)."""
+    A channel with no known value in a sequence becomes 0 (interpolate, ffill). ``masked``: X's
+    last channel marks observed steps (variable-length data); only those are read and filled."""
     if method not in FILLNA:
         raise DataError(f"--fillna must be one of {', '.join(FILLNA)}, got {method!r}")
     X = np.array(X, dtype=np.float32)  # a copy: the caller's array is left alone
@@ -192,9 +305,11 @@ def fill_missing(X: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray, in
     if method == "zero":
         X[bad] = 0.0
         return X, keep, count
-    t = np.arange(X.shape[1])
+    lengths = (X[:, :, -1] > 0.5).sum(axis=1) if masked else np.full(len(X), X.shape[1])
     for i, f in zip(*np.nonzero(bad.any(axis=1))):
-        row, known = X[i, :, f], ~bad[i, :, f]
+        n = int(lengths[i])
+        t = np.arange(n)
+        row, known = X[i, :n, f], ~bad[i, :n, f]
         if not known.any():
             row[:] = 0.0
         elif method == "interpolate":
@@ -202,7 +317,7 @@ def fill_missing(X: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray, in
         else:  # ffill: index of the last known value at or before each step
             last = np.maximum.accumulate(np.where(known, t, -1))
             last[last < 0] = t[known][0]
-            X[i, :, f] = row[last]
+            X[i, :n, f] = row[last]
     return X, keep, count
 
 
@@ -216,7 +331,7 @@ def _fill_raw(raw, method):
         X = np.asarray(X)
         if X.dtype == object or not np.issubdtype(X.dtype, np.number):
             continue  # _check_X says what is wrong with it
-        X, keep, n = fill_missing(X, method)
+        X, keep, n = fill_missing(X, method, masked=raw.masked)
         total += n
         setattr(raw, f"X{split}", X)
         if not keep.all():
@@ -396,7 +511,11 @@ def _pack_static(raw: RawArrays):
         if width is not None and S.shape[1] != width:
             raise DataError(f"{s_name} has {S.shape[1]} static features but {train_name} has {width}")
         width = S.shape[1]
-        setattr(raw, x_attr, pack_static(X, S))
+        if raw.masked:  # static channels go before the mask channel, which stays last
+            packed = np.concatenate([pack_static(X[:, :, :-1], S), X[:, :, -1:]], axis=2)
+        else:
+            packed = pack_static(X, S)
+        setattr(raw, x_attr, packed)
         setattr(raw, s_attr, None)
     names = list(raw.static_names) or [f"s{i}" for i in range(width)]
     if len(names) != width:
@@ -404,7 +523,7 @@ def _pack_static(raw: RawArrays):
     if raw.feature_names:
         raw.feature_names = list(raw.feature_names) + names
     else:
-        raw.feature_names = [f"f{i}" for i in range(raw.X.shape[2] - width)] + names
+        raw.feature_names = [f"f{i}" for i in range(raw.X.shape[2] - width - int(raw.masked))] + names
     raw.n_static = width
 
 
@@ -421,6 +540,8 @@ def frame_task(raw: RawArrays, *, name, source, task=None, seed=0, test_size=0.2
 def _frame_task(raw: RawArrays, *, name, source, task, seed, test_size, val_size) -> Dataset:
     _pack_static(raw)
     X = _check_X(raw.X, "X" if raw.X_test is None else "X_train")
+    if raw.sequence_target and raw.masked:
+        raise DataError("seq2seq with variable-length inputs is not supported yet; pad the sources to one length")
     if raw.sequence_target:
         parts = {}
         for split in ("test", "val"):
@@ -499,29 +620,40 @@ def _frame_task(raw: RawArrays, *, name, source, task, seed, test_size, val_size
                   stratify=task == "classification")
 
 
+def _take(X, idx=None):
+    """Rows ``idx`` of X in memory (one copy; a memory-mapped file is read once here)."""
+    if idx is None:
+        return np.array(X) if isinstance(X, np.memmap) else X
+    return np.asarray(X[idx])
+
+
 def _split(raw, X, y, parts, task_spec, name, source, rng, test_size, val_size, stratify) -> Dataset:
+    """Train/val/test: given splits kept, the rest carved (stratified for classification). X is
+    indexed once per split, so a large X costs one copy beside itself, never two."""
     strat = stratify
     codes = y if strat else np.zeros(len(y), dtype=int)
     test_given = "test" in parts
+    pool = np.arange(len(X))
     if test_given:
-        X_test, y_test = parts["test"]
-        X_pool, y_pool = X, y
+        X_test, y_test = _take(parts["test"][0]), parts["test"][1]
     else:
         if len(X) < 3:
             raise DataError(f"the data has {len(X)} sequence(s); train, validation and test need at least 3")
         keep, hold = _stratified_split(codes, test_size, rng, strat)
-        X_pool, y_pool, X_test, y_test = X[keep], y[keep], X[hold], y[hold]
+        pool = keep
+        X_test, y_test = _take(X, hold), y[hold]
+    y_pool = y[pool]
     if "val" in parts:
-        X_train, y_train = X_pool, y_pool
-        X_val, y_val = parts["val"]
+        X_train, y_train = _take(X, None if test_given else pool), y_pool
+        X_val, y_val = _take(parts["val"][0]), parts["val"][1]
     else:
-        if len(X_pool) < 2:
+        if len(pool) < 2:
             raise DataError(
-                f"the training split has {len(X_pool)} sequence(s); carving a validation split needs at least 2"
+                f"the training split has {len(pool)} sequence(s); carving a validation split needs at least 2"
             )
         codes_pool = y_pool if strat else np.zeros(len(y_pool), dtype=int)
         keep, hold = _stratified_split(codes_pool, val_size, rng, strat)
-        X_train, y_train, X_val, y_val = X_pool[keep], y_pool[keep], X_pool[hold], y_pool[hold]
+        X_train, y_train, X_val, y_val = _take(X, pool[keep]), y_pool[keep], _take(X, pool[hold]), y_pool[hold]
     if len(X_test) == 0:
         raise DataError("the test split is empty; give X_test with at least one sequence")
 
@@ -535,9 +667,10 @@ def _split(raw, X, y, parts, task_spec, name, source, rng, test_size, val_size, 
         X_test=X_test,
         y_test=y_test,
         task_spec=task_spec,
-        feature_names=list(raw.feature_names) or [f"f{i}" for i in range(X.shape[2])],
+        feature_names=list(raw.feature_names) or [f"f{i}" for i in range(X.shape[2] - int(raw.masked))],
         test_given=test_given,
         n_static=int(raw.n_static),
+        masked=bool(raw.masked),
     )
     ds.task_spec = ds.task_spec_for(y_train)
     return ds

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..config import FILLNA, archive_name
 from ..errors import DataError
-from .dataset import Dataset, RawArrays, fill_missing, frame_task
+from .dataset import Dataset, RawArrays, fill_missing, frame_task, masked_array, repad, with_lengths
 from .tsfile import load_ts, read_ts
 
 __all__ = ["load_dataset", "load_inputs", "LOADERS"]
@@ -76,6 +76,22 @@ def load_npz(path: Path, *, target=None, **_) -> RawArrays:
             )
         if "feature_names" in keys:
             raw.feature_names = [str(v) for v in get("feature_names").tolist()]
+        # Variable-length sequences: X right-padded, with each sequence's true length beside it.
+        split_names = (("X", "lengths"),) if raw.X_test is None else (
+            ("X_train", "lengths_train"), ("X_test", "lengths_test"), ("X_val", "lengths_val"))
+        given = [k for _, k in split_names if k in keys]
+        if given:
+            missing = [k for x, k in split_names if x in keys and k not in keys]
+            if missing:
+                raise DataError(f"{path.name} has {given[0]} but not {missing[0]}; give the lengths of every split")
+            for x_key, l_key in split_names:
+                attr = {"X": "X", "X_train": "X", "X_test": "X_test", "X_val": "X_val"}[x_key]
+                if getattr(raw, attr) is not None:
+                    setattr(raw, attr, with_lengths(getattr(raw, attr), get(l_key), x_key, l_key))
+            raw.masked = True
+        elif "lengths" in keys or "lengths_train" in keys:
+            raise DataError(f"{path.name}: with {'X_train/X_test' if raw.X_test is not None else 'X'} the lengths are "
+                            f"{', '.join(k for _, k in split_names)}")
         # Static (per-sequence) features: `static` beside X, or static_train/static_test(/_val)
         # beside the explicit splits; frame_task checks them and packs them into X.
         split_layout = raw.X_test is not None
@@ -166,18 +182,19 @@ def _check_features(df, path, features, id_c, time_c, fillna=None):
 
 
 def _to_sequences(df, id_c, time_c, features):
-    """Rows sorted into sequences: (X of shape (n, t, f), the groupby, the sequence ids)."""
+    """Rows sorted into sequences: (X, the groupby, the sequence ids, masked). X is (n, t, f)
+    when every sequence has t rows; otherwise the sequences are right-padded to the longest
+    and a last channel marks the observed steps (``masked_array``), and masked is True."""
     df = df.sort_values([id_c, time_c], kind="stable")
     groups = df.groupby(id_c, sort=False)
     lengths = groups.size()
+    values = df[features].to_numpy(dtype=np.float32)
+    ids = [str(i) for i in lengths.index]
     if lengths.nunique() > 1:
-        raise DataError(
-            f"sequences have different lengths ({lengths.min()} to {lengths.max()} timesteps); "
-            "pad or truncate them to one length"
-        )
+        ends = np.cumsum(lengths.to_numpy())
+        return masked_array(np.split(values, ends[:-1])), groups, ids, True
     n, t = len(lengths), int(lengths.iloc[0])
-    X = df[features].to_numpy(dtype=np.float32).reshape(n, t, len(features))
-    return X, groups, [str(i) for i in lengths.index]
+    return values.reshape(n, t, len(features)), groups, ids, False
 
 
 def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, require_target=True, static_cols=None,
@@ -227,11 +244,11 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, requir
                 f"static column {c!r} changes within sequence {seq!r}; a static feature is constant per sequence"
             )
     if not require_target:
-        X, _, ids = _to_sequences(df, id_c, time_c, features)
-        return RawArrays(X=X, y=None, feature_names=[str(f) for f in features], ids=ids)
+        X, _, ids, masked = _to_sequences(df, id_c, time_c, features)
+        return RawArrays(X=X, y=None, feature_names=[str(f) for f in features], ids=ids, masked=masked)
     if df[target_c].isna().any():
         raise DataError(f"target column {target_c!r} has {int(df[target_c].isna().sum())} empty value(s)")
-    X, groups, ids = _to_sequences(df, id_c, time_c, features)
+    X, groups, ids, masked = _to_sequences(df, id_c, time_c, features)
     labels = groups[target_c].nunique()
     if (labels > 1).any():
         raise DataError(
@@ -240,7 +257,7 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, requir
         )
     y = groups[target_c].first().to_numpy()
     raw = RawArrays(X=X, y=y, feature_names=[str(f) for f in features], target_names=[str(target_c)], ids=ids,
-                    n_static=len(static))
+                    n_static=len(static), masked=masked)
     if split_c is not None:
         split = groups[split_c].first().astype(str).str.lower().to_numpy()
         unknown = sorted(set(split) - {"train", "val", "test"})
@@ -251,30 +268,35 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, requir
             raw = RawArrays(
                 X=X[tr], y=y[tr], X_test=X[split == "test"], y_test=y[split == "test"],
                 feature_names=raw.feature_names, target_names=raw.target_names, n_static=len(static),
+                masked=masked,
             )
             if "val" in split:
                 raw.X_val, raw.y_val = X[split == "val"], y[split == "val"]
     return raw
 
 
-def load_inputs(path, *, id_col=None, time_col=None, target=None, feature_names=None, fillna=None):
+def load_inputs(path, *, id_col=None, time_col=None, target=None, feature_names=None, fillna=None,
+                timesteps=None, masked=False):
     """Prediction input: the sequences of a data file (targets, if any, are ignored) and their
     ids (CSV/Parquet sequence ids, else row numbers). An .npz gives ``X``, else ``X_test``, with
-    its static features (``static``/``static_test``) packed in as the model takes them; a .ts
-    file its series. ``feature_names``: the trained model's feature columns in order (CSV
-    columns are matched by name). ``fillna``: fill missing values as the study did (with
-    ``drop``, the sequences with missing values are left out of the ids too)."""
+    its static features (``static``/``static_test``) and lengths (``lengths``/``lengths_test``)
+    packed in as the model takes them; a .ts file its series. ``feature_names``: the trained
+    model's feature columns in order (CSV columns are matched by name). ``fillna``: fill missing
+    values as the study did (with ``drop``, the sequences with missing values are left out of
+    the ids too). ``masked``/``timesteps``: the model reads variable-length sequences padded to
+    ``timesteps`` (a file of one length is padded too; a longer sequence is an error)."""
     from .dataset import _check_static, _check_X, pack_static
 
     p = _check_path(path)
     ext = p.suffix.lower()
+    S, lengths = None, None
     if ext in (".csv", ".parquet"):
         raw = load_csv_long(p, target=target, id_col=id_col, time_col=time_col, require_target=False,
                             feature_order=feature_names, fillna=fillna)
-        X, ids = raw.X, raw.ids
-        S = None
+        X, ids, file_masked = raw.X, raw.ids, raw.masked
     elif ext == ".ts":
-        X, S = read_ts(p).X, None
+        ts = read_ts(p)
+        X, file_masked = ts.X, ts.masked
         ids = [str(i) for i in range(len(X))]
     else:
         try:
@@ -286,18 +308,32 @@ def load_inputs(path, *, id_col=None, time_col=None, target=None, feature_names=
             if key is None:
                 raise DataError(f"{p.name} holds {', '.join(sorted(archive.files)) or '(none)'}; prediction reads X (or X_test)")
             X = archive[key]
-            s_key = "static" if key == "X" else "static_test"
+            suffix = "" if key == "X" else "_test"
+            s_key, l_key = "static" + suffix, "lengths" + suffix
             S = archive[s_key] if s_key in archive.files else None
+            lengths = archive[l_key] if l_key in archive.files else None
         ids = [str(i) for i in range(len(X))]
         if S is not None:
             S = _check_static(S, len(X), s_key)
+        file_masked = lengths is not None
+        if file_masked:
+            X = with_lengths(X, lengths, key, l_key)
+    if file_masked and not masked:
+        n = (np.asarray(X)[:, :, -1] > 0.5).sum(axis=1)
+        raise DataError(f"{p.name} holds sequences of different lengths ({n.min()} to {n.max()} steps); the model "
+                        f"was trained on one length{f' ({timesteps})' if timesteps else ''}: pad them to it")
     if fillna:  # before the static columns join: a dropped sequence takes its static row along
-        X, keep, _ = fill_missing(X, fillna)
+        X, keep, _ = fill_missing(X, fillna, masked=file_masked)
         ids = [i for i, k in zip(ids, keep) if k]
         S = S[keep] if S is not None else None
+    X = _check_X(X, "X")
+    if masked and not file_masked:  # one length in the file: every step observed
+        X = np.concatenate([X, np.ones(X.shape[:2] + (1,), np.float32)], axis=2)
     if S is not None:
-        X = pack_static(_check_X(X, "X"), S)
-    return _check_X(X, "X"), ids
+        X = np.concatenate([pack_static(X[:, :, :-1], S), X[:, :, -1:]], axis=2) if masked else pack_static(X, S)
+    if masked and timesteps:
+        X = repad(X, int(timesteps), p.name)
+    return X, ids
 
 
 LOADERS = {".npz": load_npz, ".csv": load_csv_long, ".parquet": load_csv_long, ".ts": load_ts}

@@ -26,6 +26,9 @@ class TsFile:
     y: np.ndarray | None  # class labels (str) or targets (float); None when the file has none
     classes: list = field(default_factory=list)  # as declared by @classLabel
     regression: bool = False
+    # Unequal lengths (@equalLength false): X is right-padded and its last channel is 1 at the
+    # observed steps (seqsearch.data.dataset.masked_array).
+    masked: bool = False
 
 
 def _header(lines, path):
@@ -116,14 +119,20 @@ def read_ts(path: Path) -> TsFile:
         series.append(np.stack(values, axis=1))
     if not series:
         raise DataError(f"{path.name} has no series after @data")
-    if len(lengths) > 1:
+    masked = len(lengths) > 1
+    if masked and "equallength" in head and _flag(head, "equallength", path)[0]:
         short, long_ = min(lengths), max(lengths)
         raise DataError(
-            f"{path.name} holds series of different lengths ({short} to {long_} timesteps, e.g. lines "
-            f"{lengths[short]} and {lengths[long_]}); seqsearch needs one length: resample or pad them to one "
-            "length (e.g. aeon's Padder or Resizer) and save the result as .ts or .npz"
+            f"{path.name} declares @equalLength true but holds series of different lengths ({short} to {long_} "
+            f"timesteps, e.g. lines {lengths[short]} and {lengths[long_]}); fix the header to @equalLength false "
+            "(they are then padded and masked) or the series"
         )
-    X = np.stack(series)
+    if masked:
+        from .dataset import masked_array
+
+        X = masked_array(series, name=path.name)
+    else:
+        X = np.stack(series)
     y = None
     if has_class:
         y = np.array([lab for lab, _ in labels])
@@ -139,7 +148,7 @@ def read_ts(path: Path) -> TsFile:
         except ValueError:
             lab, n = next((lab, n) for lab, n in labels if not _is_float(lab))
             raise DataError(f"{path.name} line {n}: target {lab!r} is not a number (@targetLabel true)") from None
-    return TsFile(X=X, y=y, classes=list(classes), regression=has_target)
+    return TsFile(X=X, y=y, classes=list(classes), regression=has_target, masked=masked)
 
 
 def test_file_beside(path: Path) -> Path | None:
@@ -162,12 +171,21 @@ def load_ts(path: Path, *, target=None, **_):
     train = read_ts(path)
     if train.y is None:
         raise DataError(f"{path.name} has no labels (@classLabel false, no @targetLabel); training needs them")
-    raw = RawArrays(X=train.X, y=train.y, feature_names=[f"dim_{i}" for i in range(train.X.shape[2])])
+    dims = train.X.shape[2] - int(train.masked)
+    raw = RawArrays(X=train.X, y=train.y, feature_names=[f"dim_{i}" for i in range(dims)], masked=train.masked)
     test_path = test_file_beside(path)
     if test_path is not None:
         test = read_ts(test_path)
         if test.y is None:
             raise DataError(f"{test_path.name} has no labels; the test split needs them")
+        if (test.masked or train.masked) and test.X.shape[2] - int(test.masked) == dims:
+            # Either file of unequal length: both padded to the longer one, both masked.
+            from .dataset import repad, with_lengths
+
+            Xs = [with_lengths(t.X, np.full(len(t.X), t.X.shape[1])) if not t.masked else t.X for t in (train, test)]
+            T = max(X.shape[1] for X in Xs)
+            train.X, test.X = (repad(X, T) for X in Xs)
+            raw.X, raw.masked = train.X, True
         if test.X.shape[1:] != train.X.shape[1:]:
             raise DataError(f"{test_path.name} has series of {test.X.shape[1]} steps x {test.X.shape[2]} dimensions "
                             f"but {path.name} has {train.X.shape[1]} x {train.X.shape[2]}")
