@@ -66,6 +66,10 @@ class SearchSpace:
             self._params[RECIPE_PREFIX] += list(FORECAST_PARAMS)
         if data_spec is not None and getattr(data_spec, "masked", False):
             self._narrow(f"{FRONT_PREFIX}.kind", "none")  # a convolution would smear padding into the steps
+        if data_spec is not None and getattr(data_spec, "vocabulary", None):
+            # Text: token ids are embedded (the width is searched), never scaled.
+            self._params[FRONT_PREFIX].append(Choice("embed_dim", (16, 32, 64, 128), default=64))
+            self._narrow(f"{RECIPE_PREFIX}.scaling", "none")
         if task_spec is not None and task_spec.kind == "seq2seq":
             self._narrow(f"{FRONT_PREFIX}.stride", 1)  # keep one output step per input step
             for n in names:
@@ -204,7 +208,11 @@ def build_models(spec: dict, data_spec, task_spec):
     x = inputs[:, :, :n_dynamic] if n_static or masked else inputs
     mean, var = data_spec.feature_mean[:n_dynamic], data_spec.feature_var[:n_dynamic]
     scaling = recipe["scaling"]
-    if scaling == "global":
+    vocabulary = getattr(data_spec, "vocabulary", None)
+    if vocabulary:  # text: channel 0 holds token ids
+        width = int(_values(spec, FRONT_PREFIX).get("embed_dim", 64))
+        x = keras.layers.Embedding(len(vocabulary), width, name="token_embedding")(ops.cast(inputs[:, :, 0], "int32"))
+    elif scaling == "global":
         x = standardize(x, mean, var)
     elif scaling == "per_series":
         x = series_standardize(x, mask=mask)

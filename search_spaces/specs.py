@@ -29,6 +29,9 @@ class DataSpec:
     # channel (after any static ones) is 1 at observed steps and 0 at padding. The model turns
     # it into the mask its layers read; padded values never reach the output.
     masked: bool = False
+    # Text: the TextVectorization vocabulary (index 0 pads, 1 is an unknown word); the input's
+    # first channel holds token ids (then the mask channel), and the model starts by embedding them.
+    vocabulary: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -131,7 +131,7 @@ def _load_dataset(config):
     return load_dataset(
         config.dataset, task=config.task, target=config.target, id_col=config.id_col,
         time_col=config.time_col, seed=config.seed, test_size=config.test_size, val_size=config.val_size,
-        static_cols=config.static_cols, fillna=config.fillna,
+        static_cols=config.static_cols, fillna=config.fillna, text_col=config.text_col,
     )
 
 
@@ -520,10 +520,14 @@ def _export_and_log(config, ds, tracker, console, best, study_path):
                      f"for {int(best.attrs.get('best_epoch', 0)) + 1} epochs ...")
         model, metrics = export_best(best, ds, seed=config.seed, best_dir=best_dir, study=config.study)
     if tracker.logged_model_trial() != best.number:
-        if model is None:  # exported earlier, but that run stopped before MLflow had it
-            from . import load_model
+        from . import load_model
 
-            model = load_model(best_dir / "model.keras")
-        model_uri = tracker.log_best(model, best_dir, metrics, ds.X_test[:2])
+        if ds.vocabulary:
+            # MLflow's exported-model form has no string signature: a text study logs its token
+            # model (ids and mask in; best/model.keras and the SavedModel export take raw text).
+            logged = load_model(best_dir / "token_model.keras")
+        else:
+            logged = model if model is not None else load_model(best_dir / "model.keras")
+        model_uri = tracker.log_best(logged, best_dir, metrics, ds.X_test[:2])
         console.echo(f"logged to MLflow as {model_uri}")
     return metrics, model

@@ -55,6 +55,7 @@ class RunConfig:
     id_col: str | None = None
     time_col: str | None = None
     static_cols: list[str] | None = None
+    text_col: str | None = None  # text classification: the column holding the texts
     fillna: str | None = None  # interpolate | ffill | zero | drop; None: missing values are an error
     # Forecasting (a time-series table): steps ahead, window length, season of the baseline.
     horizon: int | None = None

@@ -81,6 +81,14 @@ def export_best(record, dataset, *, seed: int, best_dir: Path, study: str):
     }
     if dataset.framing:
         metrics["dataset"]["framing"] = dataset.framing
+    token_model = None
+    if dataset.vocabulary:  # text: the deployable model takes raw strings
+        from .data.text import text_model
+
+        token_model = model
+        model = text_model(token_model, dataset.vocabulary, dataset.text["length"])
+        metrics["dataset"]["text"] = dict(dataset.text)
+        metrics["input_shape"], metrics["input_dtype"] = [None], "string"
     if task_spec.kind == "forecasting":
         from .data.forecast import forecast_metrics, seasonal_naive
 
@@ -95,7 +103,12 @@ def export_best(record, dataset, *, seed: int, best_dir: Path, study: str):
         model.save(tmp / "model.keras")
         import numpy as np
 
-        np.save(tmp / "sample_input.npy", dataset.X_test[:PARITY_SAMPLES])
+        if token_model is not None:  # raw texts for the string model, token ids for ONNX/TFLite
+            token_model.save(tmp / "token_model.keras")
+            np.save(tmp / "sample_input.npy", np.asarray(dataset.test_texts[:PARITY_SAMPLES]).astype(str))
+            np.save(tmp / "sample_tokens.npy", dataset.X_test[:PARITY_SAMPLES])
+        else:
+            np.save(tmp / "sample_input.npy", dataset.X_test[:PARITY_SAMPLES])
         (tmp / "spec.json").write_text(json.dumps(record.spec, indent=2, sort_keys=True) + "\n")
         (tmp / "data_spec.json").write_text(json.dumps(dataset.data_spec(X).to_dict(), indent=2) + "\n")
         (tmp / "task_spec.json").write_text(json.dumps(task_spec.to_dict(), indent=2) + "\n")
@@ -124,10 +137,18 @@ def _write_keras(model, tmp):
     return path
 
 
+def _predict(model, X):
+    if X.dtype.kind in "US":
+        from .data.text import predict_texts
+
+        return predict_texts(model, X)
+    return model.predict(X, verbose=0)
+
+
 def _run_keras(path, X):
     from . import load_model
 
-    return load_model(path).predict(X, verbose=0)
+    return _predict(load_model(path), X)
 
 
 def _write_savedmodel(model, tmp):
@@ -250,9 +271,18 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
     if metrics is None or not sample.is_file():
         raise ExportError(f"no complete best model in {str(best_dir)!r}; run `seqsearch run` for this study first")
     model = load_model(best_dir / "model.keras")
-    X = np.load(sample).astype("float32")
-    model(X[:1])  # a loaded model must be called once before ONNX export
-    reference = np.asarray(model.predict(X, verbose=0))
+    X = np.load(sample)
+    text = (best_dir / "token_model.keras").is_file()
+    if text:
+        # Strings in Keras and SavedModel; ONNX and TFLite have no string ops for the
+        # tokeniser: they get the token model and the same texts' token ids.
+        token_model = load_model(best_dir / "token_model.keras")
+        tokens = np.load(best_dir / "sample_tokens.npy").astype("float32")
+        token_model(tokens[:1])
+    else:
+        X = X.astype("float32")
+        model(X[:1])  # a loaded model must be called once before ONNX export
+    reference = np.asarray(_predict(model, X))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir.parent))
     os.chmod(tmp, 0o755)
@@ -260,9 +290,10 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
     try:
         for fmt in formats:
             try:
-                path = _WRITERS[fmt](model, tmp)
+                by_tokens = text and fmt in ("onnx", "tflite")
+                path = _WRITERS[fmt](token_model if by_tokens else model, tmp)
                 runtime, run = _RUNNERS[fmt]
-                pred = np.asarray(run(path, X))
+                pred = np.asarray(run(path, tokens if by_tokens else X))
             except ExportError:
                 raise
             except Exception as e:  # noqa: BLE001 - converter errors are long; keep their first line
@@ -278,19 +309,22 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
                     f"on {len(X)} test sequences; nothing was written"
                 )
             manifest_formats[fmt] = {"path": path.name, "runtime": runtime, "max_abs_diff": diff}
+            if text:
+                manifest_formats[fmt]["input"] = (
+                    "token ids and mask (batch, steps, 2) from the TextVectorization vocabulary in vocabulary.json"
+                    if by_tokens else "raw strings (batch,)")
         for name in ("spec.json", "metrics.json", "data_spec.json", "task_spec.json"):
             if (best_dir / name).is_file():
                 shutil.copy2(best_dir / name, tmp / name)
+        if text:
+            vocab = json.loads((best_dir / "data_spec.json").read_text()).get("vocabulary", [])
+            (tmp / "vocabulary.json").write_text(json.dumps(vocab) + "\n")
         spec = json.loads((best_dir / "spec.json").read_text())
         manifest = {
             "study": metrics.get("study"),
             "task": metrics["task"],
             "architecture": metrics.get("summary"),
-            "input": {"name": "sequence", "shape": metrics["input_shape"], "dtype": metrics["input_dtype"],
-                      "raw": True, "preprocessing": _preprocessing_text(spec),
-                      **({"mask_channel": "the last channel: 1 at observed steps, 0 at padding; sequences are "
-                                          "right-padded with zeros to the input's steps"}
-                         if metrics.get("masked") else {})},
+            "input": _input_text(metrics, spec),
             "output": _output_text(metrics),
             "classes": metrics.get("classes", []),
             "metrics": {"test": metrics["test"], "val_loss": metrics["val_loss"]},
@@ -304,6 +338,20 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def _input_text(metrics, spec) -> dict:
+    text = (metrics.get("dataset") or {}).get("text")
+    if text:
+        return {"name": "text", "shape": [None], "dtype": "string", "raw": True,
+                "preprocessing": f"TextVectorization inside the model (lower case, punctuation stripped, split on "
+                                 f"whitespace, a vocabulary of {text['vocabulary_size']} tokens, the first {text['length']} tokens kept)"}
+    out = {"name": "sequence", "shape": metrics["input_shape"], "dtype": metrics["input_dtype"], "raw": True,
+           "preprocessing": _preprocessing_text(spec)}
+    if metrics.get("masked"):
+        out["mask_channel"] = ("the last channel: 1 at observed steps, 0 at padding; sequences are right-padded with "
+                               "zeros to the input's steps")
+    return out
 
 
 def _preprocessing_text(spec) -> str:

@@ -69,6 +69,15 @@ def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None,
     framing = (meta.get("dataset") or {}).get("framing")
     if framing:
         return _forecast(model_file, meta, framing, data_path, out, fillna)
+    text = (meta.get("dataset") or {}).get("text")
+    if text:
+        from .data import _check_path
+        from .data.text import predict_texts, text_inputs
+
+        texts, ids = text_inputs(_check_path(data_path), text["column"], id_col)
+        pred = np.asarray(predict_texts(load_model(model_file), texts))
+        _write(_rows(pred, ids, meta), out)
+        return len(texts)
     X, ids = load_inputs(data_path, id_col=id_col, time_col=time_col, target=target,
                          feature_names=meta.get("feature_names") or None, fillna=fillna,
                          timesteps=meta.get("timesteps"), masked=bool(meta.get("masked")))
@@ -82,13 +91,17 @@ def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None,
             f"the model takes {want[0]} x {want[1]}{hint}"
         )
     pred = np.asarray(model.predict(X, verbose=0, batch_size=256))
+    _write(_rows(pred, ids, meta), out)
+    return len(X)
+
+
+def _write(rows, out):
     handle = open(out, "w", newline="") if out else sys.stdout
     try:
-        csv.writer(handle).writerows(_rows(pred, ids, meta))
+        csv.writer(handle).writerows(rows)
     finally:
         if out:
             handle.close()
-    return len(X)
 
 
 def _forecast(model_file, meta, framing, data_path, out, fillna) -> int:
@@ -104,10 +117,5 @@ def _forecast(model_file, meta, framing, data_path, out, fillna) -> int:
     rows = [[*keyed, "step", framing.get("time_col") or "time", *framing["targets"]]]
     for sid, when, seq in zip(ids, times, pred):
         rows += [[*([sid] if keyed else []), h + 1, when[h], *[f"{v:.6g}" for v in seq[h]]] for h in range(len(seq))]
-    handle = open(out, "w", newline="") if out else sys.stdout
-    try:
-        csv.writer(handle).writerows(rows)
-    finally:
-        if out:
-            handle.close()
+    _write(rows, out)
     return len(X)

@@ -52,6 +52,11 @@ class Console:
             f"{(info['lengths'] + ' steps (padded to ' + str(info['timesteps']) + ' and masked)') if info.get('lengths') else str(info['timesteps']) + ' steps'} x {info['features']} features (test split {info['test_split']}"
             + (f"; loaded in {info['load_seconds']:.1f} s)" if "load_seconds" in info else ")")
         )
+        if info.get("text"):
+            t = info["text"]
+            self.echo(f"text column {t['column']!r}: a vocabulary of {t['vocabulary_size']} tokens from the training "
+                      f"texts; each text is read up to {t['length']} tokens ({100 * t['truncated']:.0f}% of training "
+                      "texts are longer)")
         if info.get("horizon"):
             self.echo(
                 f"forecasting {', '.join(info['targets'])} {info['horizon']} step(s) ahead from {info['lookback']} "

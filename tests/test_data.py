@@ -164,8 +164,7 @@ def test_bad_csv_input(tmp_path, clf_csv):
     df = pd.read_csv(clf_csv)
     df = df[~((df["id"] == "s0") & (df["time"] == 7))]
     df.to_csv(tmp_path / "ragged.csv", index=False)
-    with pytest.raises(DataError, match="different lengths \\(7 to 8 timesteps\\)"):
-        load_dataset(tmp_path / "ragged.csv")
+    assert load_dataset(tmp_path / "ragged.csv").describe()["lengths"] == "7-8"  # padded and masked
     (tmp_path / "head.csv").write_text("id,time,label,x0\n")
     with pytest.raises(DataError, match="header but no rows"):
         load_dataset(tmp_path / "head.csv")

@@ -32,7 +32,7 @@ def files(tmp_path_factory):
     (d / "utf16.csv").write_bytes(text.encode("utf-16"))
     (d / "latin1.csv").write_bytes(text.replace("x0", "caf\u00e9", 1).encode("latin-1"))
     (d / "nul.csv").write_bytes(b"id,time,label,x0\n" + b"\x00" * 64)
-    (d / "unequal.ts").write_text("@problemName u\n@classLabel true p q\n@data\n1,2,3:p\n1,2:q\n1,2,3:q\n")
+    (d / "unequal.ts").write_text("@problemName u\n@equalLength true\n@classLabel true p q\n@data\n1,2,3:p\n1,2:q\n1,2,3:q\n")
     Xn = X.copy()
     Xn[2, 1, 0] = np.nan
     np.savez(d / "gaps.npz", X=Xn, y=y)
@@ -52,7 +52,7 @@ CASES = [
     ("utf16.csv", [], None, "utf16.csv is not UTF-8 text"),
     ("latin1.csv", [], None, "latin1.csv is not UTF-8 text"),
     ("nul.csv", [], None, "row(s) have NaN or infinite features (first: id=nan, time=nan)"),
-    ("unequal.ts", [], None, "unequal.ts holds series of different lengths (2 to 3 timesteps"),
+    ("unequal.ts", [], None, "unequal.ts declares @equalLength true but holds series of different lengths (2 to 3"),
     ("gaps.npz", [], None, "X has 1 NaN or infinite value(s) in 1 sequence(s)"),
     ("good.npz", ["--fillna", "mean"], None, "Invalid value for '--fillna'"),
     ("good.npz", ["--trials", str(10**12)], None, "--trials must be an integer in [1, 1000000]"),

@@ -69,6 +69,11 @@ class Dataset:
     # How a forecasting table was cut into windows (lookback, horizon, season, columns); None
     # for datasets whose sequences are given as they are.
     framing: dict | None = None
+    # Text tables: the TextVectorization vocabulary fitted on the training texts, what was
+    # done (column, sequence length, ...), and the raw test texts (the export's parity sample).
+    vocabulary: list | None = None
+    text: dict | None = None
+    test_texts: np.ndarray | None = None
 
     def data_spec(self, X: np.ndarray | None = None) -> DataSpec:
         """Input statistics of ``X`` (default: the training split) for the model's scaling layer."""
@@ -86,6 +91,7 @@ class Dataset:
             feature_var=[float(max(v, 1e-12)) for v in var],
             n_static=self.n_static,
             masked=self.masked,
+            vocabulary=list(self.vocabulary or []),
         )
 
     def task_spec_for(self, y: np.ndarray, X: np.ndarray | None = None) -> TaskSpec:
@@ -147,6 +153,8 @@ class Dataset:
         if self.task_spec.kind == "classification":
             counts = np.bincount(self.y_train, minlength=len(self.task_spec.classes))
             d["classes"] = {c: int(n) for c, n in zip(self.task_spec.classes, counts)}
+        if self.text:
+            d["text"] = dict(self.text)
         if self.framing:
             d.update({k: self.framing[k] for k in ("lookback", "horizon", "season", "series")})
             d["targets"] = list(self.task_spec.target_names)

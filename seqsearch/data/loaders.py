@@ -198,15 +198,15 @@ def _to_sequences(df, id_c, time_c, features):
 
 
 def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, require_target=True, static_cols=None,
-                  feature_order=None, fillna=None, **_) -> RawArrays:
+                  feature_order=None, fillna=None, df=None, **_) -> RawArrays:
     """Long format: one row per timestep with a sequence id, a time order, features and a label
     (constant within a sequence). An optional ``split`` column (train/val/test) fixes the splits.
     ``static_cols``: feature columns constant within each sequence, used as static features
     (they go last). ``feature_order``: the feature columns a trained model takes, in its order
     (prediction input). With ``require_target=False`` a missing target column is fine.
     ``fillna``: missing feature values are left as NaN for ``fill_missing`` instead of refused.
-    Parquet files follow the same rules."""
-    df = _read_table(path)
+    Parquet files follow the same rules. ``df``: the table, when the caller has read it."""
+    df = _read_table(path) if df is None else df
     cols = list(df.columns)
     id_c = _pick(cols, id_col, ID_CANDIDATES, "--id-col", "sequence id")
     time_c = _pick(cols, time_col, TIME_CANDIDATES, "--time-col", "time order")
@@ -357,10 +357,29 @@ def _check_path(path) -> Path:
 
 def load_dataset(
     path, *, task=None, target=None, id_col=None, time_col=None, seed=0, test_size=0.2, val_size=0.2,
-    static_cols=None, fillna=None,
+    static_cols=None, fillna=None, text_col=None,
 ) -> Dataset:
     p = _check_path(path)
     ext = p.suffix.lower()
+    if text_col and ext not in (".csv", ".parquet"):
+        raise DataError(f"--text-col names a column of a CSV or Parquet file, not of a {ext} file")
+    if ext in (".csv", ".parquet"):
+        from .text import find_text_column, load_text
+
+        df = _read_table(p)
+        text_c = find_text_column(list(df.columns), text_col)
+        lower = {str(c).lower() for c in df.columns}
+        # A text column and no time column (a long sequence table has one): text classification.
+        if text_c is not None and (text_col or not (lower & set(TIME_CANDIDATES)) and time_col is None):
+            if static_cols or id_col or time_col:
+                raise DataError("--static-cols, --id-col and --time-col are for sequence tables; a text table has "
+                                "one row per text")
+            return load_text(p, df, text_col=text_c, target=target, task=task, seed=seed, test_size=test_size,
+                             val_size=val_size)
+        raw = load_csv_long(p, target=target, id_col=id_col, time_col=time_col, static_cols=static_cols,
+                            fillna=fillna, df=df)
+        return frame_task(raw, name=archive_name(p), source=str(p.resolve()), task=task, seed=seed,
+                          test_size=test_size, val_size=val_size, fillna=fillna)
     if static_cols and ext not in (".csv", ".parquet"):
         raise DataError("--static-cols names CSV/Parquet columns; in an .npz file store the static features as 'static'")
     if ext not in (".csv", ".parquet") and (id_col or time_col):
