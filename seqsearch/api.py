@@ -131,7 +131,7 @@ def _load_dataset(config):
     return load_dataset(
         config.dataset, task=config.task, target=config.target, id_col=config.id_col,
         time_col=config.time_col, seed=config.seed, test_size=config.test_size, val_size=config.val_size,
-        static_cols=config.static_cols, fillna=config.fillna, text_col=config.text_col,
+        static_cols=config.static_cols, fillna=config.fillna, text_col=config.text_col, tokens=config.tokens,
     )
 
 
@@ -522,7 +522,7 @@ def _export_and_log(config, ds, tracker, console, best, study_path):
     if tracker.logged_model_trial() != best.number:
         from . import load_model
 
-        if ds.vocabulary:
+        if ds.text:
             # MLflow's exported-model form has no string signature: a text study logs its token
             # model (ids and mask in; best/model.keras and the SavedModel export take raw text).
             logged = load_model(best_dir / "token_model.keras")

@@ -94,6 +94,7 @@ def main():
 @click.option("--id-col", help="Sequence id column (CSV/Parquet long format). Default: id, series_id, sequence_id, ...")
 @click.option("--time-col", help="Time order column (CSV/Parquet long format). Default: time, timestep, t, step, ...")
 @click.option("--text-col", help="Text column of a CSV/Parquet text table (one row per text, and a label): text classification or regression. Default: text, sentence, review, ... when the table has no time column.")
+@click.option("--tokens", type=click.Choice(["chars", "words"]), help="Seq2seq pairs (.tsv, or a table with source and target columns): split both sides into characters or words. Default: per side, words when its entries have spaces.")
 @click.option("--static-cols", help="Comma-separated CSV/Parquet feature columns that are constant per sequence: static features (an .npz stores them as 'static').")
 @click.option("--horizon", type=int, help="Forecasting: steps ahead to forecast from a time-series table (CSV/Parquet with a time column; several series keyed by --id-col). Implies --task forecasting.")
 @click.option("--lookback", type=int, help="Forecasting: input window length in steps. Default: max(2 x horizon, season).")

@@ -56,6 +56,7 @@ class RunConfig:
     time_col: str | None = None
     static_cols: list[str] | None = None
     text_col: str | None = None  # text classification: the column holding the texts
+    tokens: str | None = None  # seq2seq pairs: chars | words (default: per side, words when they have spaces)
     fillna: str | None = None  # interpolate | ffill | zero | drop; None: missing values are an error
     # Forecasting (a time-series table): steps ahead, window length, season of the baseline.
     horizon: int | None = None

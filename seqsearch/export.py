@@ -81,8 +81,10 @@ def export_best(record, dataset, *, seed: int, best_dir: Path, study: str):
     }
     if dataset.framing:
         metrics["dataset"]["framing"] = dataset.framing
+    if dataset.pairs:
+        metrics["dataset"]["pairs"] = dict(dataset.pairs)
     token_model = None
-    if dataset.vocabulary:  # text: the deployable model takes raw strings
+    if dataset.text:  # text: the deployable model takes raw strings
         from .data.text import text_model
 
         token_model = model
@@ -316,8 +318,8 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
         for name in ("spec.json", "metrics.json", "data_spec.json", "task_spec.json"):
             if (best_dir / name).is_file():
                 shutil.copy2(best_dir / name, tmp / name)
-        if text:
-            vocab = json.loads((best_dir / "data_spec.json").read_text()).get("vocabulary", [])
+        vocab = json.loads((best_dir / "data_spec.json").read_text()).get("vocabulary", [])
+        if vocab:  # text and seq2seq pairs: the token ids' meaning, for runtimes fed token ids
             (tmp / "vocabulary.json").write_text(json.dumps(vocab) + "\n")
         spec = json.loads((best_dir / "spec.json").read_text())
         manifest = {

@@ -69,6 +69,16 @@ def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None,
     framing = (meta.get("dataset") or {}).get("framing")
     if framing:
         return _forecast(model_file, meta, framing, data_path, out, fillna)
+    pairs = (meta.get("dataset") or {}).get("pairs")
+    if pairs:
+        from .data import _check_path
+        from .data.pairs import decode, pair_inputs
+
+        X, ids = pair_inputs(_check_path(data_path), pairs, meta.get("vocabulary") or [])
+        pred = np.asarray(load_model(model_file).predict(X, verbose=0, batch_size=256))
+        decoded = decode(pred, meta.get("classes") or [], pairs["target_tokens"])
+        _write([["id", "prediction"], *([i, d] for i, d in zip(ids, decoded))], out)
+        return len(X)
     text = (meta.get("dataset") or {}).get("text")
     if text:
         from .data import _check_path

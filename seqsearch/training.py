@@ -285,6 +285,10 @@ def score(model, X, y, task_spec) -> dict:
         out = {"accuracy": float(np.mean(hits)), "loss": float(-np.mean(np.log(picked)))}
         if task_spec.kind == "seq2seq":
             out["sequence_accuracy"] = float(np.mean(hits.all(axis=1)))
+            from .data.pairs import END, token_error_rate
+
+            if END in task_spec.classes:  # pairs with an end token: the edit-distance error rate
+                out["token_error_rate"] = token_error_rate(pred, y, list(task_spec.classes))
         return out
     if task_spec.kind == "forecasting":
         from .data.forecast import forecast_metrics

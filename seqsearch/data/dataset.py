@@ -74,6 +74,9 @@ class Dataset:
     vocabulary: list | None = None
     text: dict | None = None
     test_texts: np.ndarray | None = None
+    # Seq2seq pairs: how each side was tokenised and the lengths (the source vocabulary is
+    # ``vocabulary``, the target's is ``task_spec.classes``).
+    pairs: dict | None = None
 
     def data_spec(self, X: np.ndarray | None = None) -> DataSpec:
         """Input statistics of ``X`` (default: the training split) for the model's scaling layer."""
@@ -155,6 +158,8 @@ class Dataset:
             d["classes"] = {c: int(n) for c, n in zip(self.task_spec.classes, counts)}
         if self.text:
             d["text"] = dict(self.text)
+        if self.pairs:
+            d["pairs"] = dict(self.pairs)
         if self.framing:
             d.update({k: self.framing[k] for k in ("lookback", "horizon", "season", "series")})
             d["targets"] = list(self.task_spec.target_names)

@@ -336,7 +336,11 @@ def load_inputs(path, *, id_col=None, time_col=None, target=None, feature_names=
     return X, ids
 
 
-LOADERS = {".npz": load_npz, ".csv": load_csv_long, ".parquet": load_csv_long, ".ts": load_ts}
+def _pairs_only(path, **_):  # .tsv files are seq2seq pairs; load_dataset reads them itself
+    raise DataError(f"{path.name}: a .tsv file holds seq2seq pairs; train on it with seqsearch run")
+
+
+LOADERS = {".npz": load_npz, ".csv": load_csv_long, ".parquet": load_csv_long, ".ts": load_ts, ".tsv": _pairs_only}
 
 
 def _check_path(path) -> Path:
@@ -357,16 +361,27 @@ def _check_path(path) -> Path:
 
 def load_dataset(
     path, *, task=None, target=None, id_col=None, time_col=None, seed=0, test_size=0.2, val_size=0.2,
-    static_cols=None, fillna=None, text_col=None,
+    static_cols=None, fillna=None, text_col=None, tokens=None,
 ) -> Dataset:
     p = _check_path(path)
     ext = p.suffix.lower()
+    if tokens and ext not in (".tsv", ".csv", ".parquet"):
+        raise DataError(f"--tokens is for tables of source and target sequences (.tsv/.csv), not a {ext} file")
+    if ext == ".tsv":
+        from .pairs import load_pairs
+
+        return load_pairs(p, tokens=tokens, seed=seed, test_size=test_size, val_size=val_size, task=task)
     if text_col and ext not in (".csv", ".parquet"):
         raise DataError(f"--text-col names a column of a CSV or Parquet file, not of a {ext} file")
     if ext in (".csv", ".parquet"):
         from .text import find_text_column, load_text
 
         df = _read_table(p)
+        from .pairs import is_pairs_table, load_pairs
+
+        if tokens or (is_pairs_table(df.columns) and text_col is None and time_col is None
+                      and not {str(c).lower() for c in df.columns} & set(TIME_CANDIDATES)):
+            return load_pairs(p, tokens=tokens, seed=seed, test_size=test_size, val_size=val_size, task=task)
         text_c = find_text_column(list(df.columns), text_col)
         lower = {str(c).lower() for c in df.columns}
         # A text column and no time column (a long sequence table has one): text classification.

@@ -1,0 +1,97 @@
+"""Seq2seq pairs: TSV/CSV of source and target sequences, tokenised per side, vocabularies from
+training pairs, an end token, and the edit-distance error rate."""
+
+import csv
+import io
+
+import numpy as np
+import pytest
+
+from seqsearch.data import load_dataset
+from seqsearch.data.pairs import END, PAD, decode, token_error_rate
+from seqsearch.errors import DataError
+from test_cli import seqsearch
+
+
+def write_reversal(path, n=60, seed=0, header=True, extra=()):
+    """Space-separated digit sequences and their reversal (seed 001's task, as text)."""
+    rng = np.random.default_rng(seed)
+    lines = ["source\ttarget"] if header else []
+    for _ in range(n):
+        seq = [str(d) for d in rng.integers(1, 10, size=int(rng.integers(1, 6)))]
+        lines.append(f"{' '.join(seq)}\t{' '.join(reversed(seq))}")
+    lines += list(extra)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_pairs_are_tokenised_per_side_with_an_end_token(tmp_path):
+    ds = load_dataset(write_reversal(tmp_path / "rev.tsv"))
+    assert ds.task_spec.kind == "seq2seq" and ds.task_spec.classes[:3] == [PAD, END, "<unk>"]
+    assert ds.pairs["source_tokens"] == "words" and ds.pairs["target_tokens"] == "words"
+    assert ds.vocabulary[:2] == ["<pad>", "<unk>"] and ds.data_spec().vocabulary == ds.vocabulary
+    assert ds.X_train.shape[1:] == (5, 1) and ds.y_train.shape[1] == 6  # up to 5 tokens + the end
+    end = ds.task_spec.classes.index(END)
+    for x, y in zip(ds.X_train, ds.y_train):
+        src = [ds.vocabulary[int(i)] for i in x[:, 0] if i > 0]
+        tgt = [ds.task_spec.classes[int(i)] for i in y]
+        assert tgt[:len(src)] == src[::-1] and tgt[len(src)] == END and y[len(src) + 1:].sum() == 0
+    assert end == 1
+    # The same file without a header, as characters: "1 2" is three characters.
+    chars = load_dataset(write_reversal(tmp_path / "raw.tsv", header=False), tokens="chars")
+    assert chars.pairs["source_tokens"] == "chars" and " " in chars.vocabulary
+
+
+def test_a_csv_with_source_and_target_columns_is_read_as_pairs(tmp_path):
+    import pandas as pd
+
+    pd.DataFrame({"input": ["abc", "de", "fgh", "ij", "klm"] * 4, "output": ["cba", "ed", "hgf", "ji", "mlk"] * 4}).to_csv(
+        tmp_path / "p.csv", index=False)
+    ds = load_dataset(tmp_path / "p.csv")
+    assert ds.task_spec.kind == "seq2seq" and ds.pairs["source_tokens"] == "chars"
+
+
+def test_decode_and_the_token_error_rate_by_hand():
+    classes = [PAD, END, "a", "b", "c", "<unk>"]
+    one_hot = np.eye(6)[[[2, 3, 1, 0], [2, 2, 4, 1]]]  # "a b <end>", "a a c <end>"
+    assert decode(one_hot, classes, "words") == ["a b", "a a c"]
+    assert decode(one_hot, classes, "chars") == ["ab", "aac"]
+    y = np.array([[2, 3, 1, 0], [2, 4, 1, 0]])  # truth: "a b", "a c"
+    # 0 edits over 2 tokens, then one insertion over 2: mean 0.25.
+    assert token_error_rate(one_hot, y, classes) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("content, kwargs, message", [
+    ("1 2\n3 4\n", {}, "has one column; each line needs a source, a tab and a target"),
+    ("source\ttarget\n1 2\t2 1\n\t3\n4\t4\n", {}, r"1 empty source\(s\) in bad.tsv \(first at pair 2\)"),
+    ("a\tb\n", {"tokens": "bytes"}, "--tokens must be one of chars, words"),
+])
+def test_bad_pair_files_say_what_is_wrong(tmp_path, content, kwargs, message):
+    (tmp_path / "bad.tsv").write_text(content)
+    with pytest.raises(DataError, match=message):
+        load_dataset(tmp_path / "bad.tsv", **kwargs)
+
+
+def test_a_target_token_training_never_saw_is_unknown_and_counted(tmp_path):
+    lines = ["source\ttarget\tsplit", *[f"{i}\t{i}\ttrain" for i in range(1, 9)], "x\tnew\ttest"]
+    (tmp_path / "p.tsv").write_text("\n".join(lines) + "\n")
+    ds = load_dataset(tmp_path / "p.tsv")
+    assert "new" not in ds.task_spec.classes and ds.pairs["unknown_target_tokens"]["test"] == 3  # n, e, w
+    unk = ds.task_spec.classes.index("<unk>")
+    assert ds.y_test[0].tolist()[:4] == [unk, unk, unk, ds.task_spec.classes.index(END)]
+
+
+@pytest.mark.slow
+def test_pairs_end_to_end_run_and_predict_decoded_sequences(tmp_path):
+    write_reversal(tmp_path / "rev.tsv", n=80)
+    wd = tmp_path / "runs"
+    r = seqsearch("run", tmp_path / "rev.tsv", "--trials", 1, "--max-epochs", 2, "--families", "encdec",
+                  "--set", "encdec.units=16", "--set", "encdec.decoder=teacher", "--workdir", wd)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "pairs: sources as words" in r.stdout and "token_error_rate" in r.stdout
+    write_reversal(tmp_path / "new.tsv", n=3, seed=7)
+    r = seqsearch("predict", wd / "rev" / "best", tmp_path / "new.tsv")
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = list(csv.reader(io.StringIO(r.stdout)))
+    assert rows[0] == ["id", "prediction"] and len(rows) == 4
+    assert all(set(row[1].split()) <= set("123456789") for row in rows[1:])
