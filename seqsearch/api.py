@@ -522,9 +522,9 @@ def _export_and_log(config, ds, tracker, console, best, study_path):
     if tracker.logged_model_trial() != best.number:
         from . import load_model
 
-        if ds.text:
-            # MLflow's exported-model form has no string signature: a text study logs its token
-            # model (ids and mask in; best/model.keras and the SavedModel export take raw text).
+        if ds.test_texts is not None:
+            # MLflow's exported-model form has no string signature: text and pairs studies log
+            # their token model (best/model.keras and the SavedModel export take raw text).
             logged = load_model(best_dir / "token_model.keras")
         else:
             logged = model if model is not None else load_model(best_dir / "model.keras")

@@ -84,12 +84,16 @@ def export_best(record, dataset, *, seed: int, best_dir: Path, study: str):
     if dataset.pairs:
         metrics["dataset"]["pairs"] = dict(dataset.pairs)
     token_model = None
-    if dataset.text:  # text: the deployable model takes raw strings
-        from .data.text import text_model
+    if dataset.test_texts is not None:  # text and pairs: the deployable model takes raw strings
+        from .data.text import source_model, text_model
 
         token_model = model
-        model = text_model(token_model, dataset.vocabulary, dataset.text["length"])
-        metrics["dataset"]["text"] = dict(dataset.text)
+        if dataset.text:
+            model = text_model(token_model, dataset.vocabulary, dataset.text["length"])
+            metrics["dataset"]["text"] = dict(dataset.text)
+        else:
+            model = source_model(token_model, dataset.vocabulary, dataset.pairs["source_length"],
+                                 dataset.pairs["source_tokens"])
         metrics["input_shape"], metrics["input_dtype"] = [None], "string"
     if task_spec.kind == "forecasting":
         from .data.forecast import forecast_metrics, seasonal_naive
@@ -344,6 +348,13 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
 
 def _input_text(metrics, spec) -> dict:
     text = (metrics.get("dataset") or {}).get("text")
+    pairs = (metrics.get("dataset") or {}).get("pairs")
+    if pairs and metrics.get("input_dtype") == "string":
+        return {"name": "source", "shape": [None], "dtype": "string", "raw": True,
+                "preprocessing": f"split into {pairs['source_tokens']} inside the model (no other change), token ids "
+                                 f"from a vocabulary of {pairs['source_vocabulary']}, the first "
+                                 f"{pairs['source_length']} tokens kept; the output is per-step probabilities over "
+                                 "'classes', up to the <end> token"}
     if text:
         return {"name": "text", "shape": [None], "dtype": "string", "raw": True,
                 "preprocessing": f"TextVectorization inside the model (lower case, punctuation stripped, split on "

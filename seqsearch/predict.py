@@ -72,13 +72,14 @@ def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None,
     pairs = (meta.get("dataset") or {}).get("pairs")
     if pairs:
         from .data import _check_path
-        from .data.pairs import decode, pair_inputs
+        from .data.pairs import decode, read_pairs
+        from .data.text import predict_texts
 
-        X, ids = pair_inputs(_check_path(data_path), pairs, meta.get("vocabulary") or [])
-        pred = np.asarray(load_model(model_file).predict(X, verbose=0, batch_size=256))
+        sources, _, _, ids = read_pairs(_check_path(data_path))  # the model splits them itself
+        pred = np.asarray(predict_texts(load_model(model_file), sources))
         decoded = decode(pred, meta.get("classes") or [], pairs["target_tokens"])
         _write([["id", "prediction"], *([i, d] for i, d in zip(ids, decoded))], out)
-        return len(X)
+        return len(sources)
     text = (meta.get("dataset") or {}).get("text")
     if text:
         from .data import _check_path

@@ -3,6 +3,7 @@ training pairs, an end token, and the edit-distance error rate."""
 
 import csv
 import io
+import json
 
 import numpy as np
 import pytest
@@ -40,6 +41,18 @@ def test_pairs_are_tokenised_per_side_with_an_end_token(tmp_path):
     # The same file without a header, as characters: "1 2" is three characters.
     chars = load_dataset(write_reversal(tmp_path / "raw.tsv", header=False), tokens="chars")
     assert chars.pairs["source_tokens"] == "chars" and " " in chars.vocabulary
+
+
+@pytest.mark.parametrize("tokens", ["words", "chars"])
+def test_the_string_model_splits_sources_as_the_data_was_split(tmp_path, tokens):
+    from search_spaces import SearchSpace, build_model
+    from seqsearch.data.text import predict_texts, source_model
+
+    ds = load_dataset(write_reversal(tmp_path / "rev.tsv", extra=["9 9 zz\t1"]), tokens=tokens)
+    space = SearchSpace(["encdec"], data_spec=ds.data_spec(), task_spec=ds.task_spec)
+    core = build_model(space.default_spec("encdec", {"front.embed_dim": 16}), ds.data_spec(), ds.task_spec)
+    wrapped = source_model(core, ds.vocabulary, ds.pairs["source_length"], tokens)
+    np.testing.assert_allclose(predict_texts(wrapped, ds.test_texts), core.predict(ds.X_test, verbose=0), atol=1e-6)
 
 
 def test_a_csv_with_source_and_target_columns_is_read_as_pairs(tmp_path):
@@ -95,3 +108,5 @@ def test_pairs_end_to_end_run_and_predict_decoded_sequences(tmp_path):
     rows = list(csv.reader(io.StringIO(r.stdout)))
     assert rows[0] == ["id", "prediction"] and len(rows) == 4
     assert all(set(row[1].split()) <= set("123456789") for row in rows[1:])
+    metrics = json.loads((wd / "rev" / "best" / "metrics.json").read_text())
+    assert metrics["input_dtype"] == "string" and "token_error_rate" in metrics["test"]

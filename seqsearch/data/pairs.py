@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["PAD", "END", "UNK", "is_pairs_table", "load_pairs", "pair_inputs", "decode", "token_error_rate",
+__all__ = ["PAD", "END", "UNK", "is_pairs_table", "load_pairs", "read_pairs", "decode", "token_error_rate",
            "TOKENS"]
 
 PAD, UNK, END = "<pad>", "<unk>", "<end>"
@@ -173,17 +173,11 @@ def load_pairs(path: Path, *, tokens=None, seed=0, test_size=0.2, val_size=0.2, 
         task_spec=task_spec, feature_names=["source"], test_given=split is not None and "test" in set(split),
     )
     ds.vocabulary = src_vocab
+    ds.test_texts = np.asarray([str(sources[i]) for i in test])  # the string model's parity sample
     ds.pairs = {"source_tokens": src_mode, "target_tokens": tgt_mode, "source_length": src_len,
                 "target_length": tgt_len, "source_vocabulary": len(src_vocab), "target_vocabulary": len(tgt_vocab),
                 "unknown_target_tokens": {k: v for k, v in unknown.items() if k != "train"}}
     return ds
-
-
-def pair_inputs(path, pairs: dict, vocabulary):
-    """Prediction input: the sources of a pairs file (targets, if any, ignored) as token ids."""
-    sources, _, _, ids = read_pairs(Path(path))
-    seqs = [tokenize(str(s), pairs["source_tokens"]) for s in sources]
-    return encode_sources(seqs, vocabulary, int(pairs["source_length"])), ids
 
 
 def decode(pred, classes, mode) -> list[str]:

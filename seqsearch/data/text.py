@@ -18,7 +18,8 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["TEXT_CANDIDATES", "find_text_column", "load_text", "text_inputs", "text_model", "predict_texts",
+__all__ = ["TEXT_CANDIDATES", "find_text_column", "load_text", "text_inputs", "text_model", "source_model",
+           "predict_texts",
            "MAX_TOKENS", "MAX_LENGTH"]
 
 TEXT_CANDIDATES = ("text", "sentence", "review", "document", "content", "comment", "message", "body")
@@ -133,6 +134,20 @@ def text_inputs(path, column, id_col=None):
     id_c = id_col or next((c for c in ("id", "ID", "Id") if c in df.columns), None)
     ids = [str(v) for v in df[id_c]] if id_c else [str(i) for i in range(len(df))]
     return texts, ids
+
+
+def source_model(token_model, vocabulary, length, mode):
+    """Seq2seq pairs: raw source strings (batch,) -> token ids split as the data was
+    (characters or whitespace, no standardisation; ``<pad>``/``<unk>`` are TextVectorization's
+    own 0 and 1) -> (batch, length, 1) -> ``token_model``."""
+    import keras
+    from keras import ops
+
+    texts = keras.Input(shape=(), dtype="string", name="source")
+    split = "character" if mode == "chars" else "whitespace"
+    ids = keras.layers.TextVectorization(vocabulary=list(vocabulary)[2:], standardize=None, split=split,
+                                         output_sequence_length=int(length), name="tokens")(texts)
+    return keras.Model(texts, token_model(ops.expand_dims(ops.cast(ids, "float32"), -1)), name="source_model")
 
 
 def text_model(token_model, vocabulary, length):
