@@ -240,3 +240,20 @@ def test_splits_index_the_data_once_and_stay_reproducible():
     assert a.fingerprint() == b.fingerprint()
     for Xs, ys in ((a.X_train, a.y_train), (a.X_val, a.y_val), (a.X_test, a.y_test)):
         assert [a.task_spec.classes[c] for c in ys] == [y[int(i)] for i in Xs[:, 0, 0]]
+
+
+def test_training_statistics_are_computed_once_per_dataset(monkeypatch):
+    """Every trial asks for the training split's DataSpec: one pass over X serves them all."""
+    from seqsearch.data import dataset as dmod
+
+    X, y = make_classification(n=30, t=5, f=2)
+    ds = frame_task(RawArrays(X=X, y=y), name="d", source="mem")
+    calls = []
+    real = dmod.channel_moments
+    monkeypatch.setattr(dmod, "channel_moments", lambda *a: calls.append(1) or real(*a))
+    first, second = ds.data_spec(), ds.data_spec()
+    assert first.feature_mean == second.feature_mean and len(calls) == 1
+    ds.data_spec(ds.X_val)  # another array: computed for it, the cache untouched
+    ds.X_train = ds.X_train.copy()  # a replaced split is recomputed
+    ds.data_spec()
+    assert len(calls) == 3

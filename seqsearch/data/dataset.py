@@ -79,13 +79,20 @@ class Dataset:
     pairs: dict | None = None
 
     def data_spec(self, X: np.ndarray | None = None) -> DataSpec:
-        """Input statistics of ``X`` (default: the training split) for the model's scaling layer."""
-        X = self.X_train if X is None else X
-        if self.masked:  # statistics of the observed steps; the mask channel itself is left alone
-            mean, var = channel_moments(X[:, :, :-1], X[:, :, -1] > 0.5)
-            mean, var = np.append(mean, 0.0), np.append(var, 1.0)
+        """Input statistics of ``X`` (default: the training split) for the model's scaling layer.
+        Every trial asks for the training split's: they are computed once (a pass over X)."""
+        cached = self.__dict__.get("_train_moments")
+        if X is None and cached is not None and cached[0] is self.X_train:
+            X, (mean, var) = self.X_train, cached[1]
         else:
-            mean, var = channel_moments(X)
+            default, X = X is None, self.X_train if X is None else X
+            if self.masked:  # statistics of the observed steps; the mask channel itself is left alone
+                mean, var = channel_moments(X[:, :, :-1], X[:, :, -1] > 0.5)
+                mean, var = np.append(mean, 0.0), np.append(var, 1.0)
+            else:
+                mean, var = channel_moments(X)
+            if default:
+                self.__dict__["_train_moments"] = (X, (mean, var))
         return DataSpec(
             timesteps=int(X.shape[1]),
             n_features=int(X.shape[2]),

@@ -25,6 +25,7 @@ from search_spaces.specs import TaskSpec
 from ..config import FILLNA
 from ..errors import DataError
 from .dataset import Dataset, fill_missing
+from .loaders import _pick, _plain
 
 __all__ = ["load_forecast", "forecast_inputs", "forecast_metrics", "seasonal_naive", "infer_season"]
 
@@ -41,24 +42,6 @@ _SEASONS = (
     (86400, 7),  # days: a week
     (7 * 86400, 52),  # weeks: a year
 )
-
-
-def _match(columns, given, candidates, option, what, required=True):
-    """A column: ``given`` (must exist) or the first candidate present, compared case-blind."""
-    if given is not None:
-        if given not in columns:
-            raise DataError(f"{option} {given!r} is not a column of the file; columns: {', '.join(map(str, columns))}")
-        return given
-    lower = {str(c).lower(): c for c in columns}
-    for c in candidates:
-        if c in lower:
-            return lower[c]
-    if not required:
-        return None
-    raise DataError(
-        f"cannot find the {what} column (looked for {', '.join(candidates)}); pass {option}. "
-        f"Columns: {', '.join(map(str, columns))}"
-    )
 
 
 def _parse_times(values, name):
@@ -125,8 +108,8 @@ def _read(path, *, target, id_col, time_col, feature_order=None):
         if (df[c].to_numpy() == np.arange(len(df))).all():
             df = df.drop(columns=c)
     cols = list(df.columns)
-    time_c = _match(cols, time_col, TIME_CANDIDATES, "--time-col", "time")
-    id_c = _match([c for c in cols if c != time_c], id_col, ID_CANDIDATES, "--id-col", "series id", required=False)
+    time_c = _pick(cols, time_col, TIME_CANDIDATES, "--time-col", "time")
+    id_c = _pick([c for c in cols if c != time_c], id_col, ID_CANDIDATES, "--id-col", "series id", required=False)
     rest = [c for c in cols if c not in (time_c, id_c)]
     if target:
         targets = [t.strip() for t in target.split(",") if t.strip()]
@@ -134,7 +117,7 @@ def _read(path, *, target, id_col, time_col, feature_order=None):
             if t not in rest:
                 raise DataError(f"--target {t!r} is not a column of the file; columns: {', '.join(map(str, cols))}")
     else:
-        found = _match(rest, None, TARGET_CANDIDATES, "--target", "target", required=False)
+        found = _pick(rest, None, TARGET_CANDIDATES, "--target", "target", required=False)
         numeric = [c for c in rest if _is_numeric(df[c])]
         if found is not None:
             targets = [found]
@@ -194,10 +177,6 @@ def _is_numeric(col):
     import pandas as pd
 
     return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
-
-
-def _plain(v):
-    return v.item() if hasattr(v, "item") else v
 
 
 def _filled(values, sid, time_values, fillna, features, time_c, id_c):

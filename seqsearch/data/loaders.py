@@ -111,16 +111,21 @@ def load_npz(path: Path, *, target=None, **_) -> RawArrays:
     return raw
 
 
-def _pick(columns, given, candidates, option, what):
+def _pick(columns, given, candidates, option, what, required=True):
+    """A column: ``given`` (must exist) or the first candidate name present, compared
+    case-blind; None when there is none and it is not ``required``."""
     if given is not None:
         if given not in columns:
             raise DataError(
                 f"{option} {given!r} is not a column of the file; columns: {', '.join(map(str, columns))}"
             )
         return given
+    lower = {str(c).lower(): c for c in columns}
     for c in candidates:
-        if c in columns:
-            return c
+        if c in lower:
+            return lower[c]
+    if not required:
+        return None
     raise DataError(
         f"cannot find the {what} column (looked for {', '.join(candidates)}); pass {option}. "
         f"Columns: {', '.join(map(str, columns))}"

@@ -28,10 +28,11 @@ TARGET_CANDIDATES = ("target", "tgt", "output")
 
 
 def _columns(columns):
-    lower = {str(c).lower(): c for c in columns}
-    src = next((lower[c] for c in SOURCE_CANDIDATES if c in lower), None)
-    tgt = next((lower[c] for c in TARGET_CANDIDATES if c in lower), None)
-    return src, tgt
+    from .loaders import _pick
+
+    columns = list(columns)
+    return (_pick(columns, None, SOURCE_CANDIDATES, "", "source", required=False),
+            _pick(columns, None, TARGET_CANDIDATES, "", "target", required=False))
 
 
 def is_pairs_table(columns) -> bool:

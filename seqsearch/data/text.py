@@ -30,12 +30,9 @@ TEXT_TARGETS = ("label", "target", "y", "class", "sentiment", "category")
 
 def find_text_column(columns, given=None):
     """The text column: ``given`` (must exist) or the first candidate name present (case-blind)."""
-    if given is not None:
-        if given not in columns:
-            raise DataError(f"--text-col {given!r} is not a column of the file; columns: {', '.join(map(str, columns))}")
-        return given
-    lower = {str(c).lower(): c for c in columns}
-    return next((lower[c] for c in TEXT_CANDIDATES if c in lower), None)
+    from .loaders import _pick
+
+    return _pick(list(columns), given, TEXT_CANDIDATES, "--text-col", "text", required=False)
 
 
 def _texts(df, col, path):
