@@ -73,7 +73,14 @@ def _forecast_head(x, task_spec, inputs, output_scale="global"):
 
 
 def loss_and_metrics(task_spec):
+    """The loss name and fresh metric objects. Objects, not the strings "accuracy" / "mae":
+    Keras resolves a string metric inside the first traced train step and creates its variables
+    there, and a ``tf.function`` that creates variables is traced a second time (so is one that
+    builds the optimiser's slots: ``compile_model`` builds them first). One trace instead of two
+    saves about 0.7 s per candidate on this machine, half of a small candidate's fit."""
+    import keras
+
     # For token seq2seq the same loss and accuracy apply per step (targets (batch, steps)).
     if task_spec.categorical:
-        return "sparse_categorical_crossentropy", ["accuracy"]
-    return "mse", ["mae"]
+        return "sparse_categorical_crossentropy", [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    return "mse", [keras.metrics.MeanAbsoluteError(name="mae")]

@@ -25,7 +25,8 @@ RECIPE_PARAMS = (
 FORECAST_PARAMS = (Choice("output_scale", ("global", "window"), default="global"),)
 
 
-def compile_model(model, spec: dict, task_spec, optimizer=None):
+def compile_model(model, spec: dict, task_spec, optimizer=None, jit_compile=False,
+                  steps_per_execution: int = 1):
     """Compile with the recipe's optimiser; ``optimizer`` shares one already made (a model and
     the teacher-forced trainer that trains its weights save the same optimiser state)."""
     import keras
@@ -36,5 +37,8 @@ def compile_model(model, spec: dict, task_spec, optimizer=None):
     # Gradient clipping keeps recurrent trials from diverging at the top of the lr range.
     if optimizer is None:
         optimizer = keras.optimizers.Adam(learning_rate=spec[f"{RECIPE_PREFIX}.learning_rate"], clipnorm=1.0)
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=False)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution)
+    if not optimizer.built:  # slots made now, not inside the first traced step (see loss_and_metrics)
+        optimizer.build(model.trainable_variables)
     return model

@@ -165,3 +165,41 @@ def test_released_gradients_keeps_what_existed_before():
     with released_gradients():
         registry["CustomGradient-test-added"] = {"type": None, "location": None}
     assert "CustomGradient-test-added" not in registry and registry == before
+
+
+@pytest.mark.parametrize("task,family,over", [
+    ("classification", "rnn", {"rnn.cell": "lstm"}),
+    ("regression", "transformer", {}),
+    ("regression", "tlb", {}),
+    ("seq2seq", "encdec", {"encdec.decoder": "teacher"}),
+])
+def test_each_candidate_traces_its_train_and_test_steps_once(monkeypatch, task, family, over):
+    """A string metric or an unbuilt optimiser makes TensorFlow trace the first train step
+    twice (variables created in the first trace): ~0.7 s lost per candidate."""
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    from conftest import make_regression
+
+    traces = {"train": 0, "test": 0}
+    train_step, test_step = TensorFlowTrainer.train_step, TensorFlowTrainer.test_step
+
+    def counted(kind, step):
+        def wrapper(self, data):
+            traces[kind] += 1  # Python runs only while TensorFlow traces
+            return step(self, data)
+        return wrapper
+
+    monkeypatch.setattr(TensorFlowTrainer, "train_step", counted("train", train_step))
+    monkeypatch.setattr(TensorFlowTrainer, "test_step", counted("test", test_step))
+    if task == "classification":
+        X, y = make_classification(n=40, t=8, f=1)  # 24 training rows: a partial last batch
+    elif task == "regression":
+        X, y = make_regression(n=40, t=8, f=1)
+    else:
+        X, _ = make_regression(n=40, t=8, f=1)
+        y = X[:, ::-1, :].copy()
+    data = frame_task(RawArrays(X=X, y=y, sequence_target=task == "seq2seq"), name="t", source="mem", task=task)
+    space = SearchSpace([family], data_spec=data.data_spec(), task_spec=data.task_spec)
+    out = fit_candidate(space.default_spec(family, {"train.batch_size": 16, **over}), data, max_epochs=2, seed=0)
+    assert out.state == "complete" and out.epochs_run == 2, out.reason
+    assert traces == {"train": 1, "test": 1}
