@@ -1,0 +1,163 @@
+"""XLA (``jit_compile``) per family (issue 7, speed work).
+
+    python benchmarks/jit_compile.py --epochs 30 --draws 3
+
+For each dataset (ItalyPowerDemand: 24 steps, 1 channel; BasicMotions: 100 steps, 6 channels;
+the seed's reversal task for the sequence-output families) and each family, the family's
+default spec, its cell variants (SimpleRNN / LSTM / GRU where the family has a cell) and
+``--draws`` random specs of that family are each trained twice in this process, once compiled
+with ``jit_compile=False`` and once with ``True``, from the same seed, for ``--epochs`` epochs with
+per-epoch validation (patience above the epoch count, so both train every epoch). Recorded per
+run: the first epoch (tracing, and XLA's compilation when on), the median later epoch, and the
+whole fit. ``speedup`` = time without XLA / time with it, for the whole fit (what a trial of
+that many epochs pays) and for a later epoch (what each extra epoch pays); ``break_even_epochs``
+is how many epochs a trial must run before XLA's compile time is repaid. Order alternates
+between specs so neither setting always runs on warmer caches. Results go to
+``benchmarks/results/jit_compile.json``; the summary gives each family's median speedups.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+DATA = HERE.parent / "examples" / "data"
+DATASETS = {
+    "ItalyPowerDemand": ["rnn", "transformer", "rnn_bottleneck", "tlb"],
+    "BasicMotions": ["rnn", "transformer", "rnn_bottleneck", "tlb"],
+    "reversal": ["rnn", "transformer", "encdec"],
+}
+
+
+def variants(space, family, draws, seed):
+    """(label, spec): the default, its cell variants, then random draws of the family."""
+    import optuna
+
+    from search_spaces import OptunaHP
+
+    out = [("default", space.default_spec(family))]
+    cell = f"{family}.cell"
+    if any(p.name == cell for p in space.params(family)):
+        for c in ("simple_rnn", "lstm", "gru"):
+            if c != out[0][1].get(cell):
+                try:
+                    out.append((c, space.default_spec(family, {cell: c})))
+                except ValueError:
+                    pass
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    n = 0
+    while n < draws:
+        spec = space.sample(OptunaHP(study.ask()))
+        if spec.get("family") != family:
+            continue
+        out.append((f"random{n}", spec))
+        n += 1
+    return out
+
+
+def fit_once(spec, ds, epochs, jit, seed):
+    import keras
+
+    from search_spaces import build_models, compile_model
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    model, trainer = build_models(spec, ds.data_spec(), ds.task_spec)
+    net = trainer or model
+    compile_model(net, spec, ds.task_spec, jit_compile=jit)
+    X, Xv = ds.X_train, ds.X_val
+    if trainer is not None:  # teacher forcing: the targets are the second input
+        X, Xv = [ds.X_train, ds.y_train], [ds.X_val, ds.y_val]
+    ends = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            ends.append(time.perf_counter())
+
+    t0 = time.perf_counter()
+    net.fit(X, ds.y_train, validation_data=(Xv, ds.y_val), epochs=epochs,
+            batch_size=int(spec["train.batch_size"]), verbose=0, callbacks=[Clock()])
+    total = time.perf_counter() - t0
+    epochs_s = [b - a for a, b in zip([t0] + ends[:-1], ends)]
+    return {"fit_s": total, "first_epoch_s": epochs_s[0], "later_epoch_s": statistics.median(epochs_s[1:]),
+            "val_loss": float(net.history.history["val_loss"][-1]), "jit_used": bool(net.jit_compile)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--draws", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--datasets", default=",".join(DATASETS))
+    ap.add_argument("--out", default=str(HERE / "results" / "jit_compile.json"))
+    args = ap.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from search_spaces import SearchSpace
+    from seqsearch._backend import load_keras
+    from seqsearch.data import load_dataset
+
+    load_keras()
+    rows = []
+    flip = False
+    for name in args.datasets.split(","):
+        ds = load_dataset(DATA / f"{name}.npz")
+        space = SearchSpace(DATASETS[name], data_spec=ds.data_spec(), task_spec=ds.task_spec)
+        for family in space.families:
+            for label, spec in variants(space, family, args.draws, args.seed):
+                spec["train.patience"] = 40
+                runs = {}
+                if not rows:  # warm-up: TensorFlow's one-off start-up is neither side's cost
+                    fit_once(spec, ds, 2, False, 0)
+                for jit in ((True, False) if flip else (False, True)):
+                    try:
+                        runs[jit] = fit_once(spec, ds, args.epochs, jit, args.seed)
+                    except Exception as e:  # noqa: BLE001 - XLA may not compile an op: record it
+                        runs[jit] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
+                flip = not flip
+                row = {"dataset": name, "family": family, "variant": label, "no_xla": runs[False], "xla": runs[True]}
+                if "error" not in runs[True]:
+                    a, b = runs[False], runs[True]
+                    row["speedup_fit"] = round(a["fit_s"] / b["fit_s"], 3)
+                    row["speedup_epoch"] = round(a["later_epoch_s"] / b["later_epoch_s"], 3)
+                    saved = a["later_epoch_s"] - b["later_epoch_s"]
+                    extra = b["first_epoch_s"] - a["first_epoch_s"]
+                    row["break_even_epochs"] = round(1 + extra / saved, 1) if saved > 0 else None
+                rows.append(row)
+                print(json.dumps({k: v for k, v in row.items() if k not in ("no_xla", "xla")}), flush=True)
+    summary = {}
+    for name in args.datasets.split(","):
+        for family in DATASETS[name]:
+            got = [r for r in rows if r["dataset"] == name and r["family"] == family and "speedup_fit" in r]
+            if got:
+                summary[f"{name}/{family}"] = {
+                    "specs": len(got),
+                    "median_speedup_fit": round(statistics.median(r["speedup_fit"] for r in got), 3),
+                    "median_speedup_epoch": round(statistics.median(r["speedup_epoch"] for r in got), 3),
+                    "median_first_epoch_s": {
+                        "no_xla": round(statistics.median(r["no_xla"]["first_epoch_s"] for r in got), 2),
+                        "xla": round(statistics.median(r["xla"]["first_epoch_s"] for r in got), 2),
+                    },
+                }
+    report = {
+        "command": f"python benchmarks/jit_compile.py --epochs {args.epochs} --draws {args.draws}",
+        "epochs": args.epochs,
+        "summary": summary,
+        "rows": rows,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+    }
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
