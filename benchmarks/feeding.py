@@ -1,10 +1,10 @@
 """How training data is fed (issue 7, speed work).
 
-    python benchmarks/feeding.py --epochs 20
+    python benchmarks/feeding.py --epochs 10
 
-Per dataset (ItalyPowerDemand, BasicMotions, and a generated 10,000-sequence set that has
-hundreds of batches an epoch where the archives have 2 to 3) and per family default, the same model is fitted
-from the same seed with per-epoch validation, fed four ways:
+Per dataset (ItalyPowerDemand, BasicMotions, and a generated 4,000-sequence set that has about
+75 batches an epoch where the archives have 2 or 3) and per family default, the same model is
+fitted from the same seed with per-epoch validation, fed four ways:
 
 * ``arrays``: NumPy arrays straight to ``fit`` (what seqsearch does: Keras converts them to
   tensors once per fit and slices shuffled batches with a vectorised gather, prefetching);
@@ -37,7 +37,7 @@ FAMILIES = ["rnn", "transformer", "rnn_bottleneck", "tlb"]
 MODES = ("arrays", "tf_data", "spe4", "spe16")
 
 
-def generated(path, n=10_000, steps=64, channels=3, seed=0):
+def generated(path, n=4_000, steps=64, channels=3, seed=0):
     """Noisy sines whose class is the frequency band (``n`` sequences, 4 classes)."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 4, n)
@@ -84,7 +84,7 @@ def fit_once(spec, ds, epochs, mode, seed):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(HERE / "results" / "feeding.json"))
     args = ap.parse_args()
@@ -99,7 +99,7 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         paths = {"ItalyPowerDemand": DATA / "ItalyPowerDemand.npz", "BasicMotions": DATA / "BasicMotions.npz",
-                 "generated10k": generated(Path(tmp) / "generated.npz")}
+                 "generated4k": generated(Path(tmp) / "generated.npz")}
         for name, path in paths.items():
             ds = load_dataset(path)
             space = SearchSpace(FAMILIES, data_spec=ds.data_spec(), task_spec=ds.task_spec)
