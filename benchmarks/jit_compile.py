@@ -13,7 +13,10 @@ run: the first epoch (tracing, and XLA's compilation when on), the median later 
 whole fit. ``speedup`` = time without XLA / time with it, for the whole fit (what a trial of
 that many epochs pays) and for a later epoch (what each extra epoch pays); ``break_even_epochs``
 is how many epochs a trial must run before XLA's compile time is repaid. Order alternates
-between specs so neither setting always runs on warmer caches. Results go to
+between specs so neither setting always runs on warmer caches. Then 16 small GRU candidates are
+fitted one after another in a fresh process each way, released as seqsearch releases a trial,
+and the process's resident memory is recorded after each (XLA's compiled programs are cached
+for the process's life). Results go to
 ``benchmarks/results/jit_compile.json``; the summary gives each family's median speedups.
 """
 
@@ -96,6 +99,45 @@ def fit_once(spec, ds, epochs, jit, seed):
             "val_loss": float(net.history.history["val_loss"][-1]), "jit_used": bool(net.jit_compile)}
 
 
+def memory_probe(jit: bool, trials: int = 16):
+    """Resident memory after each of ``trials`` small GRU fits in one process, released the way
+    seqsearch releases a trial (``clear_session`` and the gradient registry)."""
+    import keras
+
+    from search_spaces import SearchSpace, build_models, compile_model
+    from seqsearch.data import load_dataset
+    from seqsearch.training import process_rss_mb, released_gradients
+
+    ds = load_dataset(DATA / "ItalyPowerDemand.npz")
+    space = SearchSpace(["rnn"], data_spec=ds.data_spec(), task_spec=ds.task_spec)
+    rss = []
+    for i in range(trials):
+        with released_gradients():
+            keras.backend.clear_session(free_memory=False)
+            keras.utils.set_random_seed(i)
+            spec = space.default_spec("rnn", {"rnn.cell": "gru", "rnn.units": 16, "train.learning_rate": 1e-3 * (1 + i / 10)})
+            model, _ = build_models(spec, ds.data_spec(), ds.task_spec)
+            compile_model(model, spec, ds.task_spec, jit_compile=jit)
+            model.fit(ds.X_train, ds.y_train, validation_data=(ds.X_val, ds.y_val), epochs=2, verbose=0)
+            del model
+        keras.backend.clear_session()
+        rss.append(round(process_rss_mb(), 1))
+    return rss
+
+
+def memory_check():
+    import subprocess
+
+    memory = {}
+    for mode in ("no_xla", "xla"):  # each in a fresh process: XLA's cache outlives clear_session
+        out = subprocess.run([sys.executable, __file__, "--memory-probe", mode], capture_output=True, text=True, check=True)
+        rss = json.loads(out.stdout.strip().splitlines()[-1])
+        slope = statistics.linear_regression(range(1, len(rss)), rss[1:]).slope
+        memory[mode] = {"rss_mb_after_each_trial": rss, "growth_mb_per_trial": round(slope, 1)}
+    print(json.dumps({k: v["growth_mb_per_trial"] for k, v in memory.items()}))
+    return memory
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=30)
@@ -103,13 +145,28 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--datasets", default="ItalyPowerDemand,BasicMotions,reversal")
     ap.add_argument("--out", default=str(HERE / "results" / "jit_compile.json"))
+    ap.add_argument("--memory-only", action="store_true",
+                    help="only the memory check (to benchmarks/results/jit_compile_memory.json)")
+    ap.add_argument("--memory-probe", choices=("xla", "no_xla"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.memory_probe:
+        from seqsearch._backend import load_keras
+
+        load_keras()
+        print(json.dumps(memory_probe(args.memory_probe == "xla")))
+        return
 
     from search_spaces import SearchSpace
     from seqsearch._backend import load_keras
     from seqsearch.data import load_dataset
 
+    if args.memory_only:
+        memory = memory_check()
+        out = HERE / "results" / "jit_compile_memory.json"
+        out.write_text(json.dumps({"command": "python benchmarks/jit_compile.py --memory-only",
+                                   "memory_16_gru_trials": memory}, indent=2) + "\n")
+        return
     load_keras()
     rows = []
     flip = False
@@ -158,12 +215,14 @@ def main():
                         "xla": round(statistics.median(r["xla"]["first_epoch_s"] for r in got), 2),
                     },
                 }
+    memory = memory_check()
     report = {
         "command": f"python benchmarks/jit_compile.py --epochs {args.epochs} --draws {args.draws}"
                    + (f" --datasets {args.datasets}" if args.datasets != ap.get_default("datasets") else "")
                    + (f" --out {args.out}" if args.out != ap.get_default("out") else ""),
         "epochs": args.epochs,
         "summary": summary,
+        "memory_16_gru_trials": memory,
         "rows": rows,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
     }
