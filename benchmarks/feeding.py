@@ -6,12 +6,16 @@ Per dataset (ItalyPowerDemand, BasicMotions, and a generated 4,000-sequence set 
 75 batches an epoch where the archives have 2 or 3) and per family default, the same model is
 fitted from the same seed with per-epoch validation, fed four ways:
 
-* ``arrays``: NumPy arrays straight to ``fit`` (what seqsearch does: Keras converts them to
-  tensors once per fit and slices shuffled batches with a vectorised gather, prefetching);
-* ``tf_data``: a ``tf.data`` pipeline built once (``from_tensor_slices``, ``cache``, per-epoch
-  ``shuffle``, ``batch``, ``prefetch(AUTOTUNE)``), train and validation alike;
-* ``spe4`` / ``spe16``: arrays, compiled with ``steps_per_execution`` 4 / 16 (that many batches
-  run inside one traced call, so Python and dispatch overhead is paid once per group).
+* ``arrays``: NumPy arrays straight to ``fit`` (what seqsearch did before: Keras converts them
+  to tensors once per fit and, every epoch, starts a parallel autotuned pipeline that shuffles
+  indices and gathers batches);
+* ``tf_data``: the textbook ``tf.data`` pipeline, built once (``from_tensor_slices``, ``cache``,
+  ``shuffle`` over all sequences each epoch, ``batch``, ``prefetch(AUTOTUNE)``), train and
+  validation alike; its shuffle buffer holds a second copy of the data;
+* ``seqsearch``: ``seqsearch.training.batches``, what trials use now: the arrays as one
+  element, an epoch shuffles indices only and gathers each batch, sequentially, prefetching 2;
+* ``spe4``: arrays, compiled with ``steps_per_execution=4`` (four batches inside one traced
+  call, so Python and dispatch overhead is paid once per group).
 
 Reported: the median epoch after the first (the first traces the graphs) and the whole fit.
 Results go to ``benchmarks/results/feeding.json``.
@@ -34,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 DATA = HERE.parent / "examples" / "data"
 FAMILIES = ["rnn", "transformer", "rnn_bottleneck", "tlb"]
-MODES = ("arrays", "tf_data", "spe4", "spe16")
+MODES = ("arrays", "tf_data", "seqsearch", "spe4")
 
 
 def generated(path, n=4_000, steps=64, channels=3, seed=0):
@@ -66,7 +70,13 @@ def fit_once(spec, ds, epochs, mode, seed):
             ends.append(time.perf_counter())
 
     t0 = time.perf_counter()
-    if mode == "tf_data":
+    if mode == "seqsearch":
+        from seqsearch.training import batches
+
+        model.fit(batches(ds.X_train, ds.y_train, batch, shuffle=True),
+                  validation_data=batches(ds.X_val, ds.y_val, batch, shuffle=False),
+                  epochs=epochs, verbose=0, callbacks=[Clock()])
+    elif mode == "tf_data":
         auto = tf.data.AUTOTUNE
         train = (tf.data.Dataset.from_tensor_slices((ds.X_train, ds.y_train)).cache()
                  .shuffle(len(ds.X_train), reshuffle_each_iteration=True).batch(batch).prefetch(auto))

@@ -109,6 +109,48 @@ def released_gradients():
             registry.pop(key, None)
 
 
+def batches(x, y, batch_size: int, shuffle: bool):
+    """A ``tf.data`` pipeline of ``(x, y)`` batches (``x`` may be a list of arrays), or the
+    arrays themselves where TensorFlow is not installed.
+
+    Keras' own feeding of NumPy arrays starts a parallel, autotuned slicing pipeline anew every
+    epoch; for the few batches of a UCR-sized epoch that start-up is most of the epoch
+    (``benchmarks/feeding.py``). This one is built once per fit and starts cheaply: the arrays
+    become one dataset element (one copy, as Keras makes), an epoch shuffles only the indices
+    (full shuffle, no buffer of sequences) and gathers each batch from them.
+    """
+    try:
+        import tensorflow as tf
+    except ImportError:  # another Keras backend without TensorFlow: Keras slices the arrays
+        return None
+    data = (tuple(x) if isinstance(x, list) else x, y)
+    n = len(y)
+    index = tf.data.Dataset.range(n)
+    if shuffle:
+        index = index.shuffle(n, reshuffle_each_iteration=True)
+    index = index.batch(batch_size)
+    whole = tf.data.Dataset.from_tensors(data).repeat()
+
+    def grab(i, d):
+        return tf.nest.map_structure(lambda a: tf.gather(a, i, axis=0), d)
+
+    ds = tf.data.Dataset.zip((index, whole)).map(grab)
+    options = tf.data.Options()
+    # No graph rewrites: they serialise the pipeline, data element included, on every epoch.
+    options.experimental_optimization.apply_default_optimizations = False
+    return ds.with_options(options).prefetch(2)
+
+
+def _fit_batched(fit, X, y, validation_data=None, batch_size=32, **kw):
+    """``fit`` fed by ``batches`` (falls back to the arrays when TensorFlow is absent)."""
+    train = batches(X, y, batch_size, shuffle=True)
+    if train is None:
+        return fit(X, y, validation_data=validation_data, batch_size=batch_size, **kw)
+    if validation_data is not None:
+        validation_data = batches(*validation_data, batch_size, shuffle=False)
+    return fit(train, validation_data=validation_data, **kw)
+
+
 def _build(spec, data_spec, task_spec, max_params):
     """``(model, fit, n_params)``: the model to score and export, and a ``fit(X, y, **kw)``
     that trains it, through the teacher-forced trainer where the family has one (its second
@@ -121,7 +163,11 @@ def _build(spec, data_spec, task_spec, max_params):
         return None, None, n_params
     if trainer is None:
         compile_model(model, spec, task_spec)
-        return model, model.fit, n_params
+
+        def fit(X, y, **kw):
+            return _fit_batched(model.fit, X, y, **kw)
+
+        return model, fit, n_params
     compile_model(trainer, spec, task_spec)
     compile_model(model, spec, task_spec, optimizer=trainer.optimizer)
 
@@ -129,7 +175,7 @@ def _build(spec, data_spec, task_spec, max_params):
         if validation_data is not None:
             Xv, yv = validation_data
             validation_data = ([Xv, yv], yv)
-        return trainer.fit([X, y], y, validation_data=validation_data, **kw)
+        return _fit_batched(trainer.fit, [X, y], y, validation_data=validation_data, **kw)
 
     return model, fit, n_params
 
