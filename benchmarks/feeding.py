@@ -12,8 +12,9 @@ fitted from the same seed with per-epoch validation, fed four ways:
 * ``tf_data``: the textbook ``tf.data`` pipeline, built once (``from_tensor_slices``, ``cache``,
   ``shuffle`` over all sequences each epoch, ``batch``, ``prefetch(AUTOTUNE)``), train and
   validation alike; its shuffle buffer holds a second copy of the data;
-* ``seqsearch``: ``seqsearch.training.batches``, what trials use now: the arrays as one
-  element, an epoch shuffles indices only and gathers each batch, sequentially, prefetching 2;
+* ``seqsearch``: ``seqsearch.training.batches``, what trials use now: sliced once per fit,
+  shuffled in a buffer each epoch (no cache), batched, prefetching 2 (splits over 256 MiB
+  shuffle indices and gather batches instead, to keep one copy of the data);
 * ``spe4``: arrays, compiled with ``steps_per_execution=4`` (four batches inside one traced
   call, so Python and dispatch overhead is paid once per group).
 

@@ -205,9 +205,13 @@ def test_each_candidate_traces_its_train_and_test_steps_once(monkeypatch, task, 
     assert traces == {"train": 1, "test": 1}
 
 
-def test_batches_cover_every_row_once_per_epoch_and_reshuffle():
+@pytest.mark.parametrize("buffer_bytes", [None, 0])  # small splits: a shuffle buffer; large: gathered
+def test_batches_cover_every_row_once_per_epoch_and_reshuffle(monkeypatch, buffer_bytes):
+    from seqsearch import training
     from seqsearch.training import batches
 
+    if buffer_bytes is not None:
+        monkeypatch.setattr(training, "SHUFFLE_BUFFER_BYTES", buffer_bytes)
     X = np.arange(50, dtype="float32").reshape(25, 2, 1)
     y = np.arange(25)
     train = batches(X, y, 8, shuffle=True)
