@@ -158,7 +158,7 @@ def _fit_batched(fit, X, y, validation_data=None, batch_size=32, **kw):
         return fit(X, y, validation_data=validation_data, batch_size=batch_size, **kw)
     if validation_data is not None:
         validation_data = batches(*validation_data, batch_size, shuffle=False)
-    return fit(train, validation_data=validation_data, **kw)
+    return fit(train, validation_data=validation_data, shuffle=False, **kw)  # shuffled in the pipeline
 
 
 def _build(spec, data_spec, task_spec, max_params):
