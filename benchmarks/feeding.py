@@ -53,6 +53,25 @@ def generated(path, n=4_000, steps=64, channels=3, seed=0):
     return path
 
 
+def timed_fit(model, *args, **kw):
+    """``model.fit(*args, **kw)`` timed: ``{"fit_s", "first_epoch_s", "later_epoch_s"}`` (the
+    median epoch after the first, which traces the graphs), plus the last ``val_loss``."""
+    import keras
+
+    ends = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            ends.append(time.perf_counter())
+
+    t0 = time.perf_counter()
+    history = model.fit(*args, verbose=0, callbacks=[Clock()], **kw)
+    total = time.perf_counter() - t0
+    epochs_s = [b - a for a, b in zip([t0] + ends[:-1], ends)]
+    return {"fit_s": total, "first_epoch_s": epochs_s[0], "later_epoch_s": statistics.median(epochs_s[1:]),
+            "val_loss": float(history.history["val_loss"][-1])}
+
+
 def fit_once(spec, ds, epochs, mode, seed):
     import keras
     import tensorflow as tf
@@ -64,33 +83,21 @@ def fit_once(spec, ds, epochs, mode, seed):
     model, _ = build_models(spec, ds.data_spec(), ds.task_spec)
     compile_model(model, spec, ds.task_spec, steps_per_execution=int(mode[3:]) if mode.startswith("spe") else 1)
     batch = int(spec["train.batch_size"])
-    ends = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            ends.append(time.perf_counter())
-
-    t0 = time.perf_counter()
     if mode == "seqsearch":
         from seqsearch.training import batches
 
-        model.fit(batches(ds.X_train, ds.y_train, batch, shuffle=True),
-                  validation_data=batches(ds.X_val, ds.y_val, batch, shuffle=False),
-                  epochs=epochs, verbose=0, callbacks=[Clock()])
+        got = timed_fit(model, batches(ds.X_train, ds.y_train, batch, shuffle=True),
+                        validation_data=batches(ds.X_val, ds.y_val, batch, shuffle=False), epochs=epochs)
     elif mode == "tf_data":
         auto = tf.data.AUTOTUNE
         train = (tf.data.Dataset.from_tensor_slices((ds.X_train, ds.y_train)).cache()
                  .shuffle(len(ds.X_train), reshuffle_each_iteration=True).batch(batch).prefetch(auto))
         val = tf.data.Dataset.from_tensor_slices((ds.X_val, ds.y_val)).cache().batch(batch).prefetch(auto)
-        model.fit(train, validation_data=val, epochs=epochs, verbose=0, callbacks=[Clock()])
+        got = timed_fit(model, train, validation_data=val, epochs=epochs)
     else:
-        model.fit(ds.X_train, ds.y_train, validation_data=(ds.X_val, ds.y_val), epochs=epochs,
-                  batch_size=batch, verbose=0, callbacks=[Clock()])
-    total = time.perf_counter() - t0
-    epochs_s = [b - a for a, b in zip([t0] + ends[:-1], ends)]
-    return {"fit_s": round(total, 3), "first_epoch_s": round(epochs_s[0], 3),
-            "later_epoch_s": round(statistics.median(epochs_s[1:]), 4),
-            "val_loss": round(float(model.history.history["val_loss"][-1]), 4)}
+        got = timed_fit(model, ds.X_train, ds.y_train, validation_data=(ds.X_val, ds.y_val), epochs=epochs,
+                        batch_size=batch)
+    return {k: round(v, 4) for k, v in got.items()}
 
 
 def main():

@@ -29,7 +29,6 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -84,19 +83,11 @@ def fit_once(spec, ds, epochs, jit, seed):
     X, Xv = ds.X_train, ds.X_val
     if trainer is not None:  # teacher forcing: the targets are the second input
         X, Xv = [ds.X_train, ds.y_train], [ds.X_val, ds.y_val]
-    ends = []
+    from feeding import timed_fit
 
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            ends.append(time.perf_counter())
-
-    t0 = time.perf_counter()
-    net.fit(X, ds.y_train, validation_data=(Xv, ds.y_val), epochs=epochs,
-            batch_size=int(spec["train.batch_size"]), verbose=0, callbacks=[Clock()])
-    total = time.perf_counter() - t0
-    epochs_s = [b - a for a, b in zip([t0] + ends[:-1], ends)]
-    return {"fit_s": total, "first_epoch_s": epochs_s[0], "later_epoch_s": statistics.median(epochs_s[1:]),
-            "val_loss": float(net.history.history["val_loss"][-1]), "jit_used": bool(net.jit_compile)}
+    got = timed_fit(net, X, ds.y_train, validation_data=(Xv, ds.y_val), epochs=epochs,
+                    batch_size=int(spec["train.batch_size"]))
+    return {**got, "jit_used": bool(net.jit_compile)}
 
 
 def memory_probe(jit: bool, trials: int = 16):

@@ -120,8 +120,8 @@ def batches(x, y, batch_size: int, shuffle: bool):
 
     Keras' own feeding of NumPy arrays starts a parallel, autotuned slicing pipeline anew every
     epoch; for the few batches of a UCR-sized epoch that start-up is most of the epoch. Slicing
-    the arrays once and shuffling them in a buffer is 1.2-3x faster per epoch on the archives
-    and still faster with 75 batches an epoch (``benchmarks/feeding.py``). The buffer is a
+    the arrays once and shuffling them in a buffer is 1.8-3.1x faster per epoch on the archives
+    and on par with 75 batches an epoch (``benchmarks/feeding.py``). The buffer is a
     second copy of the training split, so splits over ``SHUFFLE_BUFFER_BYTES`` shuffle indices
     and gather each batch instead (no copy). Every row is seen once per epoch, reshuffled each
     epoch from TensorFlow's seed (``keras.utils.set_random_seed``).
