@@ -7,6 +7,7 @@ import contextlib
 import gc
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,28 +311,46 @@ def _prepare_study_dir(config, ds, info) -> Path:
     path = config.study_path
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
+        with tempfile.TemporaryFile(prefix=".write-test-", dir=path):
+            pass
     except OSError as e:
         raise SeqsearchError(f"cannot write to the work directory {str(path.parent)!r} ({e.strerror}); pass --workdir") from None
     meta_path = path / "study.json"
     meta = {"study": config.study, "dataset": info["name"], "fingerprint": info["fingerprint"], "task": info["task"]}
-    if meta_path.exists():
-        try:
-            old = json.loads(meta_path.read_text())
-        except ValueError:
-            old = None
-        if old and (old.get("fingerprint"), old.get("task")) != (meta["fingerprint"], meta["task"]):
-            raise SeqsearchError(
-                f"study {config.study!r} was run on {old.get('dataset')!r} as {old.get('task')} "
-                f"(fingerprint {old.get('fingerprint')}), not on this data/task; pass another --study"
-            )
-    else:
-        tmp = meta_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(meta, indent=2) + "\n")
-        os.replace(tmp, meta_path)
+    if not meta_path.exists() and _create_exclusively(meta_path, json.dumps(meta, indent=2) + "\n"):
+        return path
+    # The study exists (or another worker created it a moment ago): it must be on the same data.
+    try:
+        old = json.loads(meta_path.read_text())
+    except ValueError:
+        old = None
+    if old and (old.get("fingerprint"), old.get("task")) != (meta["fingerprint"], meta["task"]):
+        raise SeqsearchError(
+            f"study {config.study!r} was run on {old.get('dataset')!r} as {old.get('task')} "
+            f"(fingerprint {old.get('fingerprint')}), not on this data/task; pass another --study"
+        )
     return path
+
+
+def _create_exclusively(path: Path, text: str) -> bool:
+    """Write ``path`` complete and only if it does not exist yet; False when another process
+    (or thread) created it first. Workers started together race here (`--jobs`, or two
+    `seqsearch run` commands on one study), so the temporary file is unique to the caller and
+    the file appears with a hard link, which fails rather than overwrite."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: last writer wins, content is whole
+            os.replace(tmp, path)
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 def _evaluator(config, ds, space, tracker, engine, console):

@@ -127,3 +127,38 @@ def test_unwritable_workdir_is_one_line(tmp_path):
     r = seqsearch("run", tmp_path / "good.npz", "--workdir", tmp_path / "afile" / "runs")
     _assert_clean_error(r, "cannot write to the work directory")
     assert (tmp_path / "afile").read_text() == "not a folder"
+
+
+def test_workers_starting_together_create_the_study_once(tmp_path):
+    """`--jobs N` and several `seqsearch run` commands on one study start at the same moment:
+    each must find or create study.json whole, none may fail on another's temporary file, and
+    a worker on other data is still refused. (CI once failed here with a shared `study.tmp`.)"""
+    import json
+    import threading
+    from types import SimpleNamespace
+
+    from seqsearch.api import _prepare_study_dir
+    from seqsearch.errors import SeqsearchError
+
+    info = {"name": "w", "fingerprint": "f1", "task": "classification"}
+    for round_ in range(25):
+        config = SimpleNamespace(study="w", study_path=tmp_path / f"r{round_}" / "w")
+        barrier, errors = threading.Barrier(8), []
+
+        def worker():
+            barrier.wait()
+            try:
+                _prepare_study_dir(config, None, info)
+            except Exception as e:  # noqa: BLE001 - collected and reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert json.loads((config.study_path / "study.json").read_text())["fingerprint"] == "f1"
+        assert sorted(p.name for p in config.study_path.iterdir()) == ["study.json"]
+    with pytest.raises(SeqsearchError, match="not on this data/task"):
+        _prepare_study_dir(config, None, {**info, "fingerprint": "f2"})
