@@ -35,6 +35,7 @@ class RunResult:
     leaderboard: list = field(default_factory=list)
     pareto_front: list = field(default_factory=list)  # multi-objective: [{trial, objectives...}]
     baseline: dict | None = None  # forecasting: the seasonal naive forecast's test scores
+    ensemble: list = field(default_factory=list)  # the trials the exported model averages (best first)
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -494,8 +495,11 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
     tracker.log_figures(study_figures(records, curves, engine.importances()))
     front = _pareto(config, engine, tracker, console) if len(config.objectives) > 1 else []
 
+    from .export import ensemble_members
+
+    members = ensemble_members(records, best, config.ensemble_size(len(ds.X_val)))
     with study_lock(study_path):  # two processes finishing one study: one retrains, one reuses
-        metrics, model = _export_and_log(config, ds, tracker, console, best, study_path)
+        metrics, model = _export_and_log(config, ds, tracker, console, members, study_path)
     best_dir = study_path / "best"
     test_txt = ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
     console.echo(f"test ({metrics['dataset']['n_test']} sequences): {test_txt}")
@@ -523,22 +527,36 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
         leaderboard=rows,
         pareto_front=front,
         baseline=metrics.get("baseline"),
+        ensemble=_exported_trials(metrics),
     )
 
 
-def _export_and_log(config, ds, tracker, console, best, study_path):
+def _exported_trials(metrics) -> list[int]:
+    return [m["trial"] for m in metrics["ensemble"]] if "ensemble" in metrics else [metrics.get("trial")]
+
+
+def _export_and_log(config, ds, tracker, console, members, study_path):
     from .export import export_best, read_export
 
+    best = members[0]
     best_dir = study_path / "best"
     metrics = read_export(best_dir)
     model = None
-    if metrics and metrics.get("trial") == best.number and metrics.get("dataset", {}).get("fingerprint") == ds.fingerprint():
-        console.echo(f"\nbest trial #{best.number} unchanged; keeping the export in {best_dir}")
+    numbers = [r.number for r in members]
+    if metrics and _exported_trials(metrics) == numbers and metrics.get("dataset", {}).get("fingerprint") == ds.fingerprint():
+        which = f"trial #{best.number}" if len(members) == 1 else "trials " + ", ".join(f"#{n}" for n in numbers)
+        console.echo(f"\nbest {which} unchanged; keeping the export in {best_dir}")
     else:
-        console.echo(f"\nretraining trial #{best.number} ({best.attrs.get('summary', '')}) on train+val "
-                     f"for {int(best.attrs.get('best_epoch', 0)) + 1} epochs ...")
-        model, metrics = export_best(best, ds, seed=config.seed, best_dir=best_dir, study=config.study)
-    if tracker.logged_model_trial() != best.number:
+        if len(members) == 1:
+            console.echo(f"\nretraining trial #{best.number} ({best.attrs.get('summary', '')}) on train+val "
+                         f"for {int(best.attrs.get('best_epoch', 0)) + 1} epochs ...")
+        else:
+            console.echo(f"\nretraining the {len(members)} best trials on train+val; the export averages them:")
+            for r in members:
+                console.echo(f"  #{r.number} {r.attrs.get('summary', '')} (val_loss {r.value:.4g}, "
+                             f"{int(r.attrs.get('best_epoch', 0)) + 1} epochs)")
+        model, metrics = export_best(members, ds, seed=config.seed, best_dir=best_dir, study=config.study)
+    if tracker.logged_model_trials() != numbers:
         from . import load_model
 
         if ds.test_texts is not None:

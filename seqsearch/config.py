@@ -22,6 +22,12 @@ PRUNERS = ("median", "sha", "hyperband", "none")
 # How missing feature values are filled (seqsearch.data.dataset.fill_missing; kept here so the
 # CLI can check the option without importing numpy).
 FILLNA = ("interpolate", "ffill", "zero", "drop")
+# Default ensemble: below ENSEMBLE_VAL_SEQUENCES validation sequences many candidates tie (on
+# ItalyPowerDemand's 14, eight fit them all) and the pick among them is noise, so the export
+# averages the ENSEMBLE_SMALL_VAL best distinct trials instead of betting on one.
+ENSEMBLE_VAL_SEQUENCES = 100
+ENSEMBLE_SMALL_VAL = 3
+MAX_ENSEMBLE = 20
 
 
 def archive_name(path: Path) -> str:
@@ -81,6 +87,9 @@ class RunConfig:
     cudnn_only: bool = False
     warm_start: bool = True  # the seed specs run first (--no-warm-start: the sampler from trial 0)
     specs_file: str | None = None  # JSON: architectures to run first (replayed, no search decision)
+    # The export averages the N best distinct trials; None: ENSEMBLE_SMALL_VAL members when the
+    # validation split is too small to pick one model reliably, else 1 (ensemble_size()).
+    ensemble: int | None = None
 
     def __post_init__(self):
         self.dataset, self.workdir = str(self.dataset), str(self.workdir)
@@ -96,6 +105,8 @@ class RunConfig:
         positive_int("trials", self.trials, 1_000_000)
         positive_int("max_epochs", self.max_epochs, 100_000)
         positive_int("jobs", self.jobs, 64)
+        if self.ensemble is not None:
+            positive_int("ensemble", self.ensemble, MAX_ENSEMBLE)
         if self.max_params is not None:
             positive_int("max_params", self.max_params, 10**12)
         if self.timeout is not None and not (0 < self.timeout <= 10**8):
@@ -144,6 +155,9 @@ class RunConfig:
                 raise SeqsearchError("--pruner cannot stop multi-objective trials (Optuna has no per-epoch "
                                      "report for them); leave it out or pass --pruner none")
             self.pruner = "none"
+            if self.ensemble not in (None, 1):
+                raise SeqsearchError("--ensemble averages the best trials by validation loss; a multi-objective "
+                                     "study exports one Pareto member: leave out --ensemble or pass --ensemble 1")
         elif self.sampler == "nsga2":
             raise SeqsearchError("--sampler nsga2 is a multi-objective sampler; add --objectives val_loss,params")
         if self.engine == "kerastuner":
@@ -164,6 +178,14 @@ class RunConfig:
                 raise SeqsearchError(f"--{name.replace('_', '-')} must be a fraction in (0, 1), got {v!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
             raise SeqsearchError(f"--seed must be an integer in [0, 2^31), got {self.seed!r}")
+
+    def ensemble_size(self, n_val: int) -> int:
+        """How many trials the export averages: --ensemble, else by the validation split's size."""
+        if self.ensemble is not None:
+            return self.ensemble
+        if len(self.objectives) > 1:
+            return 1
+        return ENSEMBLE_SMALL_VAL if n_val < ENSEMBLE_VAL_SEQUENCES else 1
 
     @property
     def study_path(self) -> Path:

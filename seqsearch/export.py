@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .errors import SeqsearchError
 
-__all__ = ["export_best", "read_export", "library_versions", "export_formats", "FORMATS"]
+__all__ = ["export_best", "ensemble_members", "average_model", "read_export", "library_versions", "export_formats", "FORMATS"]
 
 FORMATS = ("keras", "savedmodel", "onnx", "tflite")
 # Sequences kept beside the best model so any later export can verify parity on real inputs.
@@ -42,9 +42,41 @@ def read_export(best_dir: Path) -> dict | None:
     return metrics
 
 
-def export_best(record, dataset, *, seed: int, best_dir: Path, study: str):
-    """Rebuild ``record.spec``, train it on train+validation for its best epoch count, score it
-    on the test split and write ``model.keras``, ``spec.json`` and ``metrics.json``.
+def ensemble_members(records, best, size: int) -> list:
+    """The trials an export averages: ``best``, then the next trials by validation loss with
+    another architecture (a duplicate spec adds nothing), at most ``size`` in all. A trial whose
+    validation loss is clearly worse than the best's (over 1.1 x best + 0.02) never joins: when
+    few trials completed, a weak one would pull the average down."""
+    chosen, seen = [best], {json.dumps(best.spec, sort_keys=True)}
+    limit = 1.1 * best.value + 0.02
+    for r in sorted((r for r in records if r.state == "complete"), key=lambda r: (r.value, r.number)):
+        if len(chosen) >= size or r.value > limit:
+            break
+        key = json.dumps(r.spec, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            chosen.append(r)
+    return chosen
+
+
+def average_model(members):
+    """One Keras model that feeds its input to every member and averages their outputs (class
+    probabilities, values or forecasts, in the task's own units): it saves as one .keras file
+    and exports to every format like a single model."""
+    import keras
+
+    if len(members) == 1:
+        return members[0]
+    inputs = keras.Input(shape=members[0].input_shape[1:], dtype=members[0].inputs[0].dtype, name="sequence")
+    # Each member renamed: every retrain starts a fresh Keras session, so their names collide.
+    outs = [keras.Model(m.input, m.output, name=f"member_{i}")(inputs) for i, m in enumerate(members)]
+    return keras.Model(inputs, keras.layers.Average(name="average")(outs), name="ensemble")
+
+
+def export_best(records, dataset, *, seed: int, best_dir: Path, study: str):
+    """Rebuild each record's spec (one record, or the members of an ensemble, best first), train
+    it on train+validation for its best epoch count, average the members, score the result on
+    the test split and write ``model.keras``, ``spec.json`` and ``metrics.json``.
 
     Written into a temporary folder beside ``best_dir`` and renamed into place, so an
     interrupted export never leaves a half-written model that looks complete.
@@ -53,21 +85,30 @@ def export_best(record, dataset, *, seed: int, best_dir: Path, study: str):
 
     from .training import retrain, score
 
-    best_epoch = int(record.attrs.get("best_epoch", 0))
-    epochs = best_epoch + 1
+    records = list(records) if isinstance(records, (list, tuple)) else [records]
+    record = records[0]
     started = time.perf_counter()
-    model = retrain(record.spec, dataset, epochs=epochs, seed=seed + record.number)
+    models, members = [], []
+    for r in records:
+        epochs = int(r.attrs.get("best_epoch", 0)) + 1
+        models.append(retrain(r.spec, dataset, epochs=epochs, seed=seed + r.number))
+        members.append({"trial": r.number, "summary": spec_summary(r.spec), "val_loss": r.value,
+                        "retrain_epochs": epochs})
+    model = average_model(models)
     X, y = dataset.train_val
     task_spec = dataset.task_spec_for(y, X)
     test = score(model, dataset.X_test, dataset.y_test, task_spec)
+    summary = members[0]["summary"]
+    if len(records) > 1:
+        summary = f"average of {len(records)}: " + " | ".join(m["summary"] for m in members)
     metrics = {
         "study": study,
         "trial": record.number,
-        "summary": spec_summary(record.spec),
+        "summary": summary,
         "task": dataset.task_spec.kind,
         "val_loss": record.value,
         "val_metrics": record.attrs.get("metrics", {}),
-        "retrain_epochs": epochs,
+        "retrain_epochs": members[0]["retrain_epochs"],
         "retrain_seconds": round(time.perf_counter() - started, 3),
         "n_params": int(model.count_params()),
         "test": test,
@@ -79,6 +120,8 @@ def export_best(record, dataset, *, seed: int, best_dir: Path, study: str):
         "masked": dataset.masked,
         "versions": library_versions(),
     }
+    if len(records) > 1:
+        metrics["ensemble"] = members
     if dataset.framing:
         metrics["dataset"]["framing"] = dataset.framing
     if dataset.pairs:
@@ -115,7 +158,9 @@ def export_best(record, dataset, *, seed: int, best_dir: Path, study: str):
             np.save(tmp / "sample_tokens.npy", dataset.X_test[:PARITY_SAMPLES])
         else:
             np.save(tmp / "sample_input.npy", dataset.X_test[:PARITY_SAMPLES])
-        (tmp / "spec.json").write_text(json.dumps(record.spec, indent=2, sort_keys=True) + "\n")
+        # An ensemble's spec.json lists its members' specs (best first): `--specs` replays them.
+        specs = record.spec if len(records) == 1 else [r.spec for r in records]
+        (tmp / "spec.json").write_text(json.dumps(specs, indent=2, sort_keys=True) + "\n")
         (tmp / "data_spec.json").write_text(json.dumps(dataset.data_spec(X).to_dict(), indent=2) + "\n")
         (tmp / "task_spec.json").write_text(json.dumps(task_spec.to_dict(), indent=2) + "\n")
         # metrics.json last: its presence marks the export complete.
@@ -368,6 +413,9 @@ def _input_text(metrics, spec) -> dict:
 
 
 def _preprocessing_text(spec) -> str:
+    if isinstance(spec, list):  # an ensemble: each member scales its own input
+        texts = list(dict.fromkeys(_preprocessing_text(s) for s in spec))
+        return texts[0] if len(texts) == 1 else "per member of the average: " + "; ".join(texts)
     scaling = spec.get("train.scaling")
     return {
         "global": "per-feature standardisation with the training split's mean and deviation (inside the model)",

@@ -243,13 +243,17 @@ class Tracker:
         # models:/<study>@best always names the current best, whatever its version number.
         c.set_registered_model_alias(self.study, "best", str(version.version))
         c.set_tag(self.parent_id, "seqsearch.logged_model_trial", str(metrics["trial"]))
+        members = [m["trial"] for m in metrics.get("ensemble", [])] or [metrics["trial"]]
+        c.set_tag(self.parent_id, "seqsearch.logged_model_members", ",".join(map(str, members)))
         c.set_tag(self.parent_id, "seqsearch.best_model_uri", model_uri)
         return model_uri
 
-    def logged_model_trial(self) -> int | None:
-        """The trial whose model is logged on the parent run (None if none finished logging)."""
-        tag = self.client.get_run(self.parent_id).data.tags.get("seqsearch.logged_model_trial")
-        return int(tag) if tag is not None else None
+    def logged_model_trials(self) -> list[int] | None:
+        """The trial(s) whose model (one, or their average) is logged on the parent run; None if
+        none finished logging."""
+        tags = self.client.get_run(self.parent_id).data.tags
+        tag = tags.get("seqsearch.logged_model_members", tags.get("seqsearch.logged_model_trial"))
+        return [int(t) for t in tag.split(",")] if tag else None
 
 
 def _str(v) -> str:
