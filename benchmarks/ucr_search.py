@@ -3,6 +3,7 @@ a hand-written KerasTuner baseline given the same budget (issue 7, benchmark 2).
 
     python benchmarks/ucr_search.py --budget 300            # 5 minutes per dataset and tool
     python benchmarks/ucr_search.py --budget 900 --datasets ItalyPowerDemand
+    python benchmarks/ucr_search.py --budget 300 --tools seqsearch --pruner sha   # multi-fidelity
 
 For each dataset (the archive's own train/test split, read from the ``.ts`` files the ``aeon``
 package ships, so nothing is downloaded):
@@ -55,13 +56,14 @@ def ts_path(name: str) -> Path:
     return Path(aeon.__file__).parent / "datasets" / "data" / name / f"{name}_TRAIN.ts"
 
 
-def run_seqsearch(name, budget, seed):
+def run_seqsearch(name, budget, seed, pruner=None):
     import seqsearch
     from seqsearch.progress import Console
 
     with tempfile.TemporaryDirectory() as wd:
         started = time.perf_counter()
-        r = seqsearch.run(ts_path(name), trials=100_000, timeout=budget, seed=seed, workdir=wd, console=Console())
+        r = seqsearch.run(ts_path(name), trials=100_000, timeout=budget, seed=seed, workdir=wd, console=Console(),
+                          pruner=pruner)
         wall = time.perf_counter() - started
         single = None
         if len(r.ensemble) > 1:
@@ -71,7 +73,7 @@ def run_seqsearch(name, budget, seed):
 
             single = json.loads((export_trial(r.study_path, r.best_trial) / "metrics.json").read_text())
     return {
-        "tool": "seqsearch",
+        "tool": "seqsearch" if pruner is None else f"seqsearch --pruner {pruner}",
         "wall_s": round(wall, 1),
         "trials": r.n_trials,
         "states": r.states,
@@ -86,7 +88,7 @@ def run_seqsearch(name, budget, seed):
     }
 
 
-def run_kerastuner(name, budget, seed):
+def run_kerastuner(name, budget, seed, pruner=None):
     import keras
     import keras_tuner as kt
     import numpy as np
@@ -159,6 +161,8 @@ def main():
     ap.add_argument("--datasets", default="ItalyPowerDemand,BasicMotions")
     ap.add_argument("--tools", default="seqsearch,kerastuner")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pruner", choices=["median", "sha", "hyperband", "none"],
+                    help="seqsearch's --pruner (default: its default, median); the row is named after it")
     ap.add_argument("--out", default=str(HERE / "results" / "ucr_search.json"))
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -166,7 +170,7 @@ def main():
     results = []
     for name in args.datasets.split(","):
         for tool in args.tools.split(","):
-            row = {"dataset": name, "budget_s": args.budget, **runners[tool](name, args.budget, args.seed)}
+            row = {"dataset": name, "budget_s": args.budget, **runners[tool](name, args.budget, args.seed, args.pruner)}
             print(json.dumps(row), flush=True)
             results.append(row)
     previous = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {}
