@@ -59,8 +59,9 @@ def study_status(study: str, workdir="seqsearch-runs", storage: str | None = Non
     if metrics_file.is_file():
         try:
             m = json.loads(metrics_file.read_text())
-            best_model = {"trial": m.get("trial"), "summary": m.get("summary"), "test": m.get("test"),
-                          "path": str(path / "best" / "model.keras")}
+            members = [e["trial"] for e in m.get("ensemble", [])] or [m.get("trial")]
+            best_model = {"trial": m.get("trial"), "members": members, "summary": m.get("summary"),
+                          "test": m.get("test"), "path": str(path / "best" / "model.keras")}
         except ValueError:
             best_model = None
     return {"study": study, "path": str(path), "score_key": score_key, "counts": counts, "trials": trials,
@@ -94,5 +95,7 @@ def format_status(status: dict, top: int = 10) -> str:
     b = status["best_model"]
     if b:
         test = ", ".join(f"{k} {v:.4g}" for k, v in (b.get("test") or {}).items())
-        lines += ["", f"best model: trial #{b['trial']} ({b['summary']}), test: {test}", f"  {b['path']}"]
+        members = b.get("members") or [b["trial"]]
+        which = f"trial #{b['trial']}" if len(members) == 1 else "trials " + ", ".join(f"#{n}" for n in members)
+        lines += ["", f"best model: {which} ({b['summary']}), test: {test}", f"  {b['path']}"]
     return "\n".join(lines)

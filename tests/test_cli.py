@@ -162,3 +162,14 @@ def test_workers_starting_together_create_the_study_once(tmp_path):
         assert sorted(p.name for p in config.study_path.iterdir()) == ["study.json"]
     with pytest.raises(SeqsearchError, match="not on this data/task"):
         _prepare_study_dir(config, None, {**info, "fingerprint": "f2"})
+
+
+def test_readme_documents_every_cli_option():
+    """The README's CLI reference is the user's manual: an option missing there is a bug."""
+    from conftest import REPO
+    from seqsearch.cli import main
+
+    readme = (REPO / "README.md").read_text()
+    missing = [f"{name} {opt}" for name, cmd in main.commands.items() for p in cmd.params
+               for opt in p.opts + p.secondary_opts if opt.startswith("--") and opt not in readme]
+    assert missing == []

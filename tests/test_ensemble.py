@@ -137,6 +137,9 @@ def test_ensemble_end_to_end_run_resume_predict_export(tmp_path):
     _, parents, _ = _runs(wd / "d", "d")
     assert parents[0].data.tags["seqsearch.logged_model_members"] == ",".join(map(str, result["ensemble"]))
 
+    r = seqsearch("status", "d", "--workdir", wd)
+    assert "best model: trials " + ", ".join(f"#{n}" for n in result["ensemble"]) + " (average of 2: " in r.stdout
+
     # The same command again: same members, the export is kept, not retrained.
     r = seqsearch(*cmd[:-1])
     assert r.returncode == 0 and "unchanged; keeping the export" in r.stdout, r.stdout[-2000:]
