@@ -40,10 +40,12 @@ def data(tmp_path):
 
 def test_jobs_share_one_study_without_losing_or_duplicating_trials(data, tmp_path):
     wd = tmp_path / "runs"
-    r = seqsearch("run", data, "--workdir", wd, "--trials", 5, "--max-epochs", 2, "--jobs", 2, *SMALL)
+    # Enough work that the first process cannot finish it alone while the second one is still
+    # importing TensorFlow (CI once saw 5 two-epoch trials done before the worker started).
+    r = seqsearch("run", data, "--workdir", wd, "--trials", 8, "--max-epochs", 8, "--jobs", 2, *SMALL)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "locked" not in r.stderr + r.stdout
-    ran = _check_study(wd / "w", "w", 5)
+    ran = _check_study(wd / "w", "w", 8)
     # Two workers really ran trials (the worker token names the process).
     assert len({t.user_attrs["worker"] for t in ran}) == 2
 
