@@ -495,7 +495,7 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
     tracker.log_figures(study_figures(records, curves, engine.importances()))
     front = _pareto(config, engine, tracker, console) if len(config.objectives) > 1 else []
 
-    from .export import ensemble_members
+    from .export import ensemble_members, exported_trials
 
     members = ensemble_members(records, best, config.ensemble_size(len(ds.X_val)))
     with study_lock(study_path):  # two processes finishing one study: one retrains, one reuses
@@ -527,23 +527,19 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
         leaderboard=rows,
         pareto_front=front,
         baseline=metrics.get("baseline"),
-        ensemble=_exported_trials(metrics),
+        ensemble=exported_trials(metrics),
     )
 
 
-def _exported_trials(metrics) -> list[int]:
-    return [m["trial"] for m in metrics["ensemble"]] if "ensemble" in metrics else [metrics.get("trial")]
-
-
 def _export_and_log(config, ds, tracker, console, members, study_path):
-    from .export import export_best, read_export
+    from .export import export_best, exported_trials, read_export
 
     best = members[0]
     best_dir = study_path / "best"
     metrics = read_export(best_dir)
     model = None
     numbers = [r.number for r in members]
-    if metrics and _exported_trials(metrics) == numbers and metrics.get("dataset", {}).get("fingerprint") == ds.fingerprint():
+    if metrics and exported_trials(metrics) == numbers and metrics.get("dataset", {}).get("fingerprint") == ds.fingerprint():
         which = f"trial #{best.number}" if len(members) == 1 else "trials " + ", ".join(f"#{n}" for n in numbers)
         console.echo(f"\nbest {which} unchanged; keeping the export in {best_dir}")
     else:

@@ -42,6 +42,11 @@ def read_export(best_dir: Path) -> dict | None:
     return metrics
 
 
+def exported_trials(metrics: dict) -> list[int]:
+    """The trial(s) an export's ``metrics.json`` holds: an average's members, best first."""
+    return [m["trial"] for m in metrics["ensemble"]] if "ensemble" in metrics else [metrics.get("trial")]
+
+
 def ensemble_members(records, best, size: int) -> list:
     """The trials an export averages: ``best``, then the next trials by validation loss with
     another architecture (a duplicate spec adds nothing), at most ``size`` in all. A trial whose

@@ -59,8 +59,9 @@ def study_status(study: str, workdir="seqsearch-runs", storage: str | None = Non
     if metrics_file.is_file():
         try:
             m = json.loads(metrics_file.read_text())
-            members = [e["trial"] for e in m.get("ensemble", [])] or [m.get("trial")]
-            best_model = {"trial": m.get("trial"), "members": members, "summary": m.get("summary"),
+            from .export import exported_trials
+
+            best_model = {"trial": m.get("trial"), "members": exported_trials(m), "summary": m.get("summary"),
                           "test": m.get("test"), "path": str(path / "best" / "model.keras")}
         except ValueError:
             best_model = None

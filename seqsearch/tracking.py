@@ -215,7 +215,7 @@ class Tracker:
 
         mlflow.set_tracking_uri(self.uri)
         signature = infer_signature(input_example, model.predict(input_example, verbose=0))
-        from .export import library_versions
+        from .export import exported_trials, library_versions
 
         v = library_versions()
         # Named, not inferred: inference would load the model in a fresh process to guess them.
@@ -243,8 +243,7 @@ class Tracker:
         # models:/<study>@best always names the current best, whatever its version number.
         c.set_registered_model_alias(self.study, "best", str(version.version))
         c.set_tag(self.parent_id, "seqsearch.logged_model_trial", str(metrics["trial"]))
-        members = [m["trial"] for m in metrics.get("ensemble", [])] or [metrics["trial"]]
-        c.set_tag(self.parent_id, "seqsearch.logged_model_members", ",".join(map(str, members)))
+        c.set_tag(self.parent_id, "seqsearch.logged_model_members", ",".join(map(str, exported_trials(metrics))))
         c.set_tag(self.parent_id, "seqsearch.best_model_uri", model_uri)
         return model_uri
 
