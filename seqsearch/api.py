@@ -36,6 +36,7 @@ class RunResult:
     pareto_front: list = field(default_factory=list)  # multi-objective: [{trial, objectives...}]
     baseline: dict | None = None  # forecasting: the seasonal naive forecast's test scores
     ensemble: list = field(default_factory=list)  # the trials the exported model averages (best first)
+    folds: int = 1  # completed trials were cross-validated on this many folds (val_loss: their mean)
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -65,6 +66,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     replay = load_specs_file(config.specs_file, space) if config.specs_file else {}
     info = ds.describe()
     info["load_seconds"] = round(load_seconds, 2)
+    info["folds"] = config.folds_for(ds.task_spec.kind, len(ds.X_val))
     study_path = _prepare_study_dir(config, ds, info)
     load_keras()
 
@@ -317,7 +319,8 @@ def _prepare_study_dir(config, ds, info) -> Path:
     except OSError as e:
         raise SeqsearchError(f"cannot write to the work directory {str(path.parent)!r} ({e.strerror}); pass --workdir") from None
     meta_path = path / "study.json"
-    meta = {"study": config.study, "dataset": info["name"], "fingerprint": info["fingerprint"], "task": info["task"]}
+    meta = {"study": config.study, "dataset": info["name"], "fingerprint": info["fingerprint"], "task": info["task"],
+            "folds": info["folds"]}
     if not meta_path.exists() and _create_exclusively(meta_path, json.dumps(meta, indent=2) + "\n"):
         return path
     # The study exists (or another worker created it a moment ago): it must be on the same data.
@@ -329,6 +332,12 @@ def _prepare_study_dir(config, ds, info) -> Path:
         raise SeqsearchError(
             f"study {config.study!r} was run on {old.get('dataset')!r} as {old.get('task')} "
             f"(fingerprint {old.get('fingerprint')}), not on this data/task; pass another --study"
+        )
+    if old and old.get("folds", 1) != meta["folds"]:
+        # Cross-validated and single-split losses are not comparable: one study keeps one rule.
+        raise SeqsearchError(
+            f"study {config.study!r} validated its trials on {old.get('folds', 1)} fold(s), this run would use "
+            f"{meta['folds']}; pass --folds {old.get('folds', 1)} to resume it, or another --study"
         )
     return path
 
@@ -357,7 +366,9 @@ def _create_exclusively(path: Path, text: str) -> bool:
 def _evaluator(config, ds, space, tracker, engine, console):
     from search_spaces import cudnn_eligible, spec_summary
 
-    from .training import TrialOutcome, fit_candidate
+    from .training import TrialOutcome, cross_validate, fit_candidate
+
+    folds = config.folds_for(ds.task_spec.kind, len(ds.X_val))
 
     # --timeout is the search's budget: the trial training when it runs out stops there.
     deadline = time.perf_counter() + config.timeout if config.timeout else None
@@ -401,9 +412,16 @@ def _evaluator(config, ds, space, tracker, engine, console):
                     hooks=[on_epoch], max_params=config.max_params, time_limit=config.trial_timeout,
                     latency="latency_ms" in config.objectives, deadline=deadline,
                 )
-            for key in ("best_epoch", "n_params", "epochs_run", "metrics", "seconds", "latency_ms", "rss_mb"):
+                if folds > 1 and outcome.state == "complete":
+                    outcome = cross_validate(
+                        outcome, spec, ds, folds, max_epochs=max_epochs, seed=config.seed + ctx.number,
+                        fold_seed=config.seed, max_params=config.max_params, time_limit=config.trial_timeout,
+                        deadline=deadline,
+                    )
+            for key in ("best_epoch", "n_params", "epochs_run", "metrics", "seconds", "latency_ms", "rss_mb",
+                        "fold_values", "fold_epochs"):
                 value = getattr(outcome, key)
-                if value == value:  # latency and memory are NaN when not measured
+                if value == value and value != []:  # latency and memory are NaN when not measured
                     ctx.set_attr(key, value)
             return outcome
         finally:
@@ -528,6 +546,7 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
         pareto_front=front,
         baseline=metrics.get("baseline"),
         ensemble=exported_trials(metrics),
+        folds=config.folds_for(ds.task_spec.kind, len(ds.X_val)),
     )
 
 

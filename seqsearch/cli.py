@@ -119,6 +119,7 @@ def main():
 @click.option("--objectives", default="val_loss", show_default=True, help="Comma-separated objectives to minimise: val_loss, then params and/or latency_ms (a Pareto front).")
 @click.option("--trial-timeout", type=float, help="Seconds one trial may train; a trial over it stops and is recorded as failed.")
 @click.option("--max-params", type=int, help="Reject (prune) candidates with more parameters than this, before training.")
+@click.option("--folds", type=int, help="Cross-validate each trial that completes on the validation split on K folds of train+validation (every sequence validated once) and rank trials by the mean val_loss; the pruner still judges the first fold. Default: 3 when the validation split has fewer than 100 sequences (not forecasting), else 1 (the split alone).")
 @click.option("--ensemble", type=int, help="Export the average of the N best distinct trials, each retrained on train+validation (one model file, every export format). Default: 3 when the validation split has fewer than 100 sequences (too few to pick one model), else 1.")
 @click.option("--storage", help="Optuna storage URL (e.g. postgresql://...) shared by several machines. Default: a journal file in the study folder.")
 @click.option("--tracking-uri", help="MLflow tracking URI. Default: SQLite store in the study folder.")

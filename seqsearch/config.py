@@ -22,12 +22,16 @@ PRUNERS = ("median", "sha", "hyperband", "none")
 # How missing feature values are filled (seqsearch.data.dataset.fill_missing; kept here so the
 # CLI can check the option without importing numpy).
 FILLNA = ("interpolate", "ffill", "zero", "drop")
-# Default ensemble: below ENSEMBLE_VAL_SEQUENCES validation sequences many candidates tie (on
-# ItalyPowerDemand's 14, eight fit them all) and the pick among them is noise, so the export
-# averages the ENSEMBLE_SMALL_VAL best distinct trials instead of betting on one.
-ENSEMBLE_VAL_SEQUENCES = 100
+# A validation split below SMALL_VAL_SEQUENCES sequences cannot pick one model reliably (on
+# ItalyPowerDemand's 14, eight candidates fit them all and the pick among them is noise), so by
+# default each completed trial is cross-validated over SMALL_VAL_FOLDS folds of train+val
+# (every sequence validated once) and the export averages the ENSEMBLE_SMALL_VAL best distinct
+# trials instead of betting on one.
+SMALL_VAL_SEQUENCES = 100
+SMALL_VAL_FOLDS = 3
 ENSEMBLE_SMALL_VAL = 3
 MAX_ENSEMBLE = 20
+MAX_FOLDS = 20
 
 
 def archive_name(path: Path) -> str:
@@ -90,6 +94,10 @@ class RunConfig:
     # The export averages the N best distinct trials; None: ENSEMBLE_SMALL_VAL members when the
     # validation split is too small to pick one model reliably, else 1 (ensemble_size()).
     ensemble: int | None = None
+    # k-fold cross-validation of every trial that completes on the validation split (the pruner
+    # still judges the first fold epoch by epoch); None: SMALL_VAL_FOLDS when the validation
+    # split is small and the task is not forecasting, else 1 (folds_for()).
+    folds: int | None = None
 
     def __post_init__(self):
         self.dataset, self.workdir = str(self.dataset), str(self.workdir)
@@ -107,6 +115,8 @@ class RunConfig:
         positive_int("jobs", self.jobs, 64)
         if self.ensemble is not None:
             positive_int("ensemble", self.ensemble, MAX_ENSEMBLE)
+        if self.folds is not None:
+            positive_int("folds", self.folds, MAX_FOLDS)
         if self.max_params is not None:
             positive_int("max_params", self.max_params, 10**12)
         if self.timeout is not None and not (0 < self.timeout <= 10**8):
@@ -127,6 +137,9 @@ class RunConfig:
         elif self.task == "forecasting" or self.lookback is not None or self.season is not None:
             raise SeqsearchError("forecasting needs --horizon: how many steps ahead to forecast (e.g. --horizon 12)")
         if self.task == "forecasting":
+            if self.folds not in (None, 1):
+                raise SeqsearchError("--folds cannot cross-validate forecasting windows (they overlap in time, so "
+                                     "folds would leak); leave out --folds or pass --folds 1")
             if Path(self.dataset).suffix.lower() not in (".csv", ".parquet"):
                 raise SeqsearchError("forecasting reads a CSV or Parquet table (a time column, target column(s), "
                                      f"optional covariates and series id), not {Path(self.dataset).name}")
@@ -185,7 +198,13 @@ class RunConfig:
             return self.ensemble
         if len(self.objectives) > 1:
             return 1
-        return ENSEMBLE_SMALL_VAL if n_val < ENSEMBLE_VAL_SEQUENCES else 1
+        return ENSEMBLE_SMALL_VAL if n_val < SMALL_VAL_SEQUENCES else 1
+
+    def folds_for(self, task: str, n_val: int) -> int:
+        """How many folds each completed trial is validated on: --folds, else by the split's size."""
+        if self.folds is not None:
+            return self.folds
+        return SMALL_VAL_FOLDS if task != "forecasting" and n_val < SMALL_VAL_SEQUENCES else 1
 
     @property
     def study_path(self) -> Path:

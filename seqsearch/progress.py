@@ -74,6 +74,9 @@ class Console:
             )
         if info.get("missing"):
             self.echo(f"missing values: {info['missing']}")
+        if info.get("folds", 1) > 1:
+            self.echo(f"validation: a trial that completes on the validation split is cross-validated on "
+                      f"{info['folds']} folds of train+val, and ranked by their mean val_loss (--folds 1: the split alone)")
         if n_done:
             self.echo(f"resuming: {n_done} finished trial(s) kept; target {config.trials} trials")
         if warm:

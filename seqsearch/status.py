@@ -6,6 +6,7 @@ so it answers in about a second and is safe to run while workers are training.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -65,7 +66,10 @@ def study_status(study: str, workdir="seqsearch-runs", storage: str | None = Non
                           "test": m.get("test"), "path": str(path / "best" / "model.keras")}
         except ValueError:
             best_model = None
-    return {"study": study, "path": str(path), "score_key": score_key, "counts": counts, "trials": trials,
+    folds = 1
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        folds = int(json.loads((path / "study.json").read_text()).get("folds", 1))
+    return {"study": study, "path": str(path), "score_key": score_key, "counts": counts, "trials": trials, "folds": folds,
             "leaderboard": [t["trial"] for t in leaderboard], "best_model": best_model}
 
 
@@ -84,7 +88,11 @@ def format_status(status: dict, top: int = 10) -> str:
     c = status["counts"]
     lines = [f"study {status['study']!r} ({status['path']})",
              f"trials: {len(status['trials'])} ({c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed, "
-             f"{c['running']} running, {c['waiting']} queued)", ""]
+             f"{c['running']} running, {c['waiting']} queued)"]
+    if status.get("folds", 1) > 1:
+        lines.append(f"validation: completed trials cross-validated on {status['folds']} folds of train+val "
+                     "(val_loss and the score are the folds' means)")
+    lines.append("")
     rows = [dict(t, **{key: t["score"], "seconds": f"{t['seconds']:.1f}" if t["seconds"] is not None else None})
             for t in status["trials"]]
     lines.append(format_table(rows, ["trial", "state", "val_loss", key, "epochs", "seconds", "architecture", "reason"]))

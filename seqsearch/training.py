@@ -9,14 +9,14 @@ import os
 import re
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
 from .errors import SeqsearchError, TrialFailed, TrialPruned
 
-__all__ = ["TrialOutcome", "fit_candidate", "retrain", "score", "EpochHook"]
+__all__ = ["TrialOutcome", "fit_candidate", "cross_validate", "retrain", "score", "EpochHook"]
 
 # The seed's RNN bottleneck (tokens=1) attends over a single token on purpose; Keras warns
 # that such a softmax is constant. It is the seed's model, not a mistake of the user's.
@@ -39,6 +39,9 @@ class TrialOutcome:
     summary_text: str = ""  # Keras' model summary (logged beside the trial's run)
     latency_ms: float = math.nan  # prediction time of one fixed batch (when measured)
     rss_mb: float = math.nan  # the process's resident memory once the trial was released
+    # Cross-validated trials: each fold's best validation loss and best epoch (1-based count).
+    fold_values: list = field(default_factory=list)
+    fold_epochs: list = field(default_factory=list)
 
 
 def _time_limit_callback(seconds, started):
@@ -228,6 +231,57 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
         keras.backend.clear_session()  # the model is unreachable now: one collection frees it
     outcome.rss_mb = process_rss_mb()
     return outcome
+
+
+def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs: int, seed: int,
+                   fold_seed: int = 0, max_params=None, time_limit: float | None = None,
+                   deadline: float | None = None) -> TrialOutcome:
+    """Validate a trial that completed on fold 0 (``first``, the validation split) on the other
+    ``folds - 1`` folds of train+validation too (:meth:`Dataset.fold`), each trained from
+    scratch the same way (same epochs cap, patience and seed).
+
+    The trial's value is the mean of the folds' best validation losses, its metrics the mean
+    of each fold's metrics at its best epoch, and its best epoch (what the export retrains on
+    train+val) the folds' mean. ``time_limit`` bounds all folds together. When the ``deadline``
+    (--timeout) ends the search during a fold, the trial counts with the folds it reached."""
+    if folds < 2 or first.state != "complete":
+        return first
+    outcomes = [first]
+    started = time.perf_counter()
+    note = first.reason  # fold 0 itself stopped by the --timeout budget
+    for f in range(1, folds):
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+        left = None
+        if time_limit is not None:
+            left = time_limit - first.seconds - (time.perf_counter() - started)
+            if left <= 0:
+                return replace(first, state="failed", value=math.nan,
+                               reason=f"exceeded the per-trial time limit of {time_limit:g} s before fold {f + 1} of {folds}")
+        o = fit_candidate(spec, dataset.fold(f, folds, fold_seed), max_epochs=max_epochs, seed=seed,
+                          max_params=max_params, time_limit=left, deadline=deadline)
+        if o.state != "complete":
+            return replace(first, state="failed", value=math.nan, seconds=first.seconds + time.perf_counter() - started,
+                           reason=f"fold {f + 1} of {folds}: {o.reason}", rss_mb=o.rss_mb)
+        outcomes.append(o)
+        if o.reason:  # stopped by the --timeout budget
+            note = o.reason
+            break
+    done = len(outcomes)
+    keys = set.intersection(*(set(o.metrics) for o in outcomes))
+    out = replace(
+        first,
+        value=float(np.mean([o.value for o in outcomes])),
+        best_epoch=int(round(float(np.mean([o.best_epoch for o in outcomes])))),
+        metrics={k: float(np.mean([o.metrics[k] for o in outcomes])) for k in sorted(keys)},
+        seconds=first.seconds + time.perf_counter() - started,
+        rss_mb=outcomes[-1].rss_mb,
+        fold_values=[o.value for o in outcomes],
+        fold_epochs=[o.best_epoch + 1 for o in outcomes],
+    )
+    if done < folds:
+        out.reason = f"cross-validated on {done} of {folds} folds ({note or 'the --timeout budget ended'})"
+    return out
 
 
 def process_rss_mb() -> float:

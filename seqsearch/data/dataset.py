@@ -4,7 +4,7 @@ training split only (no statistics leak from validation or test)."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -128,6 +128,34 @@ class Dataset:
     @property
     def train_val(self) -> tuple[np.ndarray, np.ndarray]:
         return np.concatenate([self.X_train, self.X_val]), np.concatenate([self.y_train, self.y_val])
+
+    def fold(self, f: int, k: int, seed: int = 0) -> "Dataset":
+        """Fold ``f`` (0 <= f < k) of k-fold cross-validation over train+validation, as a dataset.
+
+        Fold 0 is this dataset (its validation split, unchanged); the training split is dealt to
+        the k-1 further validation folds (stratified for classification), so every
+        train+validation sequence is validated exactly once over the k folds. A fold's scaling
+        and target statistics come from its own training part. Built on demand, so memory holds
+        one fold at a time. Forecasting windows overlap in time: RunConfig never folds them."""
+        if f == 0:
+            return self
+        n = len(self.X_train)
+        if n < k - 1:
+            raise DataError(f"--folds {k} needs at least {k - 1} training sequences, the training split has {n}; "
+                            f"pass a smaller --folds")
+        rng = np.random.default_rng(seed)
+        # Deal the training sequences round-robin to k-1 folds, shuffled within each class.
+        classes = self.y_train if self.task_spec.kind == "classification" else np.zeros(n, dtype=int)
+        order = np.concatenate([rng.permutation(np.flatnonzero(classes == c)) for c in np.unique(classes)])
+        which = np.empty(n, dtype=int)
+        which[order] = np.arange(n) % (k - 1)
+        hold = np.flatnonzero(which == f - 1)
+        keep = np.flatnonzero(which != f - 1)
+        X_tr = np.concatenate([self.X_train[keep], self.X_val])
+        y_tr = np.concatenate([self.y_train[keep], self.y_val])
+        out = replace(self, X_train=X_tr, y_train=y_tr, X_val=self.X_train[hold], y_val=self.y_train[hold])
+        out.task_spec = self.task_spec_for(y_tr, X_tr)
+        return out
 
     def fingerprint(self) -> str:
         """SHA-256 over every split (shapes, dtypes, bytes); computed once, the splits never change."""
