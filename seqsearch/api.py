@@ -320,7 +320,7 @@ def _prepare_study_dir(config, ds, info) -> Path:
         raise SeqsearchError(f"cannot write to the work directory {str(path.parent)!r} ({e.strerror}); pass --workdir") from None
     meta_path = path / "study.json"
     meta = {"study": config.study, "dataset": info["name"], "fingerprint": info["fingerprint"], "task": info["task"],
-            "folds": info["folds"]}
+            "folds": info.get("folds", 1)}
     if not meta_path.exists() and _create_exclusively(meta_path, json.dumps(meta, indent=2) + "\n"):
         return path
     # The study exists (or another worker created it a moment ago): it must be on the same data.

@@ -142,9 +142,11 @@ class Tracker:
             tags["seqsearch.pruned_at_epoch"] = outcome.epochs_run - 1
         if outcome.summary_text:
             self.client.log_text(run_id, outcome.summary_text, "model_summary.txt")
+        # Cross-validated: best_val_loss is the folds' mean; fold_val_loss has one step per fold.
+        folds = [Metric("fold_val_loss", float(v), now, i) for i, v in enumerate(outcome.fold_values)]
         self.client.log_batch(
             run_id,
-            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()] + folds,
             tags=[RunTag(k, _str(v)) for k, v in tags.items()],
         )
         self.client.set_terminated(run_id, status=STATE_TO_STATUS[outcome.state])

@@ -51,6 +51,8 @@ def test_run_tracks_exports_and_resumes(tmp_path):
     out = r.stdout
     assert "study 'waves'" in out and "leaderboard" in out and "test (15 sequences): accuracy" in out
     assert "#0" in out and "#2" in out and "best #" in out
+    # 10 validation sequences: by default completed trials are cross-validated on 3 folds.
+    assert "cross-validated on 3 folds of train+val" in out
 
     study_path = wd / "waves"
     best = study_path / "best"

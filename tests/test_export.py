@@ -70,7 +70,7 @@ def test_parity_failure_names_the_format_and_keeps_the_old_export(tmp_path):
 def test_export_cli(tmp_path):
     X, y = make_classification(n=30, t=8, f=1, classes=("p", "q"))
     np.savez(tmp_path / "d.npz", X=X, y=y)
-    r = seqsearch("run", tmp_path / "d.npz", "--workdir", tmp_path / "runs", "--trials", 1, "--max-epochs", 1,
+    r = seqsearch("run", tmp_path / "d.npz", "--workdir", tmp_path / "runs", "--trials", 1, "--max-epochs", 1, "--folds", 1,
                   "--families", "rnn", "-q")
     assert r.returncode == 0, r.stderr[-2000:]
     r = seqsearch("export", "d", "--workdir", tmp_path / "runs", "--format", "keras,onnx", "--out", tmp_path / "out")
@@ -87,7 +87,7 @@ def test_predict_cli_on_npz_and_long_csv(tmp_path):
 
     X, y = make_classification(n=30, t=8, f=2, classes=("down", "up"))
     write_long_csv(tmp_path / "train.csv", X, y)
-    r = seqsearch("run", tmp_path / "train.csv", "--workdir", tmp_path / "runs", "--trials", 1, "--max-epochs", 1,
+    r = seqsearch("run", tmp_path / "train.csv", "--workdir", tmp_path / "runs", "--trials", 1, "--max-epochs", 1, "--folds", 1,
                   "--families", "rnn", "-q")
     assert r.returncode == 0, r.stderr[-2000:]
     best = tmp_path / "runs" / "train" / "best"

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 def test_warm_start_runs_every_family_on_italy_power_demand(tmp_path):
     wd = tmp_path / "runs"
     r = seqsearch("run", EXAMPLES / "ItalyPowerDemand.npz", "--workdir", wd, "--warm-start", "--trials", 6,
-                  "--max-epochs", 1, "--pruner", "none")
+                  "--max-epochs", 1, "--pruner", "none", "--folds", 1)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "warm start: queued seed000_simple_rnn, seed000_transformer, seed000_bottleneck" in r.stdout
     _, _, children = _runs(wd / "ItalyPowerDemand", "ItalyPowerDemand")
@@ -65,9 +65,9 @@ def test_user_cell_and_user_family_end_to_end(tmp_path):
     register_cell("peephole", lambda units: PeepholeCell(units))
     register_family("user_convpool")(ConvPool)
     try:
-        r1 = seqsearch.run(EXAMPLES / "ItalyPowerDemand.npz", trials=2, max_epochs=2, workdir=tmp_path, study="cell",
+        r1 = seqsearch.run(EXAMPLES / "ItalyPowerDemand.npz", trials=2, max_epochs=2, workdir=tmp_path, study="cell", folds=1,
                            families=["rnn"], fixed={"rnn.cell": "peephole", "rnn.units": 16}, console=Console(quiet=True))
-        r2 = seqsearch.run(EXAMPLES / "ItalyPowerDemand.npz", trials=2, max_epochs=2, workdir=tmp_path, study="fam",
+        r2 = seqsearch.run(EXAMPLES / "ItalyPowerDemand.npz", trials=2, max_epochs=2, workdir=tmp_path, study="fam", folds=1,
                            families=["user_convpool"], console=Console(quiet=True))
     finally:
         unregister_cell("peephole")
@@ -83,7 +83,7 @@ def test_seq2seq_reversal_trains_encoder_decoder_and_transformer(tmp_path):
     """Seed 001's sequence reversal: every family that can emit sequences gets trials."""
     wd = tmp_path / "runs"
     r = seqsearch("run", EXAMPLES / "reversal.npz", "--workdir", wd, "--warm-start", "--trials", 6,
-                  "--max-epochs", 2, "--pruner", "none")
+                  "--max-epochs", 2, "--pruner", "none", "--folds", 1)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "seed001_encdec" in r.stdout and "seed000_bottleneck" not in r.stdout
     assert "sequence_accuracy" in r.stdout

@@ -192,7 +192,7 @@ def test_ts_end_to_end_with_missing_values_run_and_predict(tmp_path):
     write_ts(tmp_path / "Gappy_TRAIN.ts", X, y, missing=[(1, 1, 0), (2, 7, 1)])
     write_ts(tmp_path / "Gappy_TEST.ts", Xt, yt, missing=[(0, 0, 1)])
     wd = tmp_path / "runs"
-    common = ["--trials", 1, "--max-epochs", 1, "--families", "rnn", "--set", "rnn.units=16", "--workdir", wd]
+    common = ["--trials", 1, "--max-epochs", 1, "--folds", 1, "--families", "rnn", "--set", "rnn.units=16", "--workdir", wd]
     r = seqsearch("run", tmp_path / "Gappy_TRAIN.ts", *common)
     assert r.returncode == 2 and "--fillna" in r.stderr and "Traceback" not in r.stderr
     assert not (wd / "Gappy").exists()

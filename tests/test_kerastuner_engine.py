@@ -19,7 +19,8 @@ from test_end_to_end import _runs
 
 pytestmark = pytest.mark.slow
 
-SMALL = ["--families", "rnn", "--set", "rnn.units=16", "--set", "rnn.layers=1", "--set", "train.batch_size=16"]
+# --folds 1: these tests are about the engines; cross-validating the tiny split would triple them.
+SMALL = ["--folds", "1", "--families", "rnn", "--set", "rnn.units=16", "--set", "rnn.layers=1", "--set", "train.batch_size=16"]
 
 
 def _records(study_path):
@@ -95,7 +96,7 @@ def test_failing_trials_do_not_end_the_study(data, tmp_path, engine, sampler):
 
     register_family("flaky")(Flaky)
     try:
-        r = ss.run(data, engine=engine, sampler=sampler, trials=6, max_epochs=1, workdir=tmp_path,
+        r = ss.run(data, engine=engine, sampler=sampler, trials=6, max_epochs=1, workdir=tmp_path, folds=1,
                    families=["flaky"], seed=3, console=Console(quiet=True))
     finally:
         unregister_family("flaky")

@@ -17,7 +17,7 @@ def test_pareto_front_is_reported_logged_and_any_member_exports(tmp_path):
     X, y = make_classification(n=40, t=8, f=1)
     np.savez(tmp_path / "m.npz", X=X, y=y)
     wd = tmp_path / "runs"
-    args = ["run", tmp_path / "m.npz", "--workdir", wd, "--trials", 5, "--max-epochs", 1, "--families", "rnn",
+    args = ["run", tmp_path / "m.npz", "--workdir", wd, "--trials", 5, "--max-epochs", 1, "--folds", 1, "--families", "rnn",
             "--objectives", "val_loss,params,latency_ms", "--sampler", "nsga2"]
     r = seqsearch(*args, "--json")
     assert r.returncode == 0, r.stderr[-3000:]

@@ -98,7 +98,7 @@ def test_a_target_token_training_never_saw_is_unknown_and_counted(tmp_path):
 def test_pairs_end_to_end_run_and_predict_decoded_sequences(tmp_path):
     write_reversal(tmp_path / "rev.tsv", n=80)
     wd = tmp_path / "runs"
-    r = seqsearch("run", tmp_path / "rev.tsv", "--trials", 1, "--max-epochs", 2, "--families", "encdec",
+    r = seqsearch("run", tmp_path / "rev.tsv", "--trials", 1, "--max-epochs", 2, "--folds", 1, "--families", "encdec",
                   "--set", "encdec.units=16", "--set", "encdec.decoder=teacher", "--workdir", wd)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "pairs: sources as words" in r.stdout and "token_error_rate" in r.stdout

@@ -27,7 +27,7 @@ def test_kill_9_mid_trial_then_rerun(tmp_path):
     np.savez(tmp_path / "k.npz", X=X, y=y)
     wd = tmp_path / "runs"
     args = [sys.executable, "-m", "seqsearch", "run", str(tmp_path / "k.npz"), "--workdir", str(wd),
-            "--trials", "3", "--pruner", "none", "--families", "rnn", "--set", "train.patience=40", "--set", "rnn.units=16",
+            "--trials", "3", "--pruner", "none", "--folds", "1", "--families", "rnn", "--set", "train.patience=40", "--set", "rnn.units=16",
             "--set", "rnn.layers=1", "--set", "train.batch_size=16"]
     study_path = wd / "k"
     proc = subprocess.Popen(args + ["--max-epochs", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

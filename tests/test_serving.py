@@ -22,7 +22,7 @@ def test_registered_model_alias_best_serves(tmp_path):
     np.savez(tmp_path / "srv.npz", X=X, y=y)
     wd = tmp_path / "runs"
     # A transformer: its custom layers (position code) must not be needed to serve it.
-    r = seqsearch("run", tmp_path / "srv.npz", "--workdir", wd, "--trials", 1, "--max-epochs", 1,
+    r = seqsearch("run", tmp_path / "srv.npz", "--workdir", wd, "--trials", 1, "--max-epochs", 1, "--folds", 1,
                   "--families", "transformer", "--set", "transformer.positional=sinusoidal", "-q")
     assert r.returncode == 0, r.stderr[-2000:]
     uri = f"sqlite:///{wd / 'srv' / 'mlflow.db'}"

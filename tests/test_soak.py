@@ -24,7 +24,7 @@ def test_sixty_trials_in_one_process_keep_memory_flat(tmp_path):
     wd = tmp_path / "runs"
     # Tiny candidates, every recurrent cell, distinct learning rates: N different models.
     r = seqsearch(
-        "run", tmp_path / "soak.npz", "--trials", N, "--max-epochs", 1, "--families", "rnn",
+        "run", tmp_path / "soak.npz", "--trials", N, "--max-epochs", 1, "--families", "rnn", "--folds", 1,
         "--set", "rnn.units=16", "--set", "rnn.layers=1", "--set", "rnn.bidirectional=false",
         "--set", "front.kind=none", "--sampler", "random", "--pruner", "none",
         "--workdir", wd, "-q", timeout=900,

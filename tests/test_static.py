@@ -143,7 +143,7 @@ def test_families_take_static_features(family, mode, task, overrides, tmp_path):
 def test_static_features_end_to_end(tmp_path):
     _static_npz(tmp_path / "s.npz", n=60)
     wd = tmp_path / "runs"
-    r = seqsearch("run", tmp_path / "s.npz", "--workdir", wd, "--trials", 2, "--max-epochs", 2, "--families", "rnn",
+    r = seqsearch("run", tmp_path / "s.npz", "--workdir", wd, "--trials", 2, "--max-epochs", 2, "--folds", 1, "--families", "rnn",
                   "--set", "rnn.static=init_state", "--set", "rnn.units=16", "-q", "--json")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "+static:init" in r.stdout

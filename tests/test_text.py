@@ -88,7 +88,7 @@ def test_bad_text_tables_say_what_is_wrong(tmp_path, extra, kwargs, message):
 def test_text_end_to_end_run_predict_and_export_take_raw_strings(tmp_path):
     write_texts(tmp_path / "reviews.csv", n=80)
     wd = tmp_path / "runs"
-    r = seqsearch("run", tmp_path / "reviews.csv", "--trials", 1, "--max-epochs", 2, "--families", "rnn",
+    r = seqsearch("run", tmp_path / "reviews.csv", "--trials", 1, "--max-epochs", 2, "--folds", 1, "--families", "rnn",
                   "--set", "rnn.units=16", "--workdir", wd)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "text column 'text': a vocabulary of" in r.stdout

@@ -26,7 +26,7 @@ def test_run_against_a_tracking_server(tmp_path):
         X, y = make_classification(n=30, t=8, f=1, classes=("p", "q"))
         np.savez(tmp_path / "srv.npz", X=X, y=y)
         uri = f"http://127.0.0.1:{port}"
-        r = seqsearch("run", tmp_path / "srv.npz", "--workdir", tmp_path / "runs", "--trials", 2, "--max-epochs", 1,
+        r = seqsearch("run", tmp_path / "srv.npz", "--workdir", tmp_path / "runs", "--trials", 2, "--max-epochs", 1, "--folds", 1,
                       "--families", "rnn", "--tracking-uri", uri, "-q")
         assert r.returncode == 0, r.stderr[-3000:]
         from mlflow import MlflowClient

@@ -23,7 +23,7 @@ def test_ui_lists_the_study_runs_and_best_metrics(tmp_path):
     X, y = make_classification(n=30, t=8, f=1, classes=("p", "q"))
     np.savez(tmp_path / "ui.npz", X=X, y=y)
     wd = tmp_path / "runs"
-    r = seqsearch("run", tmp_path / "ui.npz", "--workdir", wd, "--trials", 2, "--max-epochs", 1, "--families", "rnn", "-q")
+    r = seqsearch("run", tmp_path / "ui.npz", "--workdir", wd, "--trials", 2, "--max-epochs", 1, "--folds", 1, "--families", "rnn", "-q")
     assert r.returncode == 0, r.stderr[-2000:]
     _, parents, _ = _runs(wd / "ui", "ui")
     parent = parents[0]

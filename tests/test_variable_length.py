@@ -158,7 +158,7 @@ def test_prediction_input_is_padded_to_the_model(tmp_path):
 def test_ragged_csv_end_to_end_run_and_predict(tmp_path):
     _ragged_rows(n=60).to_csv(tmp_path / "ragged.csv", index=False)
     wd = tmp_path / "runs"
-    r = seqsearch("run", tmp_path / "ragged.csv", "--trials", 2, "--max-epochs", 2, "--workdir", wd)
+    r = seqsearch("run", tmp_path / "ragged.csv", "--trials", 2, "--max-epochs", 2, "--folds", 1, "--workdir", wd)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "steps (padded to 11 and masked)" in r.stdout
     _ragged_rows(n=5, lengths=(2, 4), seed=9).to_csv(tmp_path / "new.csv", index=False)
