@@ -50,7 +50,8 @@ def test_pareto_front_is_reported_logged_and_any_member_exports(tmp_path):
     model = keras.saving.load_model(study_path / f"export-trial-{other}" / "model.keras")
     assert model.predict(X[:2], verbose=0).shape == (2, len(set(y.tolist())))
     # The objectives are part of the study: another set is refused, nothing lost.
-    r = seqsearch("run", tmp_path / "m.npz", "--workdir", wd, "--trials", 6, "--objectives", "val_loss,params")
+    r = seqsearch("run", tmp_path / "m.npz", "--workdir", wd, "--trials", 6, "--folds", 1,
+                  "--objectives", "val_loss,params")
     assert r.returncode == 2 and "was searched with --objectives val_loss,params,latency_ms" in r.stderr
     assert len(_optuna_trials(study_path, "m")) == 5
     e = seqsearch("export", "m", "--workdir", wd, "--trial", 99, "--format", "keras")
