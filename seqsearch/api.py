@@ -67,6 +67,8 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     info = ds.describe()
     info["load_seconds"] = round(load_seconds, 2)
     info["folds"] = config.folds_for(ds.task_spec.kind, len(ds.X_val))
+    if info["folds"] > 1:
+        ds.fold(1, info["folds"])  # too few training sequences for the folds: said before anything is written
     study_path = _prepare_study_dir(config, ds, info)
     load_keras()
 

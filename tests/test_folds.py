@@ -115,6 +115,15 @@ def test_the_trial_time_limit_covers_every_fold(monkeypatch):
     assert out.state == "failed" and "per-trial time limit of 10 s before fold 2 of 3" in out.reason
 
 
+def test_too_many_folds_for_the_data_is_one_line(tmp_path):
+    X, y = make_classification(n=20, t=6, f=1)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    r = seqsearch("run", tmp_path / "d.npz", "--workdir", tmp_path / "runs", "--folds", 20)
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "error: --folds 20 needs at least 19 training sequences, the training split has 14; pass a smaller --folds")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_folds_end_to_end_from_the_cli(tmp_path):
     """Two trials cross-validated on 2 folds: each stored value is the mean of its folds, the
     status says so, and a rerun with other folds is refused in one line, the study kept."""
