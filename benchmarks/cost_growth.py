@@ -41,6 +41,7 @@ def long_search(trials: int) -> dict:
         cmd = [sys.executable, "-m", "seqsearch", "run", str(DATA), "--trials", str(trials), "--max-epochs", "3",
                "--families", "rnn", "--set", "rnn.units=32", "--set", "rnn.layers=1", "--set", "front.kind=none",
                "--set", "rnn.bidirectional=false", "--sampler", "random", "--pruner", "none", "--workdir", wd,
+               "--folds", "1",  # one training per trial: the cost of a trial, not of cross-validation
                "--study", "growth", "-q"]
         started = time.perf_counter()
         subprocess.run(cmd, check=True)

@@ -31,6 +31,7 @@ def one(jobs, args):
     with tempfile.TemporaryDirectory() as wd:
         cmd = [sys.executable, "-m", "seqsearch", "run", str(DATA), "--families", "rnn", "--trials", str(args.trials),
                "--max-epochs", str(args.epochs), "--pruner", "none", "--sampler", "random", "--workdir", wd,
+               "--folds", "1",  # as measured before --folds existed: one training per trial
                "--jobs", str(jobs), "--json"]
         started = time.perf_counter()
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)

@@ -100,6 +100,7 @@ def with_seqsearch(specs, epochs, workdir):
     try:
         result = api.run(DATA, console=Console(quiet=True), trials=len(specs), max_epochs=epochs, families=FAMILIES,
                          sampler="random", pruner="none", workdir=str(workdir), study="overhead",
+                         folds=1,  # the same N trainings as the plain-Keras side (no cross-validation)
                          specs_file=str(specs_file))
     finally:
         api._finish = finish
