@@ -66,9 +66,9 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     replay = load_specs_file(config.specs_file, space) if config.specs_file else {}
     info = ds.describe()
     info["load_seconds"] = round(load_seconds, 2)
-    info["folds"] = config.folds_for(ds.task_spec.kind, len(ds.X_val))
-    if info["folds"] > 1:
-        ds.fold(1, info["folds"])  # too few training sequences for the folds: said before anything is written
+    # Resolved once for this run, its --jobs workers (they get config.to_dict()) and study.json.
+    config.folds = info["folds"] = config.folds_for(ds.task_spec.kind, len(ds.X_val))
+    ds.check_folds(config.folds)  # too few training sequences: said before anything is written
     study_path = _prepare_study_dir(config, ds, info)
     load_keras()
 
@@ -370,7 +370,7 @@ def _evaluator(config, ds, space, tracker, engine, console):
 
     from .training import TrialOutcome, cross_validate, fit_candidate
 
-    folds = config.folds_for(ds.task_spec.kind, len(ds.X_val))
+    folds = config.folds_for(ds.task_spec.kind, len(ds.X_val))  # resolved by run(): config.folds
 
     # --timeout is the search's budget: the trial training when it runs out stops there.
     deadline = time.perf_counter() + config.timeout if config.timeout else None
@@ -423,7 +423,8 @@ def _evaluator(config, ds, space, tracker, engine, console):
             for key in ("best_epoch", "n_params", "epochs_run", "metrics", "seconds", "latency_ms", "rss_mb",
                         "fold_values", "fold_epochs"):
                 value = getattr(outcome, key)
-                if value == value and value != []:  # latency and memory are NaN when not measured
+                # Latency and memory are NaN when not measured, the fold lists empty when not folded.
+                if value == value and value != []:
                     ctx.set_attr(key, value)
             return outcome
         finally:
@@ -548,7 +549,7 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
         pareto_front=front,
         baseline=metrics.get("baseline"),
         ensemble=exported_trials(metrics),
-        folds=config.folds_for(ds.task_spec.kind, len(ds.X_val)),
+        folds=config.folds,  # resolved by run()
     )
 
 

@@ -129,6 +129,12 @@ class Dataset:
     def train_val(self) -> tuple[np.ndarray, np.ndarray]:
         return np.concatenate([self.X_train, self.X_val]), np.concatenate([self.y_train, self.y_val])
 
+    def check_folds(self, k: int):
+        """Every one of the k-1 folds :meth:`fold` deals the training split to needs a sequence."""
+        if k > 1 and len(self.X_train) < k - 1:
+            raise DataError(f"--folds {k} needs at least {k - 1} training sequences, the training split has "
+                            f"{len(self.X_train)}; pass a smaller --folds")
+
     def fold(self, f: int, k: int, seed: int = 0) -> "Dataset":
         """Fold ``f`` (0 <= f < k) of k-fold cross-validation over train+validation, as a dataset.
 
@@ -139,10 +145,8 @@ class Dataset:
         one fold at a time. Forecasting windows overlap in time: RunConfig never folds them."""
         if f == 0:
             return self
+        self.check_folds(k)
         n = len(self.X_train)
-        if n < k - 1:
-            raise DataError(f"--folds {k} needs at least {k - 1} training sequences, the training split has {n}; "
-                            f"pass a smaller --folds")
         rng = np.random.default_rng(seed)
         # Deal the training sequences round-robin to k-1 folds, shuffled within each class.
         classes = self.y_train if self.task_spec.kind == "classification" else np.zeros(n, dtype=int)
