@@ -40,6 +40,11 @@ class Console:
         if not self.quiet:
             print(text, file=self.stream, flush=True)
 
+    def warn(self, text: str):
+        """Something the user must know even with --quiet (a damaged file healed): stderr."""
+        self._clear_live()
+        print(f"warning: {text}", file=sys.stderr, flush=True)
+
     def _clear_live(self):
         if self.live and not self.quiet:
             print("\r\033[K", end="", file=self.stream, flush=True)

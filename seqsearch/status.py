@@ -34,6 +34,7 @@ def study_status(study: str, workdir="seqsearch-runs", storage: str | None = Non
     else:
         engine = OptunaEngine(study, path, storage=storage).load()
     records = engine.records()
+    notices = list(getattr(engine, "notices", []))
     trials = []
     for r in records:
         a = r.attrs
@@ -70,7 +71,7 @@ def study_status(study: str, workdir="seqsearch-runs", storage: str | None = Non
     with contextlib.suppress(OSError, ValueError, AttributeError):
         folds = int(json.loads((path / "study.json").read_text()).get("folds", 1))
     return {"study": study, "path": str(path), "score_key": score_key, "counts": counts, "trials": trials, "folds": folds,
-            "leaderboard": [t["trial"] for t in leaderboard], "best_model": best_model}
+            "leaderboard": [t["trial"] for t in leaderboard], "best_model": best_model, "notices": notices}
 
 
 def _score_key(trials) -> str:

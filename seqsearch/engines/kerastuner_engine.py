@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..errors import SeqsearchError
 from .base import RETRY_REASONS, RecordQueries, TrialContext, TrialRecord, process_alive, process_token
+from .heal import heal_json_files
 
 __all__ = ["KerasTunerEngine", "ORACLES"]
 
@@ -44,6 +45,7 @@ class KerasTunerEngine(RecordQueries):
         self.dir = self.study_path / "kerastuner"
         self.attrs_dir = self.dir / "seqsearch"
         self.oracle = None
+        self.notices: list[str] = []  # one line each for the user (damaged state files moved aside)
 
     # -- setup -------------------------------------------------------------------------------
     def _declared_space(self):
@@ -77,7 +79,11 @@ class KerasTunerEngine(RecordQueries):
         else:
             oracle = kt.oracles.RandomSearchOracle(max_trials=self.trials, **common)
         oracle._set_project_dir(str(self.dir), self.study_name)
-        if (self.dir / self.study_name / "oracle.json").is_file():
+        project = self.dir / self.study_name
+        self.notices += heal_json_files([*sorted(project.glob("trial_*/trial.json")), *sorted(self.attrs_dir.glob("trial_*.json")),
+                                         self.dir / "warm_start.json", project / "oracle.json"])
+        self._replace_damaged_trials(oracle, project)
+        if (project / "oracle.json").is_file():
             try:
                 oracle.reload()
             except Exception as e:  # noqa: BLE001 - a damaged or foreign project
@@ -86,20 +92,38 @@ class KerasTunerEngine(RecordQueries):
                     f"the KerasTuner state in {str(self.dir)!r} cannot be reloaded ({first}); "
                     "pass another --study"
                 ) from None
+        elif any(project.glob("trial_*/trial.json")):
+            # oracle.json was damaged (moved aside): the oracle starts a new schedule, knowing
+            # the trials, so new trial ids continue after theirs instead of reusing their folders.
+            from keras_tuner.src.engine import trial as trial_module
+
+            for fname in sorted(project.glob("trial_*/trial.json")):
+                trial = trial_module.Trial.load(str(fname))
+                oracle.trials[trial.trial_id] = trial
         oracle.max_trials = None  # --trials is enforced here, counting only trials that ran
         oracle.verbose = 0
         self.oracle = oracle
         return self
+
+    @staticmethod
+    def _replace_damaged_trials(oracle, project: Path):
+        """A trial folder whose trial.json was moved aside gets a failed placeholder trial: the
+        oracle's state can still name it, and the next trial id does not land on its folder."""
+        from keras_tuner.src.engine import trial as trial_module
+
+        for folder in sorted(project.glob("trial_*")):
+            if folder.is_dir() and not (folder / "trial.json").exists():
+                trial = trial_module.Trial(oracle.hyperparameters.copy(), trial_id=folder.name[len("trial_"):],
+                                           status=trial_module.TrialStatus.FAILED)
+                trial.message = "its trial.json was damaged"
+                trial.save(str(folder / "trial.json"))
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _attrs_path(self, number: int) -> Path:
         return self.attrs_dir / f"trial_{number:05d}.json"
 
     def _write(self, number: int, record: dict):
-        path = self._attrs_path(number)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(record, default=str))
-        os.replace(tmp, path)
+        _write_atomic(self._attrs_path(number), json.dumps(record, default=str))
 
     def _read_all(self) -> list[dict]:
         out = []
@@ -147,7 +171,7 @@ class KerasTunerEngine(RecordQueries):
                 continue
             queue.append([name, spec])
             queued.append(name)
-        queue_file.write_text(json.dumps(queue))
+        _write_atomic(queue_file, json.dumps(queue))
         return queued
 
     def _pop_warm(self):
@@ -158,7 +182,7 @@ class KerasTunerEngine(RecordQueries):
         if not queue:
             return None
         item = queue.pop(0)
-        queue_file.write_text(json.dumps(queue))
+        _write_atomic(queue_file, json.dumps(queue))
         return item
 
     # -- search ------------------------------------------------------------------------------
@@ -247,3 +271,13 @@ class KerasTunerEngine(RecordQueries):
             # reload would run the finished trial again. Save once more without it.
             self.oracle.save()
             ran += 1
+
+
+def _write_atomic(path: Path, text: str):
+    """Whole or not at all: a crash leaves the previous version, never half a file."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

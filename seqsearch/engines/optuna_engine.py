@@ -42,6 +42,8 @@ class OptunaEngine(RecordQueries):
         self.worker = worker  # parallel workers (--jobs) draw from different random streams
         self.objectives = list(objectives)
         self.study = None
+        self.notices: list[str] = []  # one line each for the user (a journal healed on opening)
+        self._read_only = False
 
     def _storage(self):
         import optuna
@@ -69,9 +71,29 @@ class OptunaEngine(RecordQueries):
                     raise SeqsearchError(f"--storage {self.storage_url!r} cannot be opened: {text.splitlines()[0][:200]}") from None
         from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
+        from .heal import complete_prefix, heal_journal
+
         # A journal file is safe for several processes on one machine (no "database is locked").
-        path = str(self.study_path / "optuna.journal")
-        return optuna.storages.JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+        path = self.study_path / "optuna.journal"
+        try:
+            note = heal_journal(path, lock=JournalFileOpenLock(str(path)))
+        except OSError:
+            if not self._read_only:
+                raise
+            # `status` on a study it cannot write: read the complete records from a copy.
+            import tempfile
+
+            self._copy = tempfile.TemporaryDirectory(prefix="seqsearch-status-")
+            data = path.read_bytes()
+            good = complete_prefix(data)[0]
+            path = Path(self._copy.name) / path.name
+            path.write_bytes(data[:good])
+            note = (f"optuna.journal ends in {len(data) - good} bytes that are not a complete record and the study "
+                    "folder cannot be written; showing the complete records (run `seqsearch run` where it can write "
+                    "to heal it)") if good < len(data) else None
+        if note:
+            self.notices.append(note)
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
 
     def open(self):
         import optuna
@@ -119,6 +141,7 @@ class OptunaEngine(RecordQueries):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)
+        self._read_only = True
         try:
             self.study = optuna.load_study(study_name=self.study_name, storage=self._storage())
         except KeyError:
