@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -11,7 +12,8 @@ from pathlib import Path
 
 from .errors import SeqsearchError
 
-__all__ = ["export_best", "ensemble_members", "average_model", "read_export", "library_versions", "export_formats", "FORMATS"]
+__all__ = ["export_best", "ensemble_members", "average_model", "read_export", "library_versions", "export_formats", "check_export_target",
+           "remove_stale_temps", "FORMATS"]
 
 FORMATS = ("keras", "savedmodel", "onnx", "tflite")
 # Sequences kept beside the best model so any later export can verify parity on real inputs.
@@ -37,9 +39,20 @@ def read_export(best_dir: Path) -> dict | None:
             metrics = json.load(f)
     except (OSError, ValueError):
         return None
-    if not (Path(best_dir) / "model.keras").is_file():
-        return None
+    if not _intact_zip(Path(best_dir) / "model.keras"):
+        return None  # damaged: the run that finds it exports the best model again
     return metrics
+
+
+def _intact_zip(path: Path) -> bool:
+    """A .keras file that is a zip whose every member passes its CRC check."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    except (OSError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError):
+        return False
 
 
 def exported_trials(metrics: dict) -> list[int]:
@@ -151,7 +164,8 @@ def export_best(records, dataset, *, seed: int, best_dir: Path, study: str):
                                **forecast_metrics(naive, dataset.y_test)}
     best_dir = Path(best_dir)
     best_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".best-", dir=best_dir.parent))
+    remove_stale_temps(best_dir.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".best-{os.getpid()}-", dir=best_dir.parent))
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; the export is for others to read
     try:
         model.save(tmp / "model.keras")
@@ -175,6 +189,76 @@ def export_best(records, dataset, *, seed: int, best_dir: Path, study: str):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return model, metrics
+
+
+_TEMP_RE = re.compile(r"^\.(?:best|export)-(\d+)-.+$|^\.old-.+-(\d+)$")
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Remove the temporary folders that a killed export left in ``folder``: only seqsearch's own
+    names (``.best-<pid>-*``, ``.export-<pid>-*``, ``.old-<name>-<pid>``), and only when the
+    process that made them is gone."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP_RE.match(entry.name)
+        if not m or not entry.is_dir() or entry.is_symlink():
+            continue
+        pid = int(m.group(1) or m.group(2))
+        if pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+# What an export folder may hold besides its formats: a folder with anything else is not
+# (only) seqsearch's, and replacing it would delete the user's files.
+_EXPORT_FILES = {"manifest.json", "spec.json", "metrics.json", "data_spec.json", "task_spec.json", "vocabulary.json"}
+
+
+def check_export_target(out_dir: Path) -> None:
+    """``--out``: a new folder, an empty one, or an earlier seqsearch export holding nothing but
+    what that export wrote (it is replaced atomically). Anything else is refused before any work."""
+    out_dir = Path(out_dir)
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise ExportError(f"--out {str(out_dir)!r} exists and is not a folder; pass a new folder")
+    if not out_dir.exists():
+        parent = out_dir.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ExportError(f"--out {str(out_dir)!r} cannot be created: {str(parent)!r} is not writable")
+        return
+    if not os.access(out_dir.parent, os.W_OK | os.X_OK):
+        raise ExportError(f"--out {str(out_dir)!r} cannot be replaced: {str(out_dir.parent)!r} is not writable")
+    names = {p.name for p in out_dir.iterdir()}
+    if not names:
+        return
+    try:
+        manifest = json.loads((out_dir / "manifest.json").read_text())
+        owned = set(manifest.get("files") or []) | _EXPORT_FILES | {f["path"] for f in manifest["formats"].values()}
+        ours = isinstance(manifest.get("versions"), dict) and names <= owned
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        ours = False
+    if not ours:
+        raise ExportError(
+            f"--out {str(out_dir)!r} already exists and holds files seqsearch did not write (it is not an earlier "
+            "seqsearch export); pass a new or empty folder: export replaces only its own exports"
+        )
 
 
 def _atomic_replace(tmp: Path, dest: Path):
@@ -339,8 +423,10 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
         X = X.astype("float32")
         model(X[:1])  # a loaded model must be called once before ONNX export
     reference = np.asarray(_predict(model, X))
+    check_export_target(out_dir)  # again: the folder may have changed since the command started
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir.parent))
+    remove_stale_temps(out_dir.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".export-{os.getpid()}-", dir=out_dir.parent))
     os.chmod(tmp, 0o755)
     manifest_formats = {}
     try:
@@ -388,6 +474,7 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
             "formats": manifest_formats,
             "versions": library_versions(),
         }
+        manifest["files"] = sorted(p.name for p in tmp.iterdir()) + ["manifest.json"]
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         _atomic_replace(tmp, out_dir)
     except BaseException:
