@@ -94,6 +94,8 @@ class Choice(Param):
         return self.narrowed([value])
 
     def narrowed(self, options):
+        if not options:
+            raise ValueError(f"parameter {self.name!r}: an empty list of choices; give at least one of {list(self.current_options())!r}")
         opts = self.current_options()
         bad = [o for o in options if o not in opts]
         if bad:

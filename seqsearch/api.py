@@ -69,17 +69,31 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     # Resolved once for this run, its --jobs workers (they get config.to_dict()) and study.json.
     config.folds = info["folds"] = config.folds_for(ds.task_spec.kind, len(ds.X_val))
     ds.check_folds(config.folds)  # too few training sequences: said before anything is written
+    created = not config.study_path.exists()
     study_path = _prepare_study_dir(config, ds, info)
-    load_keras()
+    try:
+        load_keras()
 
-    from .tracking import Tracker
+        from .tracking import Tracker
 
-    # The engine first: a study it refuses (other objectives) leaves the tracking store as it was.
-    engine = _engine(config, study_path, storage, space)
-    _write_json(study_path / "run_config.json", config.to_dict())  # how to reload the data later
-    tracker = Tracker(config.study, study_path, tracking_uri)
-    with study_lock(study_path):  # several `seqsearch run` on one study share one parent run
-        tracker.open_study(config.to_dict(), info)
+        if not tracking_uri:
+            from .tracking import check_local_store
+
+            check_local_store(study_path)  # damaged: said before the engine appends to the journal
+        # The engine first: a study it refuses (other objectives) leaves the tracking store as it was.
+        engine = _engine(config, study_path, storage, space)
+        for note in getattr(engine, "notices", []):
+            console.warn(note)
+        _write_json(study_path / "run_config.json", config.to_dict())  # how to reload the data later
+        tracker = Tracker(config.study, study_path, tracking_uri)
+        with study_lock(study_path):  # several `seqsearch run` on one study share one parent run
+            tracker.open_study(config.to_dict(), info)
+    except BaseException:
+        if created:  # a start that failed (a tracking server that does not answer) leaves no study behind
+            import shutil
+
+            shutil.rmtree(study_path, ignore_errors=True)
+        raise
     stale = engine.recover_stale()
     if stale:
         tracker.fail_trials(stale, "worker process died")
@@ -189,6 +203,7 @@ def _worker_main(config_dict, storage, tracking_uri, worker, quiet):
     from .tracking import Tracker
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the main process, which stops us
+    _exit_with_parent()
     config = RunConfig(**config_dict)
     ds = _load_dataset(config)
     space = _search_space(config, ds)
@@ -204,6 +219,23 @@ def _worker_main(config_dict, storage, tracking_uri, worker, quiet):
         _freeze_heap()
         engine.search(_evaluator(config, ds, space, tracker, engine, console), remaining, config.timeout,
                       target=config.trials)
+
+
+def _exit_with_parent(poll: float = 1.0):
+    """A ``--jobs`` worker whose main process is gone (killed with -9: it could not stop us)
+    stops too, instead of training on alone. Its trial in flight stays RUNNING in the storage
+    and the next run fails it as 'worker process died'."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(poll)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="seqsearch-parent-watch", daemon=True).start()
 
 
 def load_specs_file(path, space) -> dict:

@@ -5,14 +5,15 @@ Nothing heavy is imported at module level: ``seqsearch --help`` never loads Tens
 
 from __future__ import annotations
 
-import errno
 import json
+import math
 import os
 import sys
 
 import click
 
-from .errors import SeqsearchError
+from .boundary import guarded, set_log_dir
+from .errors import SeqsearchError, one_line
 from .config import FILLNA
 
 # TensorFlow's C++ start-up chatter hides the live view; users can still raise it.
@@ -20,29 +21,31 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
-_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-_DISK_FULL_TEXT = ("no space left", "disk is full", "disk i/o error", "file too large", "quota exceeded")
-
-
-def _disk_full(e: BaseException) -> str | None:
-    """A one-line message when ``e`` (or what caused it) is the disk refusing a write."""
-    seen = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, OSError) and e.errno in _DISK_FULL_ERRNOS:
-            where = f" writing {e.filename}" if e.filename else ""
-            return f"the disk refused a write{where} ({e.strerror}); free space and run the same command again (finished trials are kept)"
-        text = str(e).lower()
-        if any(t in text for t in _DISK_FULL_TEXT):
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-            return f"the disk refused a write ({first}); free space and run the same command again (finished trials are kept)"
-        e = e.__cause__ or e.__context__
-    return None
-
-
 def _fail(message: str):
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {one_line(message, 1000)}", err=True)
     sys.exit(2)
+
+
+def _names(text: str, option: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise SeqsearchError(f"{option} {one_line(repr(text), 60)} names nothing; give comma-separated names or leave it out")
+    return names
+
+
+def _log_into_study(workdir, study, dataset=None):
+    """A bug's traceback goes into the study folder when it exists (else the temp folder)."""
+    from pathlib import Path
+
+    from .config import archive_name, study_dir
+
+    try:
+        name = study or archive_name(Path(dataset))
+        path = study_dir(workdir or "seqsearch-runs", name)
+        if path.is_dir():
+            set_log_dir(path)
+    except (SeqsearchError, OSError, ValueError):
+        pass
 
 
 def _parse_fixed(pairs):
@@ -125,33 +128,28 @@ def main():
 @click.option("--tracking-uri", help="MLflow tracking URI. Default: SQLite store in the study folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout at the end.")
 @click.option("-q", "--quiet", is_flag=True, help="No live view; only errors (and --json).")
+@guarded
 def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_cols, **options):
     """Search architectures for DATASET (.npz, long-format .csv/.parquet, or a UCR/UEA .ts file;
     a *_TRAIN.ts brings the *_TEST.ts beside it as the test split) and export the best model."""
     from .progress import Console
 
+    _log_into_study(options.get("workdir"), options.get("study"), dataset)
     try:
         options["fixed"] = _parse_fixed(fixed)
         options["objectives"] = [o.strip() for o in options.pop("objectives").split(",") if o.strip()]
-        if static_cols:
-            options["static_cols"] = [c.strip() for c in static_cols.split(",") if c.strip()]
-        if families:
-            options["families"] = [f.strip() for f in families.split(",") if f.strip()]
+        if static_cols is not None:
+            options["static_cols"] = _names(static_cols, "--static-cols")
+        if families is not None:
+            options["families"] = _names(families, "--families")
         from .api import run as run_api
 
         result = run_api(
             dataset, console=Console(quiet=quiet or as_json), storage=storage, tracking_uri=tracking_uri, **options
         )
-    except SeqsearchError as e:
-        _fail(str(e))
     except KeyboardInterrupt:
         click.echo("\ninterrupted: finished trials are kept; run the same command to resume", err=True)
         sys.exit(130)
-    except Exception as e:
-        message = _disk_full(e)
-        if message is None:
-            raise
-        _fail(message)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
 
@@ -162,6 +160,7 @@ def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_
 @click.option("--storage", help="Optuna storage URL, when the study lives in a database.")
 @click.option("--top", type=click.IntRange(1, 1000), default=10, show_default=True, help="Leaderboard rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@guarded
 def status(study, workdir, storage, top, as_json):
     """Trials, states and leaderboard of STUDY, read from its storage (no TensorFlow)."""
     from .status import format_status, study_status
@@ -170,6 +169,8 @@ def status(study, workdir, storage, top, as_json):
         info = study_status(study, workdir, storage)
     except SeqsearchError as e:
         _fail(str(e))
+    for note in info.get("notices", []):
+        click.echo(f"warning: {note}", err=True)
     click.echo(json.dumps(info, indent=2) if as_json else format_status(info, top))
 
 
@@ -178,12 +179,16 @@ def status(study, workdir, storage, top, as_json):
 @click.option("--workdir", default="seqsearch-runs", show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@guarded
 def ui(study, workdir, host, port):
     """Start the MLflow UI on a study's tracking store (no server to set up)."""
     try:
         path = _resolve_study(study, workdir)
     except SeqsearchError as e:
         _fail(str(e))
+    from .tracking import check_local_store
+
+    check_local_store(path)
     uri = f"sqlite:///{path / 'mlflow.db'}"
     click.echo(f"MLflow UI for study {path.name!r}: http://{host}:{port}  (Ctrl+C to stop)")
     sys.stdout.flush()
@@ -221,6 +226,7 @@ def _resolve_study(study, workdir):
 @click.option("--tolerance", type=float, default=1e-4, show_default=True, help="Largest allowed prediction difference from the Keras model (relative to the value where it exceeds 1).")
 @click.option("--trial", type=click.IntRange(0), help="Export this trial instead of the best (e.g. a Pareto-front member): retrained on train+val first.")
 @click.option("--storage", help="Optuna storage URL, when the study lives in a database (with --trial).")
+@guarded
 def export(study, workdir, formats, out, tolerance, trial, storage):
     """Export a study's best model (or --trial N), each format checked against the Keras model's predictions."""
     from pathlib import Path
@@ -233,6 +239,17 @@ def export(study, workdir, formats, out, tolerance, trial, storage):
             raise SeqsearchError(f"study {study!r} has no best model in {str(path.parent)!r}; run `seqsearch run` first")
         if trial is not None and not (path / "study.json").is_file():
             raise SeqsearchError(f"no study {study!r} in {str(path.parent)!r}; check the name and --workdir")
+        set_log_dir(path)
+        if not (math.isfinite(tolerance) and tolerance > 0):
+            raise SeqsearchError(f"--tolerance must be a finite positive number (e.g. 1e-4), got {tolerance!r}")
+        from .export import FORMATS, check_export_target
+
+        chosen = [f.strip() for f in formats.split(",") if f.strip()]
+        unknown = [f for f in chosen if f not in FORMATS]
+        if unknown or not chosen:
+            raise SeqsearchError(f"--format {one_line(repr(formats), 80)}: choose from {', '.join(FORMATS)}")
+        out_dir = Path(out).expanduser() if out else path / ("export" if trial is None else f"export-trial-{trial}")
+        check_export_target(out_dir)  # before any work: a folder seqsearch did not write is never replaced
         from ._backend import load_keras
 
         load_keras()
@@ -243,8 +260,7 @@ def export(study, workdir, formats, out, tolerance, trial, storage):
             from .api import export_trial
 
             source = export_trial(path, trial, storage)
-        out_dir = Path(out) if out else path / ("export" if trial is None else f"export-trial-{trial}")
-        manifest = export_formats(source, out_dir, [f.strip() for f in formats.split(",") if f.strip()], tolerance)
+        manifest = export_formats(source, out_dir, chosen, tolerance)
     except SeqsearchError as e:
         _fail(str(e))
     for fmt, info in manifest["formats"].items():
@@ -260,10 +276,14 @@ def export(study, workdir, formats, out, tolerance, trial, storage):
 @click.option("--time-col", help="Time order column (CSV long format).")
 @click.option("--target", help="Target column to ignore if the CSV has one.")
 @click.option("--fillna", type=click.Choice(FILLNA), help="Fill missing feature values (default: as the study did with its --fillna, else refuse them).")
+@guarded
 def predict(model, data, out, id_col, time_col, target, fillna):
     """Predict with MODEL (a best/ or export/ folder, or a .keras file) on DATA (.npz, long
     CSV/Parquet or .ts)."""
     try:
+        from .predict import check_out
+
+        check_out(out)  # before TensorFlow's start-up, not after the predictions
         from ._backend import load_keras
 
         load_keras()
@@ -278,6 +298,7 @@ def predict(model, data, out, id_col, time_col, target, fillna):
 
 @main.command()
 @click.option("--seeds", is_flag=True, help="Also print the seed tutorials' fixed specs used by --warm-start.")
+@guarded
 def spaces(seeds):
     """List every architecture family with its parameters, ranges and defaults."""
     from search_spaces import SearchSpace, seed_specs, spec_summary

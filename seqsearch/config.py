@@ -6,11 +6,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import SeqsearchError
+from .errors import SeqsearchError, one_line
 
 __all__ = ["RunConfig", "check_study_name", "study_dir"]
 
-_STUDY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_STUDY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 TASK_CHOICES = ("classification", "regression", "seq2seq", "forecasting")
 ENGINES = ("optuna", "kerastuner")
 # What a search may minimise: the validation loss first, then optionally the parameter count
@@ -43,9 +43,9 @@ def archive_name(path: Path) -> str:
 
 
 def check_study_name(name: str) -> str:
-    if not isinstance(name, str) or not _STUDY_RE.match(name) or ".." in name:
+    if not isinstance(name, str) or not _STUDY_RE.fullmatch(name) or ".." in name:
         raise SeqsearchError(
-            f"--study {name!r} is not a valid study name: use letters, digits, '_', '-' and '.', "
+            f"--study {one_line(repr(name), 80)} is not a valid study name: use letters, digits, '_', '-' and '.', "
             "starting with a letter or digit (it becomes a folder name)"
         )
     return name

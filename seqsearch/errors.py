@@ -3,7 +3,14 @@ steer a study: ``TrialFailed`` skips one candidate, ``TrialPruned`` stops it ear
 
 from __future__ import annotations
 
-__all__ = ["SeqsearchError", "DataError", "TrialFailed", "TrialPruned"]
+__all__ = ["SeqsearchError", "DataError", "TrialFailed", "TrialPruned", "one_line"]
+
+
+def one_line(text, limit: int = 400) -> str:
+    """``text`` on one line, cut to a readable length: error messages quote what the user
+    passed, and a value can be megabytes long."""
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 class SeqsearchError(ValueError):

@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import SeqsearchError
 
-__all__ = ["predict_file"]
+__all__ = ["predict_file", "check_out"]
 
 
 def _model_and_metadata(model_path):
@@ -64,6 +64,7 @@ def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None,
     from . import load_model
     from .data import load_inputs
 
+    check_out(out)
     model_file, meta = _model_and_metadata(model_path)
     fillna = fillna or (meta.get("dataset") or {}).get("fillna")
     framing = (meta.get("dataset") or {}).get("framing")
@@ -106,13 +107,40 @@ def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None,
     return len(X)
 
 
+def check_out(out) -> None:
+    """``--out``: a file in a folder that exists and can be written, checked before any work."""
+    if out is None:
+        return
+    import os
+
+    p = Path(out).expanduser()
+    folder = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise SeqsearchError(f"--out {str(out)!r} is a folder; name a CSV file to write")
+    if not folder.is_dir():
+        raise SeqsearchError(f"--out {str(out)!r}: folder {str(folder)!r} does not exist; create it first")
+    if not os.access(folder, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise SeqsearchError(f"--out {str(out)!r} cannot be written (permission denied); pick a writable location")
+
+
 def _write(rows, out):
-    handle = open(out, "w", newline="") if out else sys.stdout
+    if not out:
+        csv.writer(sys.stdout).writerows(rows)
+        return
+    import os
+    import tempfile
+
+    # A whole file or none: a failure half-way keeps what was at --out before.
+    p = Path(out).expanduser()
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent if str(p.parent) else ".")
     try:
-        csv.writer(handle).writerows(rows)
-    finally:
-        if out:
-            handle.close()
+        with os.fdopen(fd, "w", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _forecast(model_file, meta, framing, data_path, out, fillna) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import SeqsearchError
+from .errors import SeqsearchError, one_line
 
 __all__ = ["load_space_file"]
 
@@ -34,11 +34,16 @@ def _flatten(d, prefix=""):
     return out
 
 
+_MAX_BYTES = 1 << 20
+
+
 def load_space_file(path) -> dict:
     p = Path(path)
     if not p.is_file():
         raise SeqsearchError(f"--space {str(path)!r} does not exist; pass a .toml or .yaml file")
     ext = p.suffix.lower()
+    if p.stat().st_size > _MAX_BYTES:
+        raise SeqsearchError(f"--space {p.name!r} is {p.stat().st_size} bytes; a space file is a few lines (at most 1 MB)")
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -56,6 +61,10 @@ def load_space_file(path) -> dict:
         except ImportError:
             raise SeqsearchError("reading a YAML space file needs PyYAML (pip install pyyaml), or use TOML") from None
         try:
+            # Anchors and aliases are refused: a few hundred bytes of nested aliases expand to
+            # gigabytes (a "billion laughs"), and a space file never needs them.
+            if any(isinstance(ev, yaml.AliasEvent) for ev in yaml.parse(text, Loader=yaml.SafeLoader)):
+                raise SeqsearchError(f"--space {p.name!r} uses YAML aliases (*name); write the values out instead")
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:
             first = str(e).splitlines()[0]
@@ -70,8 +79,8 @@ def load_space_file(path) -> dict:
     out = {}
     if "families" in data:
         fams = data["families"]
-        if not isinstance(fams, list) or not all(isinstance(f, str) for f in fams):
-            raise SeqsearchError(f"--space {p.name!r}: families must be a list of names, got {fams!r}")
+        if not isinstance(fams, list) or not fams or not all(isinstance(f, str) for f in fams):
+            raise SeqsearchError(f"--space {p.name!r}: families must be a non-empty list of names, got {one_line(repr(fams), 120)}")
         out["families"] = fams
     if "cudnn_only" in data:
         if not isinstance(data["cudnn_only"], bool):

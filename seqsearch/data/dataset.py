@@ -324,7 +324,6 @@ def _check_X(X, name):
         raise DataError(f"{name} has dtype {X.dtype}; features must be real numbers")
     if X.shape[0] == 0 or X.shape[1] == 0 or X.shape[2] == 0:
         raise DataError(f"{name} is empty (shape {X.shape}); it needs sequences, timesteps and features")
-    X = X.astype(np.float32, copy=False)
     total, seqs, first = _first_bad(X)
     if total:
         i, t, f = first
@@ -332,7 +331,27 @@ def _check_X(X, name):
             f"{name} has {total} NaN or infinite value(s) in {seqs} sequence(s) (first at sequence {i}, "
             f"timestep {t}, feature {f}); pass --fillna {'|'.join(FILLNA)} or fix the file"
         )
-    return X
+    _check_magnitude(X, name)
+    return X.astype(np.float32, copy=False)
+
+
+# Beyond this the squares that standardisation sums overflow float32 (max ~3.4e38) and the model
+# silently learns nothing; real measurements are far below it.
+MAX_ABS_FEATURE = 1e18
+
+
+def _check_magnitude(X, name):
+    """Refuse features whose standardisation would overflow float32, naming the feature and its range."""
+    if np.issubdtype(X.dtype, np.integer) and np.iinfo(X.dtype).max <= MAX_ABS_FEATURE:
+        return
+    for f in range(X.shape[2]):
+        column = X[:, :, f]
+        low, high = float(column.min()), float(column.max())
+        if max(abs(low), abs(high)) > MAX_ABS_FEATURE:
+            raise DataError(
+                f"{name} feature {f} ranges from {low:.3g} to {high:.3g}: values beyond +-{MAX_ABS_FEATURE:.0e} overflow "
+                "float32 when standardised; rescale that feature (e.g. divide it by a power of ten)"
+            )
 
 
 def fill_missing(X: np.ndarray, method: str, masked: bool = False) -> tuple[np.ndarray, np.ndarray, int]:

@@ -31,17 +31,7 @@ def load_npz(path: Path, *, target=None, **_) -> RawArrays:
         keys = set(archive.files)
 
         def get(k):
-            try:
-                return archive[k]
-            except ValueError as e:  # object arrays need pickle: ragged sequences
-                if "allow_pickle" in str(e):
-                    raise DataError(
-                        f"array {k!r} in {path.name} is ragged (object dtype); pad every sequence "
-                        "to one length and save a numeric array of shape (n, timesteps, features)"
-                    ) from None
-                raise DataError(f"array {k!r} in {path.name} cannot be read: {_first_line(e)}") from None
-            except (zipfile.BadZipFile, EOFError, OSError) as e:
-                raise DataError(f"{path.name} is truncated or damaged ({_first_line(e)})") from None
+            return npz_array(archive, k, path)
 
         if {"X_train", "Y_train"} <= keys or {"X", "Y"} <= keys:
             if "y" in keys or "y_train" in keys:
@@ -280,6 +270,46 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, requir
     return raw
 
 
+def npz_array(archive, key: str, path: Path) -> np.ndarray:
+    """Array ``key`` of an open .npz archive, read only once its header is known good: object
+    arrays (pickle) are refused, and a header declaring more data than the member holds (a
+    damaged or hostile file: a few bytes can declare petabytes) is refused before any memory is
+    allocated for it."""
+    name = f"{key}.npy"
+    try:
+        info = archive.zip.getinfo(name) if name in archive.zip.namelist() else None
+        if info is not None:
+            with archive.zip.open(name) as handle:
+                version = np.lib.format.read_magic(handle)
+                reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                          else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = reader(handle, max_header_size=100_000)
+            if dtype.hasobject:
+                raise DataError(
+                    f"array {key!r} in {path.name} is ragged or holds Python objects (object dtype, which would "
+                    "need pickle); pad every sequence to one length and save a numeric array of shape "
+                    "(n, timesteps, features)"
+                )
+            declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if declared > info.file_size:
+                raise DataError(
+                    f"array {key!r} in {path.name} declares shape {tuple(shape)!s:.80} ({declared:.3g} bytes) but holds "
+                    f"{info.file_size} bytes: the file is damaged; write it again with numpy.savez"
+                )
+        return archive[key]
+    except DataError:
+        raise
+    except ValueError as e:  # object arrays need pickle: ragged sequences
+        if "allow_pickle" in str(e):
+            raise DataError(
+                f"array {key!r} in {path.name} is ragged (object dtype); pad every sequence "
+                "to one length and save a numeric array of shape (n, timesteps, features)"
+            ) from None
+        raise DataError(f"array {key!r} in {path.name} cannot be read: {_first_line(e)}") from None
+    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError) as e:
+        raise DataError(f"{path.name} is truncated or damaged ({_first_line(e)})") from None
+
+
 def load_inputs(path, *, id_col=None, time_col=None, target=None, feature_names=None, fillna=None,
                 timesteps=None, masked=False):
     """Prediction input: the sequences of a data file (targets, if any, are ignored) and their
@@ -312,11 +342,11 @@ def load_inputs(path, *, id_col=None, time_col=None, target=None, feature_names=
             key = next((k for k in ("X", "X_test") if k in archive.files), None)
             if key is None:
                 raise DataError(f"{p.name} holds {', '.join(sorted(archive.files)) or '(none)'}; prediction reads X (or X_test)")
-            X = archive[key]
+            X = npz_array(archive, key, p)
             suffix = "" if key == "X" else "_test"
             s_key, l_key = "static" + suffix, "lengths" + suffix
-            S = archive[s_key] if s_key in archive.files else None
-            lengths = archive[l_key] if l_key in archive.files else None
+            S = npz_array(archive, s_key, p) if s_key in archive.files else None
+            lengths = npz_array(archive, l_key, p) if l_key in archive.files else None
         ids = [str(i) for i in range(len(X))]
         if S is not None:
             S = _check_static(S, len(X), s_key)
