@@ -38,6 +38,17 @@ def files(tmp_path_factory):
     np.savez(d / "gaps.npz", X=Xn, y=y)
     (d / "bad.toml").write_text("families = [rnn\n")
     (d / "afile").write_text("not a folder")
+    # 355 bytes of nested YAML aliases expand to 387,420,489 strings ("billion laughs").
+    bomb = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        bomb.append(f"{name}: &{name} [{','.join(['*' + prev] * 9)}]")
+    (d / "bomb.yaml").write_text("\n".join(bomb + ["families: *i"]) + "\n")
+    Xo = np.empty((12, 4, 1), dtype=object)
+    Xo[:] = 1.0
+    np.savez(d / "object.npz", X=Xo, y=y)
+    Xb = X.astype(np.float64)
+    Xb[0, 0, 0] = 1e25
+    np.savez(d / "overflow.npz", X=Xb, y=y)
     return d
 
 
@@ -69,6 +80,13 @@ CASES = [
     ("good.npz", ["--space", "{dir}/bad.toml"], None, "bad.toml"),
     ("good.npz", ["--workdir", "{dir}/afile"], None, "cannot write to the work directory"),
     ("good.npz", ["--study", "fresh"], _limit_file_size, "the disk refused a write"),
+    ("good.npz", ["--study", "abc\n"], None, "is not a valid study name"),
+    ("good.npz", ["--set", "rnn.units=[]"], None, "an empty list of choices"),
+    ("good.npz", ["--families", ","], None, "--families ',' names nothing"),
+    ("good.npz", ["--static-cols", " , "], None, "--static-cols ' , ' names nothing"),
+    ("good.npz", ["--space", "{dir}/bomb.yaml"], None, "uses YAML aliases"),
+    ("object.npz", [], None, "holds Python objects (object dtype"),
+    ("overflow.npz", [], None, "feature 0 ranges from"),
 ]
 
 
