@@ -60,6 +60,26 @@ class LearnedPositionEmbedding(keras.layers.Layer):
         return input_shape
 
 
+class _ChunkCell(keras.layers.Layer):
+    """One step of the TLB's recurrence for ``keras.layers.RNN``: a whole chunk in, the processed
+    chunk out, the latents as state (all flattened: the RNN layer loops over 3-D inputs). It
+    calls its TLB's step and has no weights of its own; the TLB builds it, so it is never
+    serialised on its own."""
+
+    def __init__(self, step, output_size, state_size, **kwargs):
+        super().__init__(**kwargs)
+        self._step = step
+        self.output_size = output_size
+        self.state_size = [state_size]
+
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, inputs, states, training=None):
+        out, lat = self._step(inputs, states[0], training)
+        return out, [lat]
+
+
 @keras.saving.register_keras_serializable(package="seqsearch")
 class TemporalLatentBottleneck(keras.layers.Layer):
     """Temporal Latent Bottleneck (Didolkar et al., 2022; Keras example "When Recurrence meets
@@ -93,6 +113,10 @@ class TemporalLatentBottleneck(keras.layers.Layer):
         self.ff_out = [keras.layers.Dense(self.dim, name=f"ff_out_{i}") for i in range(self.depth + 1)]
         self.update_attn = mha("update_attn")
         self.drop = keras.layers.Dropout(self.dropout)
+        # The recurrence over whole chunks; its cell owns no weights (they stay this layer's).
+        self.chunk_loop = keras.layers.RNN(_ChunkCell(self._chunk_step, self.chunk_size * self.dim,
+                                                      self.num_latents * self.dim),
+                                           return_sequences=True, return_state=True, name="chunk_loop")
 
     def build(self, input_shape):
         self.initial_latents = self.add_weight(
@@ -116,6 +140,35 @@ class TemporalLatentBottleneck(keras.layers.Layer):
             self.norms[-1].build(latents)
             self.ff_in[-1].build(latents)
             self.ff_out[-1].build((None, self.num_latents, self.ff_dim))
+        n_chunks = math.ceil(input_shape[1] / self.chunk_size)
+        if n_chunks > 1:
+            self.chunk_loop.build((None, n_chunks - 1, self.chunk_size * self.dim))
+
+    def _fast(self, chunk, lat, mask, training):
+        """The perceptual stream on one chunk: self-attention, cross-attention to the latents."""
+        for i in range(self.depth):
+            h = self.norms[3 * i](chunk)
+            chunk = chunk + self.drop(self.self_attn[i](h, h, attention_mask=mask, training=training), training=training)
+            h = self.norms[3 * i + 1](chunk)
+            chunk = chunk + self.drop(self.cross_attn[i](h, lat, training=training), training=training)
+            h = self.norms[3 * i + 2](chunk)
+            chunk = chunk + self.drop(self.ff_out[i](self.ff_in[i](h)), training=training)
+        return chunk
+
+    def _slow(self, lat, chunk, mask, training):
+        """The slow stream: the latents read the processed chunk."""
+        h = self.norms[-2](lat)
+        lat = lat + self.drop(self.update_attn(h, chunk, attention_mask=mask, training=training), training=training)
+        h = self.norms[-1](lat)
+        return lat + self.ff_out[-1](self.ff_in[-1](h))
+
+    def _chunk_step(self, flat_chunk, flat_lat, training):
+        chunk = ops.reshape(flat_chunk, (-1, self.chunk_size, self.dim))
+        lat = ops.reshape(flat_lat, (-1, self.num_latents, self.dim))
+        chunk = self._fast(chunk, lat, None, training)
+        lat = self._slow(lat, chunk, None, training)
+        return (ops.reshape(chunk, (-1, self.chunk_size * self.dim)),
+                ops.reshape(lat, (-1, self.num_latents * self.dim)))
 
     def call(self, x, training=None):
         length = x.shape[1]
@@ -127,29 +180,24 @@ class TemporalLatentBottleneck(keras.layers.Layer):
         batch = ops.shape(x)[0]
         lat = ops.broadcast_to(ops.cast(self.initial_latents, x.dtype)[None], (batch, self.num_latents, self.dim))
         outputs = []
-        for c in range(n_chunks):
-            chunk = x[:, c * cs:(c + 1) * cs, :]
-            valid = min(cs, length - c * cs)
-            # The last chunk may hold padding: no query or latent attends to padded keys.
-            key_ok = ops.arange(cs) < valid
-            self_mask = ops.broadcast_to(key_ok[None, None, :], (batch, cs, cs)) if valid < cs else None
-            upd_mask = ops.broadcast_to(key_ok[None, None, :], (batch, self.num_latents, cs)) if valid < cs else None
-            for i in range(self.depth):
-                h = self.norms[3 * i](chunk)
-                chunk = chunk + self.drop(self.self_attn[i](h, h, attention_mask=self_mask, training=training), training=training)
-                h = self.norms[3 * i + 1](chunk)
-                chunk = chunk + self.drop(self.cross_attn[i](h, lat, training=training), training=training)
-                h = self.norms[3 * i + 2](chunk)
-                chunk = chunk + self.drop(self.ff_out[i](self.ff_in[i](h)), training=training)
-            outputs.append(chunk)
-            if c == n_chunks - 1 and not self.return_latents:
-                break
-            # Slow stream: the latents read the processed chunk.
-            h = self.norms[-2](lat)
-            lat = lat + self.drop(self.update_attn(h, chunk, attention_mask=upd_mask, training=training), training=training)
-            h = self.norms[-1](lat)
-            lat = lat + self.ff_out[-1](self.ff_in[-1](h))
-        seq = ops.concatenate(outputs, axis=1)
+        if n_chunks > 1:
+            # Every chunk but the last is whole: one loop op over them (an RNN over chunks whose
+            # state is the latents), so tracing costs the same for 2 chunks or 200.
+            head = ops.reshape(x[:, :(n_chunks - 1) * cs, :], (-1, n_chunks - 1, cs * self.dim))
+            done, flat = self.chunk_loop(head, initial_state=[ops.reshape(lat, (-1, self.num_latents * self.dim))],
+                                         training=training)
+            lat = ops.reshape(flat, (-1, self.num_latents, self.dim))
+            outputs.append(ops.reshape(done, (-1, (n_chunks - 1) * cs, self.dim)))
+        # The last chunk may hold padding: no query or latent attends to padded keys.
+        valid = length - (n_chunks - 1) * cs
+        key_ok = ops.arange(cs) < valid
+        self_mask = ops.broadcast_to(key_ok[None, None, :], (batch, cs, cs)) if valid < cs else None
+        upd_mask = ops.broadcast_to(key_ok[None, None, :], (batch, self.num_latents, cs)) if valid < cs else None
+        last = self._fast(x[:, (n_chunks - 1) * cs:, :], lat, self_mask, training)
+        outputs.append(last)
+        if self.return_latents:  # else nothing would read the update after the last chunk
+            lat = self._slow(lat, last, upd_mask, training)
+        seq = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=1)
         if pad:
             seq = seq[:, :length, :]
         return (seq, lat) if self.return_latents else seq
