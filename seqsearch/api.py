@@ -72,22 +72,23 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     created = not config.study_path.exists()
     study_path = _prepare_study_dir(config, ds, info)
     try:
-        load_keras()
+        with console.phase("starting TensorFlow and the study's storage"):
+            load_keras()
 
-        from .tracking import Tracker
+            from .tracking import Tracker
 
-        if not tracking_uri:
-            from .tracking import check_local_store
+            if not tracking_uri:
+                from .tracking import check_local_store
 
-            check_local_store(study_path)  # damaged: said before the engine appends to the journal
-        # The engine first: a study it refuses (other objectives) leaves the tracking store as it was.
-        engine = _engine(config, study_path, storage, space)
-        for note in getattr(engine, "notices", []):
-            console.warn(note)
-        _write_json(study_path / "run_config.json", config.to_dict())  # how to reload the data later
-        tracker = Tracker(config.study, study_path, tracking_uri)
-        with study_lock(study_path):  # several `seqsearch run` on one study share one parent run
-            tracker.open_study(config.to_dict(), info)
+                check_local_store(study_path)  # damaged: said before the engine appends to the journal
+            # The engine first: a study it refuses (other objectives) leaves the tracking store as it was.
+            engine = _engine(config, study_path, storage, space)
+            for note in getattr(engine, "notices", []):
+                console.warn(note)
+            _write_json(study_path / "run_config.json", config.to_dict())  # how to reload the data later
+            tracker = Tracker(config.study, study_path, tracking_uri)
+            with study_lock(study_path):  # several `seqsearch run` on one study share one parent run
+                tracker.open_study(config.to_dict(), info)
     except BaseException:
         if created:  # a start that failed (a tracking server that does not answer) leaves no study behind
             import shutil
@@ -413,6 +414,7 @@ def _evaluator(config, ds, space, tracker, engine, console):
         except ValueError as e:  # a space that cannot be sampled is a configuration error
             raise SeqsearchError(f"search space error: {e}") from None
         ctx.spec = spec
+        console.begin_trial()
         max_epochs = ctx.max_epochs or config.max_epochs
         summary = spec_summary(spec)
         tags = {"family": spec["family"], "summary": summary, "cudnn_eligible": cudnn_eligible(spec)}
@@ -436,9 +438,11 @@ def _evaluator(config, ds, space, tracker, engine, console):
                 )
                 ctx.set_attr("duplicate_of", dup.number)
             else:
+                fold = (1, folds) if folds > 1 else None
+
                 def on_epoch(epoch, logs):
                     tracker.log_epoch(run_id, epoch, logs)
-                    console.epoch(ctx.number, epoch, max_epochs, logs, summary)
+                    console.epoch(ctx.number, epoch, max_epochs, logs, summary, fold=fold)
                     ctx.report(epoch, logs.get("val_loss"))
 
                 outcome = fit_candidate(
@@ -447,10 +451,14 @@ def _evaluator(config, ds, space, tracker, engine, console):
                     latency="latency_ms" in config.objectives, deadline=deadline,
                 )
                 if folds > 1 and outcome.state == "complete":
+                    console.fold(ctx.number, 1, folds, outcome, summary)
                     outcome = cross_validate(
                         outcome, spec, ds, folds, max_epochs=max_epochs, seed=config.seed + ctx.number,
                         fold_seed=config.seed, max_params=config.max_params, time_limit=config.trial_timeout,
                         deadline=deadline,
+                        on_epoch=lambda f, epoch, logs: console.epoch(ctx.number, epoch, max_epochs, logs, summary,
+                                                                      fold=(f + 1, folds)),
+                        on_fold=lambda f, o: console.fold(ctx.number, f + 1, folds, o, summary),
                     )
             for key in ("best_epoch", "n_params", "epochs_run", "metrics", "seconds", "latency_ms", "rss_mb",
                         "fold_values", "fold_epochs"):
@@ -544,8 +552,9 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
     tracker.log_leaderboard(buf.getvalue())
     from .plots import study_figures
 
-    curves = tracker.val_loss_curves([row["trial"] for row in rows[:5]])
-    tracker.log_figures(study_figures(records, curves, engine.importances()))
+    with console.phase("logging the leaderboard and figures to MLflow"):
+        curves = tracker.val_loss_curves([row["trial"] for row in rows[:5]])
+        tracker.log_figures(study_figures(records, curves, engine.importances()))
     front = _pareto(config, engine, tracker, console) if len(config.objectives) > 1 else []
 
     from .export import ensemble_members, exported_trials
@@ -605,7 +614,8 @@ def _export_and_log(config, ds, tracker, console, members, study_path):
             for r in members:
                 console.echo(f"  #{r.number} {r.attrs.get('summary', '')} (val_loss {r.value:.4g}, "
                              f"{int(r.attrs.get('best_epoch', 0)) + 1} epochs)")
-        model, metrics = export_best(members, ds, seed=config.seed, best_dir=best_dir, study=config.study)
+        model, metrics = export_best(members, ds, seed=config.seed, best_dir=best_dir, study=config.study,
+                                     progress=lambda text, always=False: console.status("  " + text, always=always))
     if tracker.logged_model_trials() != numbers:
         from . import load_model
 
@@ -615,6 +625,7 @@ def _export_and_log(config, ds, tracker, console, members, study_path):
             logged = load_model(best_dir / "token_model.keras")
         else:
             logged = model if model is not None else load_model(best_dir / "model.keras")
-        model_uri = tracker.log_best(logged, best_dir, metrics, ds.X_test[:2])
+        with console.phase("logging the best model to MLflow"):
+            model_uri = tracker.log_best(logged, best_dir, metrics, ds.X_test[:2])
         console.echo(f"logged to MLflow as {model_uri}")
     return metrics, model

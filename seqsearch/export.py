@@ -91,7 +91,7 @@ def average_model(members):
     return keras.Model(inputs, keras.layers.Average(name="average")(outs), name="ensemble")
 
 
-def export_best(records, dataset, *, seed: int, best_dir: Path, study: str):
+def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, progress=None):
     """Rebuild each record's spec (one record, or the members of an ensemble, best first), train
     it on train+validation for its best epoch count, average the members, score the result on
     the test split and write ``model.keras``, ``spec.json`` and ``metrics.json``.
@@ -107,14 +107,24 @@ def export_best(records, dataset, *, seed: int, best_dir: Path, study: str):
     record = records[0]
     started = time.perf_counter()
     models, members = [], []
-    for r in records:
+    say = progress or (lambda *a, **k: None)
+    for i, r in enumerate(records):
         epochs = int(r.attrs.get("best_epoch", 0)) + 1
-        models.append(retrain(r.spec, dataset, epochs=epochs, seed=seed + r.number))
+        what = f"retraining #{r.number}" + (f" ({i + 1} of {len(records)})" if len(records) > 1 else "")
+        member_started = time.perf_counter()
+        say(f"{what}: epoch 0/{epochs}")
+
+        def on_epoch(epoch, logs, what=what, epochs=epochs):
+            say(f"{what}: epoch {epoch + 1}/{epochs}  loss {logs.get('loss', float('nan')):.4g}")
+
+        models.append(retrain(r.spec, dataset, epochs=epochs, seed=seed + r.number, on_epoch=on_epoch))
+        say(f"{what}: {epochs} epochs in {time.perf_counter() - member_started:.1f} s", always=True)
         members.append({"trial": r.number, "summary": spec_summary(r.spec), "val_loss": r.value,
                         "retrain_epochs": epochs})
     model = average_model(models)
     X, y = dataset.train_val
     task_spec = dataset.task_spec_for(y, X)
+    say(f"scoring on the test split ({len(dataset.X_test)} sequences) ...", always=True)
     test = score(model, dataset.X_test, dataset.y_test, task_spec)
     summary = members[0]["summary"]
     if len(records) > 1:

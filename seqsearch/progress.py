@@ -1,13 +1,23 @@
 """The live terminal view: one line per trial, an updating epoch line on a terminal, and the
-final leaderboard. Plain text, so it reads the same in a CI log as on a screen."""
+final leaderboard. Plain text, so it reads the same in a CI log as on a screen.
+
+Nothing sits silent for long: on a terminal the running trial's epoch, fold and validation
+loss (and every later phase: retraining, scoring, logging) update one line in place; when the
+output is not a terminal (a log, a pipe), a plain line says where a long trial or phase is at
+most every ``HEARTBEAT`` seconds, and each finished fold and retrained member gets its line."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
+import threading
 import time
 
-__all__ = ["Console", "format_table"]
+__all__ = ["Console", "format_table", "HEARTBEAT"]
+
+# Seconds between the plain progress lines of a long trial or phase when not on a terminal.
+HEARTBEAT = 10.0
 
 
 def _fmt(v, digits=4):
@@ -33,6 +43,8 @@ class Console:
         self.quiet = quiet
         self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._last_live = 0.0
+        self._last_plain = time.monotonic()
+        self._lock = threading.Lock()
         self.metric = "val_loss"
         self.score_key = None
 
@@ -88,20 +100,62 @@ class Console:
             self.echo(f"warm start: queued {', '.join(warm)}")
         self.echo(f"  {'trial':>5}  {'state':8}  {'val_loss':>8}  {self.score_key:>12}  {'epochs':>6}  {'secs':>6}  architecture")
 
-    def epoch(self, number: int, epoch: int, max_epochs: int, logs: dict, summary: str):
-        if not self.live or self.quiet:
+    def status(self, text: str, always: bool = False):
+        """Progress of a trial or phase: rewritten in place on a terminal; otherwise a plain
+        line when ``always`` or when nothing was printed for ``HEARTBEAT`` seconds."""
+        if self.quiet:
             return
         now = time.monotonic()
-        if now - self._last_live < 0.2:
+        with self._lock:
+            if self.live:
+                if always:
+                    print(f"\r\033[K{text}", file=self.stream, flush=True)
+                elif now - self._last_live >= 0.2:
+                    self._last_live = now
+                    print(f"\r\033[K{text}", end="", file=self.stream, flush=True)
+            elif always or now - self._last_plain >= HEARTBEAT:
+                self._last_plain = now
+                print(text, file=self.stream, flush=True)
+
+    def begin_trial(self):
+        self._last_plain = time.monotonic()  # a trial's first plain progress line after HEARTBEAT s
+
+    def epoch(self, number: int, epoch: int, max_epochs: int, logs: dict, summary: str, fold=None):
+        where = f"  fold {fold[0]}/{fold[1]}" if fold else ""
+        self.status(f"  #{number:<4}  running   epoch {epoch + 1}/{max_epochs}{where}  val_loss "
+                    f"{_fmt(logs.get('val_loss'))}  {summary}")
+
+    def fold(self, number: int, fold: int, folds: int, outcome, summary: str):
+        """A finished fold of a cross-validated trial: its own line when not on a terminal."""
+        label = f"fold {fold}/{folds}"
+        value = _fmt(outcome.value) if outcome.state == "complete" else outcome.state
+        self.status(f"  #{number:<4}  {label:8}  {value:>8}  {'':>12}  {outcome.epochs_run:>6}  "
+                    f"{outcome.seconds:>6.1f}  {summary}", always=not self.live)
+
+    @contextlib.contextmanager
+    def phase(self, text: str):
+        """A step without epochs of its own (starting TensorFlow, logging the model): on a
+        terminal its elapsed seconds tick in place; elsewhere a line every ``HEARTBEAT`` s."""
+        if self.quiet:
+            yield
             return
-        self._last_live = now
-        print(
-            f"\r\033[K  #{number:<4} running   epoch {epoch + 1}/{max_epochs}  val_loss "
-            f"{_fmt(logs.get('val_loss'))}  {summary}",
-            end="",
-            file=self.stream,
-            flush=True,
-        )
+        started = time.monotonic()
+        stop = threading.Event()
+
+        def tick():
+            while not stop.wait(1.0):
+                self.status(f"{text} ... {time.monotonic() - started:.0f} s")
+
+        self._last_plain = started
+        self.status(f"{text} ...")
+        ticker = threading.Thread(target=tick, name="seqsearch-progress", daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            ticker.join()
+            self._clear_live()
 
     def trial(self, number, outcome, summary, best_number, best_value):
         self._clear_live()

@@ -235,7 +235,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
 
 def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs: int, seed: int,
                    fold_seed: int = 0, max_params=None, time_limit: float | None = None,
-                   deadline: float | None = None) -> TrialOutcome:
+                   deadline: float | None = None, on_epoch=None, on_fold=None) -> TrialOutcome:
     """Validate a trial that completed on fold 0 (``first``, the validation split) on the other
     ``folds - 1`` folds of train+validation too (:meth:`Dataset.fold`), each trained from
     scratch the same way (same epochs cap, patience and seed).
@@ -243,7 +243,8 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
     The trial's value is the mean of the folds' best validation losses, its metrics the mean
     of each fold's metrics at its best epoch, and its best epoch (what the export retrains on
     train+val) the folds' mean. ``time_limit`` bounds all folds together. When the ``deadline``
-    (--timeout) ends the search during a fold, the trial counts with the folds it reached."""
+    (--timeout) ends the search during a fold, the trial counts with the folds it reached.
+    ``on_epoch(fold, epoch, logs)`` and ``on_fold(fold, outcome)`` report progress (fold from 0)."""
     if folds < 2 or first.state != "complete":
         return first
     outcomes = [first]
@@ -258,8 +259,11 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
             if left <= 0:
                 return replace(first, state="failed", value=math.nan,
                                reason=f"exceeded the per-trial time limit of {time_limit:g} s before fold {f + 1} of {folds}")
+        hooks = [lambda epoch, logs, f=f: on_epoch(f, epoch, logs)] if on_epoch else []
         o = fit_candidate(spec, dataset.fold(f, folds, fold_seed), max_epochs=max_epochs, seed=seed,
-                          max_params=max_params, time_limit=left, deadline=deadline)
+                          max_params=max_params, time_limit=left, deadline=deadline, hooks=hooks)
+        if on_fold:
+            on_fold(f, o)
         if o.state != "complete":
             return replace(first, state="failed", value=math.nan, seconds=first.seconds + time.perf_counter() - started,
                            reason=f"fold {f + 1} of {folds}: {o.reason}", rss_mb=o.rss_mb)
@@ -371,16 +375,17 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
     return outcome
 
 
-def retrain(spec, dataset, *, epochs: int, seed: int):
+def retrain(spec, dataset, *, epochs: int, seed: int, on_epoch=None):
     """Rebuild ``spec`` and train it on train+validation for ``epochs`` epochs.
 
     Scaling statistics (and regression target statistics) come from train+validation, never
-    from the test split.
+    from the test split. ``on_epoch(epoch, logs)`` reports progress.
     """
     X, y = dataset.train_val
     _fresh_session(seed)
     model, fit, _ = _build(spec, dataset.data_spec(X), dataset.task_spec_for(y, X), None)
-    fit(X, y, epochs=epochs, batch_size=int(spec["train.batch_size"]), verbose=0)
+    callbacks = [_epoch_callback([on_epoch], [])] if on_epoch else []
+    fit(X, y, epochs=epochs, batch_size=int(spec["train.batch_size"]), verbose=0, callbacks=callbacks)
     return model
 
 
