@@ -21,11 +21,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
-def _fail(message: str):
-    click.echo(f"error: {one_line(message, 1000)}", err=True)
-    sys.exit(2)
-
-
 def _names(text: str, option: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
@@ -135,21 +130,17 @@ def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_
     from .progress import Console
 
     _log_into_study(options.get("workdir"), options.get("study"), dataset)
-    try:
-        options["fixed"] = _parse_fixed(fixed)
-        options["objectives"] = [o.strip() for o in options.pop("objectives").split(",") if o.strip()]
-        if static_cols is not None:
-            options["static_cols"] = _names(static_cols, "--static-cols")
-        if families is not None:
-            options["families"] = _names(families, "--families")
-        from .api import run as run_api
+    options["fixed"] = _parse_fixed(fixed)
+    options["objectives"] = [o.strip() for o in options.pop("objectives").split(",") if o.strip()]
+    if static_cols is not None:
+        options["static_cols"] = _names(static_cols, "--static-cols")
+    if families is not None:
+        options["families"] = _names(families, "--families")
+    from .api import run as run_api
 
-        result = run_api(
-            dataset, console=Console(quiet=quiet or as_json), storage=storage, tracking_uri=tracking_uri, **options
-        )
-    except KeyboardInterrupt:
-        click.echo("\ninterrupted: finished trials are kept; run the same command to resume", err=True)
-        sys.exit(130)
+    result = run_api(
+        dataset, console=Console(quiet=quiet or as_json), storage=storage, tracking_uri=tracking_uri, **options
+    )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
 
@@ -165,10 +156,7 @@ def status(study, workdir, storage, top, as_json):
     """Trials, states and leaderboard of STUDY, read from its storage (no TensorFlow)."""
     from .status import format_status, study_status
 
-    try:
-        info = study_status(study, workdir, storage)
-    except SeqsearchError as e:
-        _fail(str(e))
+    info = study_status(study, workdir, storage)
     for note in info.get("notices", []):
         click.echo(f"warning: {note}", err=True)
     click.echo(json.dumps(info, indent=2) if as_json else format_status(info, top))
@@ -182,10 +170,7 @@ def status(study, workdir, storage, top, as_json):
 @guarded
 def ui(study, workdir, host, port):
     """Start the MLflow UI on a study's tracking store (no server to set up)."""
-    try:
-        path = _resolve_study(study, workdir)
-    except SeqsearchError as e:
-        _fail(str(e))
+    path = _resolve_study(study, workdir)
     from .tracking import check_local_store
 
     check_local_store(path)
@@ -233,36 +218,33 @@ def export(study, workdir, formats, out, tolerance, trial, storage):
 
     from .config import study_dir
 
-    try:
-        path = study_dir(workdir, study)
-        if trial is None and not (path / "best").is_dir():
-            raise SeqsearchError(f"study {study!r} has no best model in {str(path.parent)!r}; run `seqsearch run` first")
-        if trial is not None and not (path / "study.json").is_file():
-            raise SeqsearchError(f"no study {study!r} in {str(path.parent)!r}; check the name and --workdir")
-        set_log_dir(path)
-        if not (math.isfinite(tolerance) and tolerance > 0):
-            raise SeqsearchError(f"--tolerance must be a finite positive number (e.g. 1e-4), got {tolerance!r}")
-        from .export import FORMATS, check_export_target
+    path = study_dir(workdir, study)
+    if trial is None and not (path / "best").is_dir():
+        raise SeqsearchError(f"study {study!r} has no best model in {str(path.parent)!r}; run `seqsearch run` first")
+    if trial is not None and not (path / "study.json").is_file():
+        raise SeqsearchError(f"no study {study!r} in {str(path.parent)!r}; check the name and --workdir")
+    set_log_dir(path)
+    if not (math.isfinite(tolerance) and tolerance > 0):
+        raise SeqsearchError(f"--tolerance must be a finite positive number (e.g. 1e-4), got {tolerance!r}")
+    from .export import FORMATS, check_export_target
 
-        chosen = [f.strip() for f in formats.split(",") if f.strip()]
-        unknown = [f for f in chosen if f not in FORMATS]
-        if unknown or not chosen:
-            raise SeqsearchError(f"--format {one_line(repr(formats), 80)}: choose from {', '.join(FORMATS)}")
-        out_dir = Path(out).expanduser() if out else path / ("export" if trial is None else f"export-trial-{trial}")
-        check_export_target(out_dir)  # before any work: a folder seqsearch did not write is never replaced
-        from ._backend import load_keras
+    chosen = [f.strip() for f in formats.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown or not chosen:
+        raise SeqsearchError(f"--format {one_line(repr(formats), 80)}: choose from {', '.join(FORMATS)}")
+    out_dir = Path(out).expanduser() if out else path / ("export" if trial is None else f"export-trial-{trial}")
+    check_export_target(out_dir)  # before any work: a folder seqsearch did not write is never replaced
+    from ._backend import load_keras
 
-        load_keras()
-        from .export import export_formats
+    load_keras()
+    from .export import export_formats
 
-        source = path / "best"
-        if trial is not None:
-            from .api import export_trial
+    source = path / "best"
+    if trial is not None:
+        from .api import export_trial
 
-            source = export_trial(path, trial, storage)
-        manifest = export_formats(source, out_dir, chosen, tolerance)
-    except SeqsearchError as e:
-        _fail(str(e))
+        source = export_trial(path, trial, storage)
+    manifest = export_formats(source, out_dir, chosen, tolerance)
     for fmt, info in manifest["formats"].items():
         click.echo(f"{fmt:<11} {out_dir / info['path']}  (max |diff| {info['max_abs_diff']:.1e} via {info['runtime']})")
     click.echo(f"manifest   {out_dir / 'manifest.json'}")
@@ -280,18 +262,15 @@ def export(study, workdir, formats, out, tolerance, trial, storage):
 def predict(model, data, out, id_col, time_col, target, fillna):
     """Predict with MODEL (a best/ or export/ folder, or a .keras file) on DATA (.npz, long
     CSV/Parquet or .ts)."""
-    try:
-        from .predict import check_out
+    from .predict import check_out
 
-        check_out(out)  # before TensorFlow's start-up, not after the predictions
-        from ._backend import load_keras
+    check_out(out)  # before TensorFlow's start-up, not after the predictions
+    from ._backend import load_keras
 
-        load_keras()
-        from .predict import predict_file
+    load_keras()
+    from .predict import predict_file
 
-        n = predict_file(model, data, out, id_col=id_col, time_col=time_col, target=target, fillna=fillna)
-    except SeqsearchError as e:
-        _fail(str(e))
+    n = predict_file(model, data, out, id_col=id_col, time_col=time_col, target=target, fillna=fillna)
     if out:
         click.echo(f"{n} sequences -> {out}", err=True)
 

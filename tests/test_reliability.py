@@ -17,7 +17,6 @@ from conftest import make_classification
 from seqsearch.cli import main
 from seqsearch.engines import KerasTunerEngine, OptunaEngine
 from seqsearch.engines.heal import complete_prefix, heal_journal
-from seqsearch.status import study_status
 from test_engine import _fake_search
 
 
