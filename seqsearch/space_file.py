@@ -80,7 +80,7 @@ def load_space_file(path) -> dict:
     if "families" in data:
         fams = data["families"]
         if not isinstance(fams, list) or not fams or not all(isinstance(f, str) for f in fams):
-            raise SeqsearchError(f"--space {p.name!r}: families must be a non-empty list of names, got {one_line(repr(fams), 120)}")
+            raise SeqsearchError(f"--space {p.name!r}: families must be a list of names, at least one, got {one_line(repr(fams), 120)}")
         out["families"] = fams
     if "cudnn_only" in data:
         if not isinstance(data["cudnn_only"], bool):

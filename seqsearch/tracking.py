@@ -106,7 +106,7 @@ class Tracker:
                 # waits, 120 s timeouts); a few seconds tell a missing server from a slow one.
                 # The user's own settings win.
                 for name, value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3"),
-                                    ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0.5"),
+                                    ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
                                     ("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")):
                     os.environ.setdefault(name, value)
             _quiet()
