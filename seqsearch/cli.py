@@ -226,12 +226,9 @@ def export(study, workdir, formats, out, tolerance, trial, storage):
     set_log_dir(path)
     if not (math.isfinite(tolerance) and tolerance > 0):
         raise SeqsearchError(f"--tolerance must be a finite positive number (e.g. 1e-4), got {tolerance!r}")
-    from .export import FORMATS, check_export_target
+    from .export import check_export_target, check_formats
 
-    chosen = [f.strip() for f in formats.split(",") if f.strip()]
-    unknown = [f for f in chosen if f not in FORMATS]
-    if unknown or not chosen:
-        raise SeqsearchError(f"--format {one_line(repr(formats), 80)}: choose from {', '.join(FORMATS)}")
+    chosen = check_formats([f.strip() for f in formats.split(",") if f.strip()])
     out_dir = Path(out).expanduser() if out else path / ("export" if trial is None else f"export-trial-{trial}")
     check_export_target(out_dir)  # before any work: a folder seqsearch did not write is never replaced
     from ._backend import load_keras

@@ -10,9 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import SeqsearchError
+from .errors import SeqsearchError, one_line
 
-__all__ = ["export_best", "ensemble_members", "average_model", "read_export", "library_versions", "export_formats", "check_export_target",
+__all__ = ["export_best", "ensemble_members", "average_model", "read_export", "library_versions", "export_formats", "check_formats", "check_export_target",
            "remove_stale_temps", "FORMATS"]
 
 FORMATS = ("keras", "savedmodel", "onnx", "tflite")
@@ -208,6 +208,8 @@ def remove_stale_temps(folder: Path) -> list[Path]:
     """Remove the temporary folders that a killed export left in ``folder``: only seqsearch's own
     names (``.best-<pid>-*``, ``.export-<pid>-*``, ``.old-<name>-<pid>``), and only when the
     process that made them is gone."""
+    from .engines.base import pid_alive
+
     removed = []
     try:
         entries = list(Path(folder).iterdir())
@@ -218,21 +220,11 @@ def remove_stale_temps(folder: Path) -> list[Path]:
         if not m or not entry.is_dir() or entry.is_symlink():
             continue
         pid = int(m.group(1) or m.group(2))
-        if pid == os.getpid() or _alive(pid):
+        if pid == os.getpid() or pid_alive(pid):
             continue
         shutil.rmtree(entry, ignore_errors=True)
         removed.append(entry)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
 
 
 # What an export folder may hold besides its formats: a folder with anything else is not
@@ -400,6 +392,14 @@ class ExportError(SeqsearchError):
     """A format could not be written, or its predictions differ from the Keras model's."""
 
 
+def check_formats(formats) -> list[str]:
+    """``--format``: known formats, at least one."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ExportError(f"--format {one_line(','.join(formats), 80)!r}: choose from {', '.join(FORMATS)}")
+    return list(formats)
+
+
 def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) -> dict:
     """Write ``formats`` of the model in ``best_dir`` to ``out_dir`` with ``manifest.json``.
 
@@ -413,9 +413,7 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
     from . import load_model
 
     best_dir, out_dir = Path(best_dir), Path(out_dir)
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise ExportError(f"--format {','.join(formats)!r}: choose from {', '.join(FORMATS)}")
+    check_formats(formats)
     metrics = read_export(best_dir)
     sample = best_dir / "sample_input.npy"
     if metrics is None or not sample.is_file():

@@ -89,10 +89,17 @@ def process_alive(token: str) -> bool | None:
         return None
     if host != socket.gethostname():
         return None
+    if not pid_alive(pid):
+        return False
+    return start == "?" or _start_time(pid) == start
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (one of another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (PermissionError, OverflowError):
         pass
-    return start == "?" or _start_time(pid) == start
+    return True
