@@ -1,5 +1,5 @@
 """Forecasting quality per wall-clock budget: seqsearch's best model against the seasonal naive
-forecast on the same test windows (issue 4).
+forecast on the same test windows.
 
     python benchmarks/forecast.py --budget 180
 
@@ -18,7 +18,9 @@ evaluation and are not run here.
 
 Each run is ``seqsearch.run`` with default options, ``--timeout BUDGET`` and an unbounded trial
 count; the best model is retrained on train+validation and scored on the chronological test
-period. Results go to ``benchmarks/results/forecast.json``.
+period. Each row also records how the budget was spent (trials started, queued and sampled,
+trials that reached the last rung, seconds to the first completed trial, wall time / budget).
+Results go to ``benchmarks/results/forecast.json``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+
+from ucr_search import budget_use  # noqa: E402 - how the budget was spent, the same way
 
 
 def datasets():
@@ -73,12 +78,15 @@ def main():
         opts = dict(table[name])
         path = opts.pop("path")
         with tempfile.TemporaryDirectory() as wd:
+            started_at = time.time()
             started = time.perf_counter()
             r = seqsearch.run(path, trials=100_000, timeout=args.budget, seed=args.seed, workdir=wd,
                               console=Console(), **opts)
             wall = time.perf_counter() - started
+            use = budget_use(r.study_path, r.study, started_at)
         results[f"{name}/{int(args.budget)}"] = {
-            "dataset": name, "budget_s": args.budget, "wall_s": round(wall, 1), "trials": r.n_trials,
+            "dataset": name, "budget_s": args.budget, "wall_s": round(wall, 1),
+            "wall_over_budget": round(wall / args.budget, 2), "trials": r.n_trials, **use,
             "states": r.states, "best_summary": r.best_summary, "test": r.test_metrics, "baseline": r.baseline,
             "mae_ratio": round(r.test_metrics["mae"] / r.baseline["mae"], 3),
             "options": {k: v for k, v in opts.items()},

@@ -61,15 +61,34 @@ PUBLISHED = {
 # The classification sets of the tuning suite (all shipped by aeon). Every other archive set is
 # kept for independent evaluation of the search and is not run here.
 SUITE = ("ItalyPowerDemand", "BasicMotions", "OSULeaf", "ACSF1", "PickupGestureWiimoteZ")
+# Generated sets (examples/data/make_long_series.py): 1,000-step series, four event shapes.
+GENERATED = ("LongSeries",)
 
 
 def ts_path(name: str) -> Path:
+    if name in GENERATED:
+        return long_series_path()
     if name not in SUITE:
-        raise SystemExit(f"{name} is not in the tuning suite ({', '.join(SUITE)}); other archive sets are "
-                         "kept for independent evaluation")
+        raise SystemExit(f"{name} is not in the tuning suite ({', '.join(SUITE + GENERATED)}); other archive sets "
+                         "are kept for independent evaluation")
     import aeon
 
     return Path(aeon.__file__).parent / "datasets" / "data" / name / f"{name}_TRAIN.ts"
+
+
+def long_series_path() -> Path:
+    """The generated long-series set (240 train, 240 test series of 1,000 steps), written once."""
+    import importlib.util
+
+    import numpy as np
+
+    out = Path(tempfile.gettempdir()) / "seqsearch-bench-LongSeries.npz"
+    if not out.is_file():
+        spec = importlib.util.spec_from_file_location("make_long_series", HERE.parent / "examples" / "data" / "make_long_series.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        np.savez_compressed(out, **module.make())
+    return out
 
 
 def budget_use(study_path: Path, study: str, started_at: float) -> dict:
