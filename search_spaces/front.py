@@ -1,28 +1,69 @@
-"""The front end: an optional Conv1D stem in front of any family (a well-known win on long
-univariate series: it learns local shapes and, with stride 2, halves the sequence length)."""
+"""The front end in front of any family: none, a Conv1D stem, patches or average pooling.
+
+A convolution learns local shapes (a well-known win on univariate series) and, with stride 2 or
+4, shortens the sequence. Patches (as in PatchTST) cut the series into non-overlapping windows of
+``patch`` steps and project each to ``filters`` features: the axis shrinks by ``patch``. Average
+pooling shrinks it by ``pool`` with no weights. On long series (over ``LONG_STEPS`` steps) the
+space keeps only the fronts that shorten the axis, so the recurrent and attention families
+behind them see a few hundred steps at most (``SearchSpace`` applies ``shortening_front``).
+"""
 
 from __future__ import annotations
 
 from .params import Choice
 
-__all__ = ["FRONT_PREFIX", "FRONT_PARAMS", "build_front"]
+__all__ = ["FRONT_PREFIX", "FRONT_PARAMS", "LONG_STEPS", "build_front", "shortening_front"]
 
 FRONT_PREFIX = "front"
 _CONV = ("kind", ("conv",))
+_LEARNED = ("kind", ("conv", "patch"))
 
 FRONT_PARAMS = (
-    Choice("kind", ("none", "conv"), default="none"),
-    Choice("filters", (16, 32, 64), default=32, when=_CONV),
+    Choice("kind", ("none", "conv", "patch", "pool"), default="none"),
+    Choice("filters", (16, 32, 64), default=32, when=_LEARNED),
     Choice("kernel", (3, 5, 7), default=5, when=_CONV),
-    Choice("stride", (1, 2), default=1, when=_CONV),
+    Choice("stride", (1, 2, 4), default=1, when=_CONV),
+    Choice("patch", (4, 8, 16), default=8, when=("kind", ("patch",))),
+    Choice("pool", (2, 4, 8), default=4, when=("kind", ("pool",))),
 )
+
+# Series longer than this are searched behind a front end that shortens them.
+LONG_STEPS = 256
+# ... to about this many steps by default (the patch or pool size of the warm-start specs).
+TARGET_STEPS = 128
+
+
+def shortening_front(timesteps: int) -> dict:
+    """How the front end's parameters narrow for a series of ``timesteps`` steps: ``{name:
+    (options, default)}``, or {} when the series is short enough for every front end."""
+    if timesteps <= LONG_STEPS:
+        return {}
+
+    def first_fit(sizes):
+        return next((s for s in sizes if timesteps / s <= TARGET_STEPS), sizes[-1])
+
+    return {
+        "kind": (("patch", "conv", "pool"), "patch"),
+        "stride": ((2, 4), 4 if timesteps / 2 > TARGET_STEPS else 2),
+        "patch": ((4, 8, 16), first_fit((4, 8, 16))),
+        "pool": ((2, 4, 8), first_fit((2, 4, 8))),
+    }
 
 
 def build_front(x, v: dict):
     import keras
 
-    if v["kind"] == "none":
+    kind = v["kind"]
+    if kind == "none":
         return x
+    if kind == "pool":
+        return keras.layers.AveragePooling1D(int(v["pool"]), padding="same", name="front_pool")(x)
+    if kind == "patch":
+        size = int(v["patch"])
+        # A patch embedding: one linear projection per non-overlapping window (a last, shorter
+        # window is padded with zeros by "same").
+        x = keras.layers.Conv1D(v["filters"], size, strides=size, padding="same", name="front_patch")(x)
+        return keras.layers.LayerNormalization(name="front_norm")(x)
     x = keras.layers.Conv1D(v["filters"], v["kernel"], strides=v["stride"], padding="same", name="front_conv")(x)
     x = keras.layers.BatchNormalization(name="front_bn")(x)
     return keras.layers.Activation("relu", name="front_relu")(x)

@@ -9,9 +9,10 @@ data_spec, task_spec)`` rebuilds the same architecture from that dict alone.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Iterable
 
-from .front import FRONT_PARAMS, FRONT_PREFIX, build_front
+from .front import FRONT_PARAMS, FRONT_PREFIX, build_front, shortening_front
 from .hp import DefaultParams, FixedParams
 from .params import Boolean, Choice
 from .recipe import FORECAST_PARAMS, RECIPE_PARAMS, RECIPE_PREFIX
@@ -71,10 +72,24 @@ class SearchSpace:
             self._params[FRONT_PREFIX].append(Choice("embed_dim", (16, 32, 64, 128), default=64))
             self._narrow(f"{RECIPE_PREFIX}.scaling", "none")
         if task_spec is not None and task_spec.kind == "seq2seq":
-            self._narrow(f"{FRONT_PREFIX}.stride", 1)  # keep one output step per input step
+            # Keep one output step per input step.
+            self._narrow(f"{FRONT_PREFIX}.kind", ["none", "conv"])
+            self._narrow(f"{FRONT_PREFIX}.stride", 1)
             for n in names:
                 for pname, value in get_family(n).seq2seq_fixed().items():
                     self._narrow(f"{n}.{pname}", value)
+        if (data_spec is not None and not getattr(data_spec, "masked", False)
+                and not getattr(data_spec, "vocabulary", None)
+                and (task_spec is None or task_spec.kind != "seq2seq")
+                and not any(k.startswith(FRONT_PREFIX + ".") for k in (fixed or {}))):
+            # A long series: only fronts that shorten the axis, so the families behind them
+            # (full self-attention included) see a few hundred steps at most. Fixing any front.*
+            # parameter (--set front.kind=none) leaves the whole front end to the user.
+            for pname, (options, default) in shortening_front(int(data_spec.timesteps)).items():
+                self._narrow(f"{FRONT_PREFIX}.{pname}", list(options))
+                plist = self._params[FRONT_PREFIX]
+                i = next(i for i, q in enumerate(plist) if q.name == pname)
+                plist[i] = replace(plist[i], default=default)
         if cudnn_only:
             for n in names:
                 for pname, value in get_family(n).cudnn_fixed().items():
@@ -348,8 +363,13 @@ def spec_summary(spec: dict) -> str:
     s = family.summary(p)
     if "static" in p:
         s += " +static:" + ("init" if p["static"] == "init_state" else "concat")
-    if spec.get(f"{FRONT_PREFIX}.kind") == "conv":
+    kind = spec.get(f"{FRONT_PREFIX}.kind")
+    if kind == "conv":
         s = f"conv{spec[f'{FRONT_PREFIX}.kernel']}/{spec[f'{FRONT_PREFIX}.stride']} + " + s
+    elif kind == "patch":
+        s = f"patch{spec[f'{FRONT_PREFIX}.patch']} + " + s
+    elif kind == "pool":
+        s = f"pool{spec[f'{FRONT_PREFIX}.pool']} + " + s
     return s
 
 
