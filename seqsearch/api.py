@@ -58,6 +58,10 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     if storage and config.engine != "optuna":
         raise SeqsearchError("--storage is an Optuna storage URL; KerasTuner keeps its state in the study folder")
     console = console or Console()
+    from .budget import Budget
+
+    # --timeout bounds the whole command, from here: start-up, search, retrain, export, logging.
+    budget = Budget(config.timeout)
     # Everything that can be wrong with the input is found before the work directory is touched.
     started = time.perf_counter()
     ds = _load_dataset(config)
@@ -114,13 +118,14 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     try:
         remaining = config.trials - n_done
         if remaining > 0:
-            workers = _start_workers(config, storage, tracking_uri, min(config.jobs, remaining) - 1, console)
+            workers = _start_workers(config, storage, tracking_uri, min(config.jobs, remaining) - 1, console,
+                                     budget.end_wall())
             try:
-                engine.search(_evaluator(config, ds, space, tracker, engine, console), remaining, config.timeout,
-                              target=config.trials)
+                engine.search(_evaluator(config, ds, space, tracker, engine, console, budget), remaining,
+                              target=config.trials, stop=_search_over(budget, engine))
             finally:
                 _join_workers(workers)
-        result = _finish(config, ds, engine, tracker, console, study_path)
+        result = _finish(config, ds, engine, tracker, console, study_path, budget)
         status = "FINISHED"
         return result
     except KeyboardInterrupt:
@@ -168,7 +173,14 @@ def _engine(config, study_path, storage, space, worker: int = 0):
     ).open()
 
 
-def _start_workers(config, storage, tracking_uri, n: int, console):
+def _search_over(budget, engine):
+    """No trial starts once the search's part of --timeout is spent (the rest is the finish's)."""
+    if not budget.bounded:
+        return None
+    return lambda: budget.search_over(completed=engine.best() is not None)
+
+
+def _start_workers(config, storage, tracking_uri, n: int, console, end_wall=None):
     """``--jobs``: n more processes search the same study beside this one (spawned, so each
     has its own TensorFlow runtime); this process retrains and exports once all are done."""
     if n <= 0:
@@ -178,7 +190,7 @@ def _start_workers(config, storage, tracking_uri, n: int, console):
     ctx = multiprocessing.get_context("spawn")
     procs = []
     for i in range(1, n + 1):
-        p = ctx.Process(target=_worker_main, args=(config.to_dict(), storage, tracking_uri, i, console.quiet),
+        p = ctx.Process(target=_worker_main, args=(config.to_dict(), storage, tracking_uri, i, console.quiet, end_wall),
                         name=f"seqsearch-worker-{i}")
         p.start()
         procs.append(p)
@@ -195,8 +207,9 @@ def _join_workers(procs):
         p.join()
 
 
-def _worker_main(config_dict, storage, tracking_uri, worker, quiet):
-    """One ``--jobs`` worker: the same data, space and storage, trials only."""
+def _worker_main(config_dict, storage, tracking_uri, worker, quiet, end_wall=None):
+    """One ``--jobs`` worker: the same data, space and storage, trials only; its budget ends
+    when the main process's does (``end_wall``, ``time.time()``)."""
     import signal
 
     from ._backend import load_keras
@@ -217,9 +230,12 @@ def _worker_main(config_dict, storage, tracking_uri, worker, quiet):
     console.score_key = "val_accuracy" if ds.task_spec.categorical else "val_mae"
     remaining = config.trials - engine.n_finished() - engine.n_running()
     if remaining > 0:
+        from .budget import Budget
+
+        budget = Budget.until(config.timeout, end_wall)
         _freeze_heap()
-        engine.search(_evaluator(config, ds, space, tracker, engine, console), remaining, config.timeout,
-                      target=config.trials)
+        engine.search(_evaluator(config, ds, space, tracker, engine, console, budget), remaining,
+                      target=config.trials, stop=_search_over(budget, engine))
 
 
 def _exit_with_parent(poll: float = 1.0):
@@ -398,15 +414,29 @@ def _create_exclusively(path: Path, text: str) -> bool:
             os.unlink(tmp)
 
 
-def _evaluator(config, ds, space, tracker, engine, console):
+# With --folds, only trials whose first-fold loss is among this many best so far (or among the
+# ensemble's size, if larger) are cross-validated: the finalists.
+FINALISTS = 3
+
+
+def _evaluator(config, ds, space, tracker, engine, console, budget):
+    from dataclasses import replace
+
     from search_spaces import cudnn_eligible, spec_summary
 
+    from .budget import MIN_EPOCHS
     from .training import TrialOutcome, cross_validate, fit_candidate
 
     folds = config.folds_for(ds.task_spec.kind, len(ds.X_val))  # resolved by run(): config.folds
+    finalists = max(FINALISTS, config.ensemble_size(len(ds.X_val)))
+    # The trial training when the search's part of --timeout runs out stops there; that end
+    # moves as the finish's reserve is re-estimated after every trial.
+    deadline = budget.search_deadline if budget.bounded else None
 
-    # --timeout is the search's budget: the trial training when it runs out stops there.
-    deadline = time.perf_counter() + config.timeout if config.timeout else None
+    def finalist_rank(number, value) -> int:
+        """How many other trials did better on the first fold (the validation split)."""
+        return sum(1 for r in engine.records()
+                   if r.number != number and r.attrs.get("split_value") is not None and r.attrs["split_value"] < value)
 
     def evaluate(ctx):
         try:
@@ -445,13 +475,32 @@ def _evaluator(config, ds, space, tracker, engine, console):
                     console.epoch(ctx.number, epoch, max_epochs, logs, summary, fold=fold)
                     ctx.report(epoch, logs.get("val_loss"))
 
+                records = engine.records()
+                first = not any(r.state in ("complete", "pruned", "failed") for r in records)
+                completed = any(r.state == "complete" for r in records)
+                share = budget.trial_share(first=first, completed=completed)
+                if budget.bounded and not completed and budget.search_left() < 0:
+                    console.warn(f"budget: no trial has completed within --timeout {config.timeout:g} s; trial "
+                                 f"#{ctx.number} gets {share:.0f} s so that there is a model to export")
                 outcome = fit_candidate(
                     spec, ds, max_epochs=max_epochs, seed=config.seed + ctx.number,
                     hooks=[on_epoch], max_params=config.max_params, time_limit=config.trial_timeout,
                     latency="latency_ms" in config.objectives, deadline=deadline,
+                    share=share, min_epochs=min(MIN_EPOCHS, max_epochs),
                 )
+                if outcome.too_slow:
+                    ctx.set_attr("too_slow", True)  # the sampler ranks it infeasible
                 if folds > 1 and outcome.state == "complete":
                     console.fold(ctx.number, 1, folds, outcome, summary)
+                    ctx.set_attr("split_value", outcome.value)
+                    rank = finalist_rank(ctx.number, outcome.value)
+                if folds > 1 and outcome.state == "complete" and rank >= finalists:
+                    # Not a finalist: its single-split loss must never outrank a finalist's fold
+                    # mean, so it ends pruned (below every completed trial, for the sampler too).
+                    outcome = replace(outcome, state="pruned", reason=(
+                        f"not a finalist: val_loss {outcome.value:.4g} on the first fold, {rank} trials did better "
+                        f"(the {finalists} best are cross-validated on {folds} folds)"))
+                elif folds > 1 and outcome.state == "complete":
                     outcome = cross_validate(
                         outcome, spec, ds, folds, max_epochs=max_epochs, seed=config.seed + ctx.number,
                         fold_seed=config.seed, max_params=config.max_params, time_limit=config.trial_timeout,
@@ -461,7 +510,7 @@ def _evaluator(config, ds, space, tracker, engine, console):
                         on_fold=lambda f, o: console.fold(ctx.number, f + 1, folds, o, summary),
                     )
             for key in ("best_epoch", "n_params", "epochs_run", "metrics", "seconds", "latency_ms", "rss_mb",
-                        "fold_values", "fold_epochs"):
+                        "fold_values", "fold_epochs", "first_epoch_seconds", "epoch_seconds"):
                 value = getattr(outcome, key)
                 # Latency and memory are NaN when not measured, the fold lists empty when not folded.
                 if value == value and value != []:
@@ -479,8 +528,28 @@ def _evaluator(config, ds, space, tracker, engine, console):
             else:
                 best_n, best_v = None, None
             console.trial(ctx.number, outcome, summary, best_n, best_v)
+            if budget.bounded:
+                budget.set_reserve(_finish_estimate(config, ds, engine))
 
     return evaluate
+
+
+def _train_scale(ds) -> float:
+    """Train+validation over the training split: how much longer a retrain's epoch takes."""
+    return (len(ds.X_train) + len(ds.X_val)) / max(len(ds.X_train), 1)
+
+
+def _finish_estimate(config, ds, engine) -> float:
+    """Seconds the finish would take if the search stopped now: retraining the trials the
+    export would average (from their measured epoch times), plus scoring, export and logging."""
+    from .budget import FINISH_OVERHEAD_S, retrain_seconds
+    from .export import ensemble_members
+
+    best = engine.best()
+    if best is None:
+        return FINISH_OVERHEAD_S
+    members = ensemble_members(engine.records(), best, config.ensemble_size(len(ds.X_val)))
+    return FINISH_OVERHEAD_S + sum(retrain_seconds(r.attrs, _train_scale(ds)) for r in members)
 
 
 def _leaderboard(engine, score_key):
@@ -528,16 +597,19 @@ def _pareto(config, engine, tracker, console) -> list[dict]:
     return rows
 
 
-def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
+def _finish(config, ds, engine, tracker, console, study_path, budget=None) -> RunResult:
     records = engine.records()
     states = {s: sum(r.state == s for r in records) for s in ("complete", "pruned", "failed", "running")}
     best = engine.best()
     if best is None:
         reasons = [r.attrs.get("reason") for r in records if r.attrs.get("reason")]
         hint = f" (e.g. {reasons[-1]})" if reasons else ""
+        fix = "raise --max-epochs/--max-params or check the data"
+        if config.timeout and (not reasons or any(r.attrs.get("too_slow") for r in records)):
+            fix = f"the --timeout of {config.timeout:g} s is too short for this data: raise it"
         raise SeqsearchError(
             f"no trial of study {config.study!r} completed: {states['pruned']} pruned, "
-            f"{states['failed']} failed{hint}; raise --max-epochs/--max-params or check the data"
+            f"{states['failed']} failed{hint}; {fix}"
         )
     score_key = console.score_key or ("val_accuracy" if ds.task_spec.categorical else "val_mae")
     rows = _leaderboard(engine, score_key)
@@ -560,8 +632,17 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
     from .export import ensemble_members, exported_trials
 
     members = ensemble_members(records, best, config.ensemble_size(len(ds.X_val)))
+    epochs = None
+    if budget is not None and budget.bounded:
+        from .budget import FINISH_OVERHEAD_S, plan_finish
+
+        # What is left of --timeout pays for the retrain: shortened, and said so, if it must be.
+        plan = plan_finish(members, budget.left() - FINISH_OVERHEAD_S, _train_scale(ds))
+        members, epochs = plan.members, plan.epochs
+        if plan.note:
+            console.warn(plan.note)
     with study_lock(study_path):  # two processes finishing one study: one retrains, one reuses
-        metrics, model = _export_and_log(config, ds, tracker, console, members, study_path)
+        metrics, model = _export_and_log(config, ds, tracker, console, members, study_path, epochs)
     best_dir = study_path / "best"
     test_txt = ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
     console.echo(f"test ({metrics['dataset']['n_test']} sequences): {test_txt}")
@@ -594,28 +675,30 @@ def _finish(config, ds, engine, tracker, console, study_path) -> RunResult:
     )
 
 
-def _export_and_log(config, ds, tracker, console, members, study_path):
-    from .export import export_best, exported_trials, read_export
+def _export_and_log(config, ds, tracker, console, members, study_path, epochs=None):
+    from .export import export_best, exported_trials, read_export, retrain_epochs
 
     best = members[0]
     best_dir = study_path / "best"
     metrics = read_export(best_dir)
     model = None
     numbers = [r.number for r in members]
-    if metrics and exported_trials(metrics) == numbers and metrics.get("dataset", {}).get("fingerprint") == ds.fingerprint():
+    epochs = epochs or [int(r.attrs.get("best_epoch", 0)) + 1 for r in members]
+    if (metrics and exported_trials(metrics) == numbers and retrain_epochs(metrics) == epochs
+            and metrics.get("dataset", {}).get("fingerprint") == ds.fingerprint()):
         which = f"trial #{best.number}" if len(members) == 1 else "trials " + ", ".join(f"#{n}" for n in numbers)
         console.echo(f"\nbest {which} unchanged; keeping the export in {best_dir}")
     else:
         if len(members) == 1:
             console.echo(f"\nretraining trial #{best.number} ({best.attrs.get('summary', '')}) on train+val "
-                         f"for {int(best.attrs.get('best_epoch', 0)) + 1} epochs ...")
+                         f"for {epochs[0]} epochs ...")
         else:
             console.echo(f"\nretraining the {len(members)} best trials on train+val; the export averages them:")
-            for r in members:
-                console.echo(f"  #{r.number} {r.attrs.get('summary', '')} (val_loss {r.value:.4g}, "
-                             f"{int(r.attrs.get('best_epoch', 0)) + 1} epochs)")
+            for r, e in zip(members, epochs):
+                console.echo(f"  #{r.number} {r.attrs.get('summary', '')} (val_loss {r.value:.4g}, {e} epochs)")
         model, metrics = export_best(members, ds, seed=config.seed, best_dir=best_dir, study=config.study,
-                                     progress=lambda text, always=False: console.status("  " + text, always=always))
+                                     progress=lambda text, always=False: console.status("  " + text, always=always),
+                                     epochs=epochs)
     if tracker.logged_model_trials() != numbers:
         from . import load_model
 

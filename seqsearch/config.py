@@ -80,7 +80,7 @@ class RunConfig:
     engine: str = "optuna"
     objectives: list[str] = field(default_factory=lambda: ["val_loss"])
     sampler: str | None = None  # default: the engine's first (tpe / hyperband)
-    pruner: str | None = None  # default: median (Optuna only)
+    pruner: str | None = None  # default: sha, successive halving from epoch 3 (Optuna only)
     max_params: int | None = None
     trial_timeout: float | None = None
     jobs: int = 1
@@ -182,7 +182,7 @@ class RunConfig:
             if self.jobs > 1:
                 raise SeqsearchError("--jobs needs --engine optuna (KerasTuner runs one trial at a time here)")
             self.pruner = "none"
-        self.pruner = self.pruner or "median"
+        self.pruner = self.pruner or "sha"
         if self.pruner not in PRUNERS:
             raise SeqsearchError(f"--pruner must be one of {', '.join(PRUNERS)}, got {self.pruner!r}")
         for name in ("test_size", "val_size"):

@@ -26,8 +26,10 @@ class TrialFailed(Exception):
 
 
 class TrialPruned(Exception):
-    """The engine asked to stop this candidate early; ``epoch`` is where it stopped."""
+    """The engine asked to stop this candidate early; ``epoch`` is where it stopped, ``reason``
+    why when it is not the pruner's rank (e.g. too slow for the budget)."""
 
-    def __init__(self, epoch: int):
-        super().__init__(f"pruned at epoch {epoch}")
+    def __init__(self, epoch: int, reason: str | None = None):
+        super().__init__(reason or f"pruned at epoch {epoch}")
         self.epoch = epoch
+        self.reason = reason

@@ -91,10 +91,18 @@ def average_model(members):
     return keras.Model(inputs, keras.layers.Average(name="average")(outs), name="ensemble")
 
 
-def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, progress=None):
+def retrain_epochs(metrics: dict) -> list[int]:
+    """The epochs each exported member was retrained for (best first)."""
+    if "ensemble" in metrics:
+        return [int(m.get("retrain_epochs", 0)) for m in metrics["ensemble"]]
+    return [int(metrics.get("retrain_epochs", 0))]
+
+
+def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, progress=None, epochs=None):
     """Rebuild each record's spec (one record, or the members of an ensemble, best first), train
-    it on train+validation for its best epoch count, average the members, score the result on
-    the test split and write ``model.keras``, ``spec.json`` and ``metrics.json``.
+    it on train+validation for its best epoch count (or ``epochs[i]``, when --timeout shortened
+    the retrain), average the members, score the result on the test split and write
+    ``model.keras``, ``spec.json`` and ``metrics.json``.
 
     Written into a temporary folder beside ``best_dir`` and renamed into place, so an
     interrupted export never leaves a half-written model that looks complete.
@@ -108,8 +116,9 @@ def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, prog
     started = time.perf_counter()
     models, members = [], []
     say = progress or (lambda *a, **k: None)
+    plan = list(epochs) if epochs else [int(r.attrs.get("best_epoch", 0)) + 1 for r in records]
     for i, r in enumerate(records):
-        epochs = int(r.attrs.get("best_epoch", 0)) + 1
+        epochs = plan[i]
         what = f"retraining #{r.number}" + (f" ({i + 1} of {len(records)})" if len(records) > 1 else "")
         member_started = time.perf_counter()
         say(f"{what}: epoch 0/{epochs}")

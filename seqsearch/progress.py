@@ -92,8 +92,12 @@ class Console:
         if info.get("missing"):
             self.echo(f"missing values: {info['missing']}")
         if info.get("folds", 1) > 1:
-            self.echo(f"validation: a trial that completes on the validation split is cross-validated on "
-                      f"{info['folds']} folds of train+val, and ranked by their mean val_loss (--folds 1: the split alone)")
+            self.echo(f"validation: a trial that completes on the validation split among the best 3 so far is "
+                      f"cross-validated on {info['folds']} folds of train+val and ranked by their mean val_loss; the "
+                      f"others end pruned (--folds 1: the split alone)")
+        if config.timeout:
+            self.echo(f"budget: {config.timeout:g} s for the whole command (search, retrain, test, export); each "
+                      f"trial gets a share of the search time left, and one too slow for it is pruned")
         if n_done:
             self.echo(f"resuming: {n_done} finished trial(s) kept; target {config.trials} trials")
         if warm:

@@ -207,7 +207,11 @@ class Tracker:
             metrics["rss_mb"] = outcome.rss_mb
         if outcome.best_epoch >= 0:
             metrics["best_epoch"] = outcome.best_epoch
-            metrics.update({f"best_{k}": v for k, v in outcome.metrics.items()})
+            # Only completed trials (cross-validated finalists, with --folds) log best_*: a pruned
+            # trial's single-split loss logs as split_best_* so that sorting the runs by
+            # best_val_loss never ranks it above a finalist's fold mean.
+            prefix = "best_" if outcome.state == "complete" else "split_best_"
+            metrics.update({f"{prefix}{k}": v for k, v in outcome.metrics.items()})
         tags = {STATE: outcome.state, **(extra_tags or {})}
         if outcome.reason:
             tags["seqsearch.reason"] = outcome.reason[:5000]

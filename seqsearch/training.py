@@ -42,6 +42,13 @@ class TrialOutcome:
     # Cross-validated trials: each fold's best validation loss and best epoch (1-based count).
     fold_values: list = field(default_factory=list)
     fold_epochs: list = field(default_factory=list)
+    # Measured epoch times: the first (tracing included) and the median of the later ones.
+    first_epoch_seconds: float = math.nan
+    epoch_seconds: float = math.nan
+    too_slow: bool = False  # stopped because it could not reach min_epochs within its share
+
+
+TOO_SLOW = "too slow for the budget"
 
 
 def _time_limit_callback(seconds, started):
@@ -60,11 +67,63 @@ def _time_limit_callback(seconds, started):
     return _TimeLimit()
 
 
-def _epoch_callback(hooks, history):
+def _deadline_callback(deadline):
+    """Stops training after the batch that passes ``deadline`` (a perf_counter time, or a
+    function returning one: the search's end moves as the finish's reserve is re-estimated)."""
+    import keras
+
+    when = deadline if callable(deadline) else (lambda: deadline)
+
+    class _Deadline(keras.callbacks.Callback):
+        hit = False
+
+        def on_train_batch_end(self, batch, logs=None):
+            if time.perf_counter() > when():
+                self.hit = True
+                self.model.stop_training = True
+
+    return _Deadline()
+
+
+def _share_callback(share, started, min_epochs, durations):
+    """A trial's share of the budget: training stops once ``share`` seconds have passed, or as
+    soon as the measured epoch time shows that ``min_epochs`` epochs cannot fit in it (``hit``
+    then says which: "too_slow" or "share")."""
+    import keras
+
+    class _Share(keras.callbacks.Callback):
+        hit = None
+
+        def _stop(self, done):
+            self.hit = "too_slow" if done < min_epochs else "share"
+            self.model.stop_training = True
+
+        def on_train_batch_end(self, batch, logs=None):
+            if time.perf_counter() - started > share:
+                self._stop(len(durations))
+
+        def on_epoch_end(self, epoch, logs=None):
+            done = epoch + 1
+            # From the second epoch on (the first also traces the graphs: it says little about
+            # the next), the latest epoch's time projects the epochs still needed.
+            if self.hit or len(durations) < 2 or done >= min_epochs:
+                return
+            if time.perf_counter() - started + durations[-1] * (min_epochs - done) > share:
+                self._stop(done)
+
+    return _Share()
+
+
+def _epoch_callback(hooks, history, durations=None):
     import keras
 
     class _Hooks(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t0 = time.perf_counter()
+
         def on_epoch_end(self, epoch, logs=None):
+            if durations is not None:
+                durations.append(time.perf_counter() - self._t0)
             logs = {k: float(v) for k, v in (logs or {}).items()}
             history.append(logs)
             if not all(math.isfinite(v) for v in logs.values()):
@@ -211,12 +270,16 @@ def measure_latency(model, X, repeats: int = 7) -> float:
 
 def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_params=None,
                   time_limit: float | None = None, latency: bool = False,
-                  deadline: float | None = None) -> TrialOutcome:
+                  deadline=None, share: float | None = None, min_epochs: int = 1) -> TrialOutcome:
     """Train ``spec`` on the training split, validating every epoch; stop on patience.
     ``time_limit``: seconds of training after which the trial stops and is recorded as failed.
-    ``deadline``: the search budget's end (``time.perf_counter()`` time); a trial still training
-    then stops after its current batch and counts with the epochs it finished (its best epoch
-    is what the export retrains), so ``--timeout`` bounds the search, not just its start.
+    ``deadline``: the search budget's end (``time.perf_counter()`` time, or a function returning
+    it); a trial still training then stops after its current batch and counts with the epochs
+    it finished (its best epoch is what the export retrains), so ``--timeout`` bounds the
+    search, not just its start.
+    ``share``: seconds this trial may train (its share of the budget). One that cannot reach
+    ``min_epochs`` epochs within it is pruned as too slow for the budget; one that can stops
+    when the share ends and counts with the epochs it finished.
 
     Memory stays flat over any number of trials: the model, its traced graphs and the
     gradient functions they registered are all released before this returns."""
@@ -226,7 +289,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
         with released_gradients():
             outcome = _fit_candidate(spec, dataset, max_epochs=max_epochs, seed=seed, hooks=hooks,
                                      max_params=max_params, time_limit=time_limit, latency=latency,
-                                     deadline=deadline)
+                                     deadline=deadline, share=share, min_epochs=min_epochs)
     finally:
         keras.backend.clear_session()  # the model is unreachable now: one collection frees it
     outcome.rss_mb = process_rss_mb()
@@ -238,7 +301,9 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
                    deadline: float | None = None, on_epoch=None, on_fold=None) -> TrialOutcome:
     """Validate a trial that completed on fold 0 (``first``, the validation split) on the other
     ``folds - 1`` folds of train+validation too (:meth:`Dataset.fold`), each trained from
-    scratch the same way (same epochs cap, patience and seed).
+    scratch the same way (same patience and seed) for at most the first fold's best epoch count
+    and a margin (``later_fold_epochs``): a fold has no reason to train on much past where the first
+    fold stopped improving, and the cap bounds what a finalist's folds cost.
 
     The trial's value is the mean of the folds' best validation losses, its metrics the mean
     of each fold's metrics at its best epoch, and its best epoch (what the export retrains on
@@ -250,8 +315,10 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
     outcomes = [first]
     started = time.perf_counter()
     note = first.reason  # fold 0 itself stopped by the --timeout budget
+    when = deadline if callable(deadline) or deadline is None else (lambda: deadline)
+    cap = min(max_epochs, later_fold_epochs(first.best_epoch + 1))
     for f in range(1, folds):
-        if deadline is not None and time.perf_counter() >= deadline:
+        if when is not None and time.perf_counter() >= when():
             break
         left = None
         if time_limit is not None:
@@ -260,7 +327,7 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
                 return replace(first, state="failed", value=math.nan,
                                reason=f"exceeded the per-trial time limit of {time_limit:g} s before fold {f + 1} of {folds}")
         hooks = [lambda epoch, logs, f=f: on_epoch(f, epoch, logs)] if on_epoch else []
-        o = fit_candidate(spec, dataset.fold(f, folds, fold_seed), max_epochs=max_epochs, seed=seed,
+        o = fit_candidate(spec, dataset.fold(f, folds, fold_seed), max_epochs=cap, seed=seed,
                           max_params=max_params, time_limit=left, deadline=deadline, hooks=hooks)
         if on_fold:
             on_fold(f, o)
@@ -288,6 +355,12 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
     return out
 
 
+def later_fold_epochs(best_epochs: int) -> int:
+    """The epochs cap of a finalist's later folds: the first fold's best epoch count plus a
+    quarter (at least 3 epochs) for a fold that improves a little later."""
+    return best_epochs + max(3, math.ceil(best_epochs / 4))
+
+
 def process_rss_mb() -> float:
     """This process's resident memory in MiB now (Linux); elsewhere its peak so far."""
     try:
@@ -302,11 +375,13 @@ def process_rss_mb() -> float:
 
 
 def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_limit, latency,
-                   deadline=None) -> TrialOutcome:
+                   deadline=None, share=None, min_epochs=1) -> TrialOutcome:
     import keras
 
     started = time.perf_counter()
     history: list[dict] = []
+    durations: list[float] = []
+    portion = None
     outcome = TrialOutcome(state="complete")
     try:
         _fresh_session(seed)
@@ -319,14 +394,18 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
         patience = int(spec.get("train.patience", 20))
         callbacks = [
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
-            _epoch_callback(hooks, history),
+            _epoch_callback(hooks, history, durations),
         ]
         limit = _time_limit_callback(time_limit, started) if time_limit else None
         if limit is not None:
             callbacks.insert(0, limit)
-        budget = _time_limit_callback(deadline - started, started) if deadline is not None else None
+        budget = _deadline_callback(deadline) if deadline is not None else None
         if budget is not None:
             callbacks.insert(0, budget)
+        if share is not None:
+            # After the hooks: a pruner's verdict on the epoch comes first.
+            portion = _share_callback(share, started, min_epochs, durations)
+            callbacks.append(portion)
         fit(
             dataset.X_train,
             dataset.y_train,
@@ -338,14 +417,22 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
         )
         if limit is not None and limit.hit:
             raise TrialFailed(f"exceeded the per-trial time limit of {time_limit:g} s in epoch {len(history)}")
+        if portion is not None and portion.hit == "too_slow":
+            took = f"{len(history)} epoch(s) in {time.perf_counter() - started:.1f} s"
+            outcome.too_slow = True
+            raise TrialPruned(max(len(history) - 1, 0), f"{TOO_SLOW}: {took}, and {min_epochs} epochs would not fit its "
+                                                f"{share:.0f} s share of the search time left")
         if budget is not None and budget.hit:
             outcome.reason = f"stopped in epoch {len(history)} at the end of the --timeout budget"
+        elif portion is not None and portion.hit == "share":
+            outcome.reason = f"stopped in epoch {len(history)} at the end of its {share:.0f} s share of the budget"
         if latency:
             outcome.latency_ms = measure_latency(model, dataset.X_val)
     except TrialPruned as e:
         outcome.state = "pruned"
         outcome.reason = (
-            f"{outcome.n_params} parameters exceed --max-params" if e.epoch < 0 else f"pruned at epoch {e.epoch}"
+            f"{outcome.n_params} parameters exceed --max-params" if e.epoch < 0
+            else getattr(e, "reason", None) or f"pruned at epoch {e.epoch}"
         )
     except TrialFailed as e:
         outcome.state, outcome.reason = "failed", str(e)
@@ -364,6 +451,9 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
     finally:
         outcome.seconds = time.perf_counter() - started
     outcome.epochs_run = len(history)
+    if durations:
+        outcome.first_epoch_seconds = float(durations[0])
+        outcome.epoch_seconds = float(np.median(durations[1:])) if len(durations) > 1 else float(durations[0])
     losses = [h.get("val_loss", math.nan) for h in history]
     if losses and any(math.isfinite(v) for v in losses):
         best = int(np.nanargmin(losses))

@@ -89,9 +89,13 @@ def test_a_trials_folds_combine_into_means(monkeypatch):
     assert out.best_epoch == 5  # the export retrains round(mean(1, 5, 9)) + 1 = 6 epochs
     assert out.metrics["val_accuracy"] == pytest.approx(0.8)
     assert out.n_params == 10 and out.seconds >= 1.0
-    # Folds 1 and 2 of 3, with the trial's seed and epoch cap.
+    # Folds 1 and 2 of 3, with the trial's seed, for at most the first fold's 2 best epochs and
+    # a margin of 3 (never past --max-epochs).
     assert [len(d.X_val) for d, _ in calls] == [len(CLF.fold(f, 3).X_val) for f in (1, 2)]
-    assert all(kw["seed"] == 7 and kw["max_epochs"] == 20 for _, kw in calls)
+    assert all(kw["seed"] == 7 and kw["max_epochs"] == 5 for _, kw in calls)
+    calls = _scripted(monkeypatch, [_done(0.4, 5, 0.8), _done(0.6, 9, 0.6)])
+    cross_validate(_done(0.2, 39, 1.0), {}, CLF, 3, max_epochs=45, seed=7)
+    assert [kw["max_epochs"] for _, kw in calls] == [45, 45]  # 40 + 10 > 45
 
 
 def test_a_failing_fold_fails_the_trial(monkeypatch):

@@ -186,7 +186,8 @@ class KerasTunerEngine(RecordQueries):
         return item
 
     # -- search ------------------------------------------------------------------------------
-    def search(self, evaluate, n_trials: int, timeout: float | None = None, target: int | None = None):
+    def search(self, evaluate, n_trials: int, timeout: float | None = None, target: int | None = None,
+               stop=None):
         from keras_tuner.src.engine import trial as trial_module
         from search_spaces import KerasTunerHP
 
@@ -194,6 +195,8 @@ class KerasTunerEngine(RecordQueries):
         ran = 0
         while ran < n_trials:
             if timeout is not None and time.monotonic() - started >= timeout:
+                break
+            if stop is not None and ran and stop():  # asked after each trial, so one always runs
                 break
             if target is not None and self.n_finished() + self.n_running() >= target:
                 break

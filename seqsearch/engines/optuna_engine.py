@@ -216,14 +216,18 @@ class OptunaEngine(RecordQueries):
         except (RuntimeError, ValueError, ZeroDivisionError):
             return {}
 
-    def search(self, evaluate, n_trials: int, timeout: float | None = None, target: int | None = None):
+    def search(self, evaluate, n_trials: int, timeout: float | None = None, target: int | None = None,
+               stop=None):
         """Run up to ``n_trials`` trials. ``target``: the study's total (``--trials``); with
         several workers on one study, each stops starting trials once the finished trials plus
-        those running elsewhere reach it."""
+        those running elsewhere reach it. ``stop()``: True when no further trial may start (the
+        search's share of --timeout is spent); asked after each trial, so one always runs."""
         import optuna
 
         def stop_at_target(study, trial):
             if target is not None and self.n_finished() + self.n_running() >= target:
+                study.stop()
+            if stop is not None and stop():
                 study.stop()
 
         def surplus(trial) -> bool:
@@ -251,7 +255,8 @@ class OptunaEngine(RecordQueries):
                     return  # Optuna prunes single-objective studies only
                 trial.report(value, epoch)
                 if trial.should_prune():
-                    raise TrialPruned(epoch)
+                    raise TrialPruned(epoch, f"pruned at epoch {epoch} ({self.pruner_name}: behind the trials "
+                                             "that reached this epoch)")
 
             def find_duplicate(spec):
                 key = json.dumps(spec, sort_keys=True)
@@ -277,6 +282,10 @@ class OptunaEngine(RecordQueries):
                 raise
             if outcome.reason:
                 trial.set_user_attr("reason", outcome.reason)
+            if getattr(outcome, "too_slow", False):
+                # Infeasible: TPE ranks it below every feasible trial, pruned ones included, and
+                # stops proposing candidates like it that cannot finish within the budget.
+                trial.set_constraint(TOO_SLOW_CONSTRAINT, 1.0)
             if outcome.state == "pruned":
                 raise optuna.TrialPruned(outcome.reason)
             if outcome.state == "failed":
@@ -291,13 +300,22 @@ class OptunaEngine(RecordQueries):
 
 
 PRUNERS = ("median", "sha", "hyperband", "none")
+# The first rung of successive halving and Hyperband, in epochs: one or two epochs say more
+# about the learning rate than about the architecture.
+MIN_RESOURCE = 3
+
+
+# The constraint a trial stopped as too slow for the budget violates (> 0: infeasible).
+TOO_SLOW_CONSTRAINT = "too_slow_for_the_budget"
 
 
 def make_pruner(name: str, max_epochs: int):
-    """Pruners fed once per epoch (the epoch is the resource). Successive halving and Hyperband
-    keep the best 1/3 of the trials at each rung (epochs 1, 3, 9, ...), so a budget goes to the
-    candidates that lead early; median stops a trial whose loss is worse than the median of
-    earlier trials at the same epoch."""
+    """Pruners fed once per epoch (the epoch is the resource), from the first trial on: queued
+    warm-start specs are stopped like any other. Successive halving (the default) and Hyperband
+    keep the best 1/3 of the trials at each rung (epochs 3, 9, 27, 81), asynchronously: a trial
+    is compared with those that reached its rung before it, so a budget goes to the candidates
+    that lead early; median stops a trial whose loss is worse than the median of earlier trials
+    at the same epoch."""
     import optuna
 
     if name == "none":
@@ -305,9 +323,11 @@ def make_pruner(name: str, max_epochs: int):
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=min(5, max(max_epochs // 4, 1)))
     if name == "sha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=min(MIN_RESOURCE, max(max_epochs, 1)),
+                                                      reduction_factor=3)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 1), reduction_factor=3)
+        return optuna.pruners.HyperbandPruner(min_resource=min(MIN_RESOURCE, max(max_epochs, 1)),
+                                              max_resource=max(max_epochs, 1), reduction_factor=3)
     raise SeqsearchError(f"--pruner {name!r}: choose from {', '.join(PRUNERS)}")
 
 

@@ -1,0 +1,287 @@
+"""--timeout bounds the whole command: trial shares, the too-slow stop, finalist-only folds and
+the ranking rule, seeds pruned like any trial, a retrain shortened to fit."""
+
+import importlib.util
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search_spaces import SearchSpace
+from seqsearch import budget as B
+from seqsearch.engines import OptunaEngine
+from seqsearch.engines.base import TrialRecord
+from seqsearch.errors import TrialPruned
+from seqsearch.training import TrialOutcome
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _record(number, best_epoch, epoch_seconds, first=None, value=1.0):
+    attrs = {"best_epoch": best_epoch, "epoch_seconds": epoch_seconds, "first_epoch_seconds": first or epoch_seconds}
+    return TrialRecord(number=number, state="complete", value=value, spec={}, attrs=attrs)
+
+
+def test_retrain_estimate_counts_tracing_once_and_scales_with_the_data():
+    r = _record(0, best_epoch=9, epoch_seconds=1.0, first=4.0)
+    assert B.retrain_seconds(r.attrs, 1.0) == pytest.approx(4.0 + 9 * 1.0)
+    assert B.retrain_seconds(r.attrs, 1.25) == pytest.approx(1.25 * 13.0)
+
+
+def test_plan_finish_keeps_everything_that_fits():
+    members = [_record(0, 9, 1.0), _record(1, 4, 1.0)]
+    plan = B.plan_finish(members, 100.0, 1.0)
+    assert [r.number for r in plan.members] == [0, 1] and plan.epochs == [10, 5] and plan.note is None
+
+
+def test_plan_finish_drops_members_before_it_cuts_epochs():
+    members = [_record(0, 9, 1.0), _record(1, 9, 1.0), _record(2, 9, 1.0)]
+    plan = B.plan_finish(members, 21.0, 1.0)
+    assert [r.number for r in plan.members] == [0, 1] and plan.epochs == [10, 10]
+    assert plan.note.startswith("budget: averaging the best 2 of 3 trials")
+
+
+def test_plan_finish_shortens_the_best_trial_and_says_so():
+    members = [_record(3, 39, 1.0, first=5.0), _record(4, 9, 1.0)]
+    plan = B.plan_finish(members, 15.0, 1.0)
+    assert [r.number for r in plan.members] == [3]
+    assert plan.epochs == [11]  # the first epoch (5 s) and ten more of 1 s
+    assert "retraining trial #3 for 11 of its 40 epochs" in plan.note and "1 other trial(s) left out" in plan.note
+    # Nothing left at all: still one epoch, never zero.
+    assert B.plan_finish(members, -5.0, 1.0).epochs == [1]
+
+
+def test_no_timeout_means_no_bound():
+    b = B.Budget(None)
+    assert not b.bounded and b.search_deadline() is None and b.trial_share() is None and math.isinf(b.left())
+    plan = B.plan_finish([_record(0, 99, 10.0)], b.left(), 1.0)
+    assert plan.epochs == [100] and plan.note is None
+
+
+def test_shares_reserve_and_the_first_trial():
+    b = B.Budget(300.0)
+    assert b.reserve == B.FINISH_OVERHEAD_S
+    b.set_reserve(1000.0)
+    assert b.reserve == pytest.approx(B.RESERVE_SHARE * 300)  # capped
+    b.set_reserve(30.0)
+    assert b.search_deadline() == pytest.approx(b.end - 30.0)
+    share = b.trial_share()
+    assert share == pytest.approx((300 - 30) / B.TRIAL_SHARES, rel=0.01)
+    # Before anything completed, a trial gets a small share: a first result comes fast.
+    assert b.trial_share(first=True) == pytest.approx(max(B.FIRST_SHARE * 300, B.MIN_SHARE_S))
+    # A short budget still gives a trial a few seconds, never more than half what is left.
+    short = B.Budget(10.0)
+    left = short.search_left()
+    assert 0 < short.trial_share() <= left / 2
+
+
+def test_until_a_trial_completes_the_search_may_run_a_little_past_its_end():
+    b = B.Budget(10.0, started=time.perf_counter() - 12.0)  # 2 s past the end
+    assert b.search_over(completed=True)
+    assert not b.search_over(completed=False)
+    assert b.trial_share(completed=False) == B.MIN_SHARE_S
+    late = B.Budget(10.0, started=time.perf_counter() - 10.0 - B.OVERRUN_S - 5)
+    assert late.search_over(completed=False)
+    assert not B.Budget(None).search_over(completed=False)
+
+
+def test_a_worker_budget_ends_with_the_main_process():
+    main = B.Budget(100.0)
+    worker = B.Budget.until(100.0, main.end_wall())
+    assert worker.end == pytest.approx(main.end, abs=0.05)
+
+
+def _fake_engine(tmp_path, n_queued, n_trials):
+    """An Optuna study with the default pruner (successive halving) whose first queued spec
+    learns well and the other queued ones badly, then sampled ones."""
+    (tmp_path / "s").mkdir(exist_ok=True)
+    engine = OptunaEngine("s", tmp_path / "s", max_epochs=30, sampler="random", pruner="sha").open()
+    space = SearchSpace(families=["rnn"])
+    seeds = {f"seed{i}": space.default_spec("rnn", {"train.learning_rate": 1e-3 if i == 0 else 1e-2})
+             for i in range(n_queued)}
+    engine.enqueue(seeds)
+
+    def evaluate(ctx):
+        spec = space.sample(ctx.hp)
+        gap = abs(math.log10(spec["train.learning_rate"]) + 3)
+        losses = []
+        try:
+            for epoch in range(30):
+                losses.append(1 / (epoch + 1) + gap)
+                ctx.report(epoch, losses[-1])
+        except TrialPruned as e:
+            return TrialOutcome(state="pruned", value=min(losses), reason=e.reason)
+        return TrialOutcome(state="complete", value=min(losses), best_epoch=len(losses) - 1)
+
+    engine.search(evaluate, n_trials=n_trials)
+    return engine
+
+
+def test_warm_start_specs_are_pruned_like_any_trial(tmp_path):
+    engine = _fake_engine(tmp_path, n_queued=4, n_trials=6)
+    seeds = [r for r in engine.records() if "warm_start" in r.attrs]
+    assert len(seeds) == 4
+    assert seeds[0].state == "complete"
+    pruned = [r for r in seeds[1:] if r.state == "pruned"]
+    assert pruned, [(r.number, r.state) for r in seeds]
+    # At the first rung (epoch 3), not after a full training.
+    assert all(r.attrs.get("reason", "").startswith("pruned at epoch 3") for r in pruned)
+
+
+def test_the_search_stops_when_told(tmp_path):
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return len(calls) > 2
+
+    (tmp_path / "s").mkdir()
+    engine = OptunaEngine("s", tmp_path / "s", sampler="random", pruner="none").open()
+    space = SearchSpace(families=["rnn"])
+
+    def evaluate(ctx):
+        space.sample(ctx.hp)
+        return TrialOutcome(state="complete", value=1.0, best_epoch=0)
+
+    engine.search(evaluate, n_trials=50, stop=stop)
+    assert len(engine.records()) == 3  # asked after each trial: the third says stop
+
+
+def test_too_slow_trials_are_infeasible_for_the_sampler(tmp_path):
+    import optuna
+
+    from seqsearch.engines.optuna_engine import TOO_SLOW_CONSTRAINT
+
+    (tmp_path / "s").mkdir()
+    engine = OptunaEngine("s", tmp_path / "s", sampler="tpe", pruner="none").open()
+    space = SearchSpace(families=["rnn"])
+
+    def evaluate(ctx):
+        space.sample(ctx.hp)
+        if ctx.number == 0:
+            return TrialOutcome(state="pruned", value=0.1, reason="too slow for the budget", too_slow=True)
+        return TrialOutcome(state="complete", value=1.0, best_epoch=0)
+
+    engine.search(evaluate, n_trials=2)
+    slow, ok = engine.study.get_trials()
+    assert slow.state == optuna.trial.TrialState.PRUNED and slow.constraints == {TOO_SLOW_CONSTRAINT: 1.0}
+    assert ok.constraints == {}
+    # TPE puts it below the feasible trials, even one with a worse loss.
+    from optuna.samplers._tpe.sampler import _split_trials
+
+    below, above = _split_trials(engine.study, [slow, ok], 1)
+    assert below == [ok] and above == [slow]
+
+
+# -- with TensorFlow ---------------------------------------------------------------------------
+
+
+def _long_series(tmp_path, n_train=48, n_test=24, length=400):
+    spec = importlib.util.spec_from_file_location("make_long_series", ROOT / "examples" / "data" / "make_long_series.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = tmp_path / "long.npz"
+    np.savez(path, **module.make(n_train, n_test, length, seed=3))
+    return path
+
+
+def test_a_candidate_that_cannot_reach_three_epochs_in_its_share_is_pruned_as_too_slow(clf_npz):
+    from seqsearch.data import load_dataset
+    from seqsearch.training import TOO_SLOW, fit_candidate
+
+    ds = load_dataset(clf_npz, seed=0)
+    spec = SearchSpace(families=["rnn"], data_spec=ds.data_spec(), task_spec=ds.task_spec).default_spec("rnn")
+    # Tracing alone takes longer than 0.2 s: the first epoch shows three cannot fit.
+    o = fit_candidate(spec, ds, max_epochs=50, seed=0, share=0.2, min_epochs=3)
+    assert o.state == "pruned" and o.too_slow and o.reason.startswith(TOO_SLOW), o.reason
+    assert o.epochs_run < 3 and o.first_epoch_seconds > 0
+    # With room for three epochs but not for its patience, it completes at its share's end.
+    spec = {**spec, "train.patience": 100_000}
+    o = fit_candidate(spec, ds, max_epochs=10_000, seed=0, share=o.first_epoch_seconds + 3.0, min_epochs=1)
+    assert o.state == "complete" and not o.too_slow and "share of the budget" in o.reason, o.reason
+    assert o.epochs_run >= 2 and o.epoch_seconds > 0
+
+
+def test_long_series_are_searched_behind_a_front_that_shortens_them(tmp_path):
+    from search_spaces import build_model, seed_specs
+    from seqsearch.data import load_dataset
+
+    ds = load_dataset(_long_series(tmp_path, length=1000), seed=0)
+    space = SearchSpace(data_spec=ds.data_spec(), task_spec=ds.task_spec)
+    kind = next(p for p in space.params("front") if p.name == "kind")
+    assert kind.options == ("patch", "conv", "pool") and kind.get_default() == "patch"
+    seeds = seed_specs(space)
+    assert seeds and all(s["front.kind"] == "patch" and s["front.patch"] == 8 for s in seeds.values())
+    model = build_model(seeds["seed000_transformer"], ds.data_spec(), ds.task_spec)
+    # The attention behind the front sees 1000 / 8 = 125 steps.
+    assert model.get_layer("front_norm").output.shape[1] == 125
+    # Fixing any front parameter leaves the whole front end to the user.
+    mine = SearchSpace(data_spec=ds.data_spec(), task_spec=ds.task_spec, fixed={"front.kind": "none"})
+    assert next(p for p in mine.params("front") if p.name == "kind").options == ("none",)
+
+
+def _run(dataset, tmp_path, **options):
+    import seqsearch
+    from seqsearch.progress import Console
+
+    return seqsearch.run(dataset, workdir=tmp_path / "runs", console=Console(quiet=True), seed=0, **options)
+
+
+@pytest.mark.slow
+def test_a_tiny_budget_with_a_slow_candidate_finishes_in_time(tmp_path):
+    data = _long_series(tmp_path, n_train=64, length=600)
+    space_file = tmp_path / "specs.json"
+    # First a slow candidate (three 128-unit bidirectional LSTM layers over 300 steps), then a fast one.
+    space_file.write_text(json.dumps([
+        {"family": "rnn", "rnn.cell": "lstm", "rnn.layers": 3, "rnn.units": 128, "rnn.bidirectional": True,
+         "front.kind": "conv", "front.stride": 2},
+        {"family": "rnn", "rnn.cell": "gru", "rnn.layers": 1, "rnn.units": 16, "front.kind": "pool", "front.pool": 8},
+    ]))
+    timeout = 45.0
+    started = time.perf_counter()
+    r = _run(data, tmp_path, trials=1000, timeout=timeout, specs_file=str(space_file), folds=1, ensemble=1)
+    wall = time.perf_counter() - started
+    assert wall <= 1.1 * timeout + 15, wall
+    engine = OptunaEngine(r.study, r.study_path).load()
+    slow = engine.records()[0]
+    assert slow.state == "pruned" and slow.attrs.get("too_slow") is True
+    assert slow.attrs["reason"].startswith("too slow for the budget"), slow.attrs["reason"]
+    assert r.states["complete"] >= 1 and (r.study_path / "best" / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_only_finalists_are_cross_validated_and_only_they_rank(tmp_path, monkeypatch):
+    import mlflow
+
+    from seqsearch import api
+    from seqsearch.status import study_status
+
+    monkeypatch.setattr(api, "FINALISTS", 1)
+    from conftest import make_classification
+
+    X, y = make_classification(n=60, t=12)
+    data = tmp_path / "d.npz"
+    np.savez(data, X=X, y=y)
+    specs = tmp_path / "specs.json"
+    base = {"family": "rnn", "rnn.cell": "gru", "rnn.layers": 1, "rnn.units": 16, "front.kind": "none",
+            "train.patience": 10}
+    # A trial that learns, then one that barely moves in 8 epochs (learning rate 1e-4): not a finalist.
+    specs.write_text(json.dumps([{**base, "train.learning_rate": 1e-2}, {**base, "train.learning_rate": 1e-4}]))
+    r = _run(data, tmp_path, trials=2, max_epochs=8, folds=2, ensemble=1, warm_start=False, specs_file=str(specs),
+             pruner="none")
+    engine = OptunaEngine(r.study, r.study_path).load()
+    first, second = engine.records()
+    assert first.state == "complete" and len(first.attrs["fold_values"]) == 2
+    assert second.state == "pruned" and second.attrs["reason"].startswith("not a finalist"), second.attrs
+    assert "fold_values" not in second.attrs and second.attrs["split_value"] > first.attrs["split_value"]
+    # Ranked nowhere above the finalist: leaderboard, status, MLflow's best_val_loss.
+    assert [row["trial"] for row in r.leaderboard] == [0]
+    assert study_status(r.study, tmp_path / "runs")["leaderboard"] == [0]
+    client = mlflow.MlflowClient(r.tracking_uri)
+    runs = {int(run.data.tags["seqsearch.trial"]): run for run in client.search_runs(
+        [client.get_experiment_by_name(r.study).experiment_id], "tags.`seqsearch.role` = 'trial'")}
+    assert "best_val_loss" in runs[0].data.metrics and "best_val_loss" not in runs[1].data.metrics
+    assert "split_best_val_loss" in runs[1].data.metrics
