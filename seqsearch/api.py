@@ -504,7 +504,7 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
                     outcome = cross_validate(
                         outcome, spec, ds, folds, max_epochs=max_epochs, seed=config.seed + ctx.number,
                         fold_seed=config.seed, max_params=config.max_params, time_limit=config.trial_timeout,
-                        deadline=deadline,
+                        deadline=deadline, fold_share=budget.fold_share(outcome.seconds),
                         on_epoch=lambda f, epoch, logs: console.epoch(ctx.number, epoch, max_epochs, logs, summary,
                                                                       fold=(f + 1, folds)),
                         on_fold=lambda f, o: console.fold(ctx.number, f + 1, folds, o, summary),

@@ -7,7 +7,7 @@ measured cost of retraining the trials the export would average, plus the cost o
 is re-estimated after every trial and capped at ``RESERVE_SHARE`` of T.
 
 While the search runs, each trial may spend one *share* of the search time that is left on its
-first fold. A trial that cannot reach ``MIN_EPOCHS`` epochs within its share is stopped as
+first fold, and each later fold of a finalist about as long as its first took. A trial that cannot reach ``MIN_EPOCHS`` epochs within its share is stopped as
 "too slow for the budget" (pruned). A trial that reaches them but not its patience stop ends
 when its share does, and counts with the epochs it trained.
 
@@ -29,15 +29,17 @@ __all__ = ["Budget", "MIN_EPOCHS", "FinishPlan", "plan_finish", "retrain_seconds
 # of the default successive-halving pruner): below it, it is "too slow for the budget".
 MIN_EPOCHS = 3
 # Each trial may spend at most 1/TRIAL_SHARES of the search time left on its first fold...
-TRIAL_SHARES = 8
+TRIAL_SHARES = 16
 # ...and the run's first trial at most FIRST_SHARE of --timeout: a first result comes fast.
-FIRST_SHARE = 1 / 40
+FIRST_SHARE = 1 / 50
 # ...but never less than this many seconds (or half the search time left, if less): short budgets
 # would otherwise call every candidate too slow.
 MIN_SHARE_S = 6.0
 # While no trial has completed, trials go on starting up to this many seconds past the search's
 # end: a budget too short for the data still ends with a model, a few seconds late.
 OVERRUN_S = 12.0
+# Each later fold of a finalist may train this many times as long as its first fold did.
+FOLD_SHARE = 1.1
 # At most this part of --timeout is held back for the finish (retrain, test, export, logging).
 RESERVE_SHARE = 0.3
 # Seconds the finish costs beyond the retrain: scoring the test split, writing the export,
@@ -80,6 +82,13 @@ class Budget:
 
     def search_left(self) -> float:
         return math.inf if self.end is None else self.end - self.reserve - time.perf_counter()
+
+    def fold_share(self, first_fold_seconds: float) -> float | None:
+        """Seconds each later fold of a finalist may train: what its first fold took, and a
+        tenth more (a finalist's folds cost at most about ``folds`` times its first)."""
+        if self.end is None:
+            return None
+        return FOLD_SHARE * max(first_fold_seconds, MIN_SHARE_S / 2)
 
     def search_over(self, completed: bool) -> bool:
         """True when no further trial may start: the search's part of the budget is spent. Until

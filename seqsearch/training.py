@@ -46,6 +46,7 @@ class TrialOutcome:
     first_epoch_seconds: float = math.nan
     epoch_seconds: float = math.nan
     too_slow: bool = False  # stopped because it could not reach min_epochs within its share
+    budget_stop: str | None = None  # "deadline" (the search's end) or "share" (its own share) stopped it
 
 
 TOO_SLOW = "too slow for the budget"
@@ -298,7 +299,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
 
 def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs: int, seed: int,
                    fold_seed: int = 0, max_params=None, time_limit: float | None = None,
-                   deadline: float | None = None, on_epoch=None, on_fold=None) -> TrialOutcome:
+                   deadline=None, on_epoch=None, on_fold=None, fold_share: float | None = None) -> TrialOutcome:
     """Validate a trial that completed on fold 0 (``first``, the validation split) on the other
     ``folds - 1`` folds of train+validation too (:meth:`Dataset.fold`), each trained from
     scratch the same way (same patience and seed) for at most the first fold's best epoch count
@@ -309,6 +310,8 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
     of each fold's metrics at its best epoch, and its best epoch (what the export retrains on
     train+val) the folds' mean. ``time_limit`` bounds all folds together. When the ``deadline``
     (--timeout) ends the search during a fold, the trial counts with the folds it reached.
+    ``fold_share``: seconds each later fold may train (then it ends, complete, like the first
+    fold at the end of its share of the budget).
     ``on_epoch(fold, epoch, logs)`` and ``on_fold(fold, outcome)`` report progress (fold from 0)."""
     if folds < 2 or first.state != "complete":
         return first
@@ -328,14 +331,15 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
                                reason=f"exceeded the per-trial time limit of {time_limit:g} s before fold {f + 1} of {folds}")
         hooks = [lambda epoch, logs, f=f: on_epoch(f, epoch, logs)] if on_epoch else []
         o = fit_candidate(spec, dataset.fold(f, folds, fold_seed), max_epochs=cap, seed=seed,
-                          max_params=max_params, time_limit=left, deadline=deadline, hooks=hooks)
+                          max_params=max_params, time_limit=left, deadline=deadline, hooks=hooks,
+                          share=fold_share, min_epochs=1)
         if on_fold:
             on_fold(f, o)
         if o.state != "complete":
             return replace(first, state="failed", value=math.nan, seconds=first.seconds + time.perf_counter() - started,
                            reason=f"fold {f + 1} of {folds}: {o.reason}", rss_mb=o.rss_mb)
         outcomes.append(o)
-        if o.reason:  # stopped by the --timeout budget
+        if o.budget_stop == "deadline":  # stopped by the end of the --timeout budget
             note = o.reason
             break
     done = len(outcomes)
@@ -424,8 +428,10 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
                                                 f"{share:.0f} s share of the search time left")
         if budget is not None and budget.hit:
             outcome.reason = f"stopped in epoch {len(history)} at the end of the --timeout budget"
+            outcome.budget_stop = "deadline"
         elif portion is not None and portion.hit == "share":
             outcome.reason = f"stopped in epoch {len(history)} at the end of its {share:.0f} s share of the budget"
+            outcome.budget_stop = "share"
         if latency:
             outcome.latency_ms = measure_latency(model, dataset.X_val)
     except TrialPruned as e:

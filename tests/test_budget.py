@@ -88,6 +88,37 @@ def test_until_a_trial_completes_the_search_may_run_a_little_past_its_end():
     assert not B.Budget(None).search_over(completed=False)
 
 
+def test_a_finalists_later_folds_take_about_as_long_as_its_first():
+    assert B.Budget(None).fold_share(10.0) is None
+    assert B.Budget(300.0).fold_share(10.0) == pytest.approx(B.FOLD_SHARE * 10.0)
+
+
+def test_a_fold_stopped_by_its_share_does_not_end_the_cross_validation(monkeypatch):
+    from seqsearch import training
+    from seqsearch.data import load_dataset
+
+    calls = []
+
+    def fake_fit(spec, dataset, **kw):
+        calls.append(kw)
+        return TrialOutcome(state="complete", value=0.5, best_epoch=3, epochs_run=4, reason="stopped in epoch 4 at "
+                            "the end of its 5 s share of the budget", budget_stop="share", metrics={"val_loss": 0.5})
+
+    monkeypatch.setattr(training, "fit_candidate", fake_fit)
+    from conftest import make_classification
+
+    X, y = make_classification()
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        np.savez(Path(d) / "c.npz", X=X, y=y)
+        ds = load_dataset(Path(d) / "c.npz", seed=0)
+    first = TrialOutcome(state="complete", value=0.3, best_epoch=3, epochs_run=4, seconds=5.0, metrics={"val_loss": 0.3})
+    out = training.cross_validate(first, {}, ds, 3, max_epochs=50, seed=0, fold_share=5.5)
+    assert len(out.fold_values) == 3 and out.reason is None
+    assert all(kw["share"] == 5.5 and kw["min_epochs"] == 1 for kw in calls)
+
+
 def test_a_worker_budget_ends_with_the_main_process():
     main = B.Budget(100.0)
     worker = B.Budget.until(100.0, main.end_wall())

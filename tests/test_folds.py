@@ -105,7 +105,9 @@ def test_a_failing_fold_fails_the_trial(monkeypatch):
 
 
 def test_the_budget_ending_in_a_fold_keeps_the_folds_reached(monkeypatch):
-    _scripted(monkeypatch, [_done(0.4, 3, 0.9, reason="stopped in epoch 4 at the end of the --timeout budget")])
+    stopped = _done(0.4, 3, 0.9, reason="stopped in epoch 4 at the end of the --timeout budget")
+    stopped.budget_stop = "deadline"
+    _scripted(monkeypatch, [stopped])
     out = cross_validate(_done(0.2, 1, 1.0), {}, CLF, 3, max_epochs=20, seed=0, deadline=float("inf"))
     assert out.state == "complete" and out.value == pytest.approx(0.3) and out.fold_values == [0.2, 0.4]
     assert out.reason == "cross-validated on 2 of 3 folds (stopped in epoch 4 at the end of the --timeout budget)"
