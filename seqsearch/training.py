@@ -55,17 +55,7 @@ TOO_SLOW = "too slow for the budget"
 def _time_limit_callback(seconds, started):
     """Stops training after the batch that passes ``started + seconds`` (perf_counter time);
     Keras still validates the epoch it cut short."""
-    import keras
-
-    class _TimeLimit(keras.callbacks.Callback):
-        hit = False
-
-        def on_train_batch_end(self, batch, logs=None):
-            if time.perf_counter() - started > seconds:
-                self.hit = True
-                self.model.stop_training = True
-
-    return _TimeLimit()
+    return _deadline_callback(started + seconds)
 
 
 def _deadline_callback(deadline):
