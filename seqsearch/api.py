@@ -438,6 +438,13 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
         return sum(1 for r in engine.records()
                    if r.number != number and r.attrs.get("split_value") is not None and r.attrs["split_value"] < value)
 
+    def leads(number, value) -> bool:
+        """Whether ``value`` beats every other completed trial's loss on the first fold (the
+        validation split): with none completed yet, no trial leads."""
+        others = [r.attrs.get("split_value", r.value) for r in engine.records()
+                  if r.number != number and r.state == "complete"]
+        return bool(others) and value < min(others)
+
     def evaluate(ctx):
         try:
             spec = space.sample(ctx.hp)
@@ -479,6 +486,11 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
                 first = not any(r.state in ("complete", "pruned", "failed") for r in records)
                 completed = any(r.state == "complete" for r in records)
                 share = budget.trial_share(first=first, completed=completed)
+                left_at_start = budget.search_left()
+
+                def extend(best, granted):
+                    # The trial leading the search trains on towards its patience stop, a share at a time.
+                    return budget.extension(share, left_at_start, granted) if leads(ctx.number, best) else 0.0
                 if budget.bounded and not completed and budget.search_left() < 0:
                     console.warn(f"budget: no trial has completed within --timeout {config.timeout:g} s; trial "
                                  f"#{ctx.number} gets {share:.0f} s so that there is a model to export")
@@ -486,7 +498,8 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
                     spec, ds, max_epochs=max_epochs, seed=config.seed + ctx.number,
                     hooks=[on_epoch], max_params=config.max_params, time_limit=config.trial_timeout,
                     latency="latency_ms" in config.objectives, deadline=deadline,
-                    share=share, min_epochs=min(MIN_EPOCHS, max_epochs),
+                    share=share, min_epochs=min(MIN_EPOCHS, max_epochs), extend=extend,
+                    trace_cap=budget.trace_cap(share),
                 )
                 if outcome.too_slow:
                     ctx.set_attr("too_slow", True)  # the sampler ranks it infeasible
@@ -504,7 +517,7 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
                     outcome = cross_validate(
                         outcome, spec, ds, folds, max_epochs=max_epochs, seed=config.seed + ctx.number,
                         fold_seed=config.seed, max_params=config.max_params, time_limit=config.trial_timeout,
-                        deadline=deadline, fold_share=budget.fold_share(outcome.seconds),
+                        deadline=deadline, fold_share=budget.fold_share(outcome.seconds - outcome.trace_seconds),
                         on_epoch=lambda f, epoch, logs: console.epoch(ctx.number, epoch, max_epochs, logs, summary,
                                                                       fold=(f + 1, folds)),
                         on_fold=lambda f, o: console.fold(ctx.number, f + 1, folds, o, summary),

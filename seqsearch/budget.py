@@ -38,6 +38,12 @@ MIN_SHARE_S = 6.0
 # While no trial has completed, trials go on starting up to this many seconds past the search's
 # end: a budget too short for the data still ends with a model, a few seconds late.
 OVERRUN_S = 12.0
+# Tracing a candidate's graphs (its first training and first validation batch) does not count
+# against its share, up to this many seconds (or its share, if longer): past it, it is too slow.
+TRACE_S = 30.0
+# The trial that leads the search when its share is spent trains on, a share at a time, up to
+# this part of the search time that was left when it started (so the best candidate converges).
+LEADER_SHARE = 1 / 3
 # Each later fold of a finalist may train this many times as long as its first fold did.
 FOLD_SHARE = 1.1
 # At most this part of --timeout is held back for the finish (retrain, test, export, logging).
@@ -118,6 +124,20 @@ class Budget:
         if first:
             share = min(share, max(FIRST_SHARE * self.timeout, floor))
         return share
+
+
+    def trace_cap(self, share: float | None) -> float | None:
+        """Seconds a trial with this share may spend tracing its graphs."""
+        return None if share is None else max(share, TRACE_S)
+
+    def extension(self, share: float | None, search_left_at_start: float, granted: float) -> float:
+        """Seconds more for a trial that leads the search when its ``granted`` seconds are spent:
+        another share, up to ``LEADER_SHARE`` of the search time left when it started."""
+        if share is None or self.end is None:
+            return 0.0
+        cap = max(share, LEADER_SHARE * max(search_left_at_start, 0.0))
+        extra = min(share, cap - granted, max(self.search_left(), 0.0))
+        return extra if extra >= 1.0 else 0.0
 
 
 def retrain_seconds(attrs: dict, scale: float, epochs: int | None = None) -> float:

@@ -45,6 +45,7 @@ class TrialOutcome:
     # Measured epoch times: the first (tracing included) and the median of the later ones.
     first_epoch_seconds: float = math.nan
     epoch_seconds: float = math.nan
+    trace_seconds: float = 0.0  # of it, tracing the graphs (first training and validation batch), under a share
     too_slow: bool = False  # stopped because it could not reach min_epochs within its share
     budget_stop: str | None = None  # "deadline" (the search's end) or "share" (its own share) stopped it
 
@@ -76,30 +77,95 @@ def _deadline_callback(deadline):
     return _Deadline()
 
 
-def _share_callback(share, started, min_epochs, durations):
-    """A trial's share of the budget: training stops once ``share`` seconds have passed, or as
-    soon as the measured epoch time shows that ``min_epochs`` epochs cannot fit in it (``hit``
-    then says which: "too_slow" or "share")."""
+def _share_callback(share, started, min_epochs, durations, history, extend=None, trace_cap=None):
+    """A trial's share of the budget, counted without the graph tracing of its first training
+    and first validation batch (on two cores that alone can take 5-15 s and says nothing about
+    how fast the candidate trains). Training stops once ``share`` seconds of training have
+    passed, or as soon as the measured batch or epoch time shows that ``min_epochs`` epochs
+    cannot fit in it (``hit`` then says which: "too_slow" or "share"). Tracing longer than
+    ``trace_cap`` seconds makes it too slow as well.
+
+    ``extend(best_val_loss, granted)``: asked when the share is spent (after ``min_epochs``
+    epochs); the seconds it answers are added to the share (the search lets the trial that
+    leads it train on towards its patience stop)."""
     import keras
 
     class _Share(keras.callbacks.Callback):
-        hit = None
+        def __init__(self):
+            super().__init__()
+            self.hit = None
+            self.overhead = 0.0  # seconds of tracing, not counted against the share
+            self.granted = share
+            self._begin = self._steady_from = None
+            self._traced = {"train": False, "test": False}
+            self._steady_batches = 0
+            self.traced_too_long = False
+
+        def spent(self):
+            return time.perf_counter() - started - self.overhead
 
         def _stop(self, done):
             self.hit = "too_slow" if done < min_epochs else "share"
             self.model.stop_training = True
 
+        def _first_batch(self, kind):
+            took = time.perf_counter() - self._begin
+            self._traced[kind] = True
+            self.overhead += took
+            if trace_cap is not None and time.perf_counter() - started > trace_cap:
+                self.traced_too_long = True
+                self._stop(0)
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if not self._traced["train"]:
+                self._begin = time.perf_counter()
+
+        def on_test_batch_begin(self, batch, logs=None):
+            if not self._traced["test"]:
+                self._begin = time.perf_counter()
+
+        def on_test_batch_end(self, batch, logs=None):
+            if not self._traced["test"]:
+                self._first_batch("test")
+
         def on_train_batch_end(self, batch, logs=None):
-            if time.perf_counter() - started > share:
-                self._stop(len(durations))
+            if self.hit:
+                return
+            if not self._traced["train"]:
+                self._first_batch("train")
+                self._steady_from = time.perf_counter()
+                return
+            done = len(durations)
+            if done == 0 and min_epochs > 0:
+                # Within the first epoch, the steady batch time projects what min_epochs cost.
+                self._steady_batches += 1
+                steps = (self.params or {}).get("steps") or 0
+                elapsed = time.perf_counter() - self._steady_from
+                if steps and self._steady_batches >= 3 and elapsed > 1.0:
+                    per_batch = elapsed / self._steady_batches
+                    if self.spent() + per_batch * (steps * min_epochs - self._steady_batches - 1) > self.granted:
+                        self._stop(0)
+                        return
+            if self.spent() > self.granted:
+                self._share_spent(done)
+
+        def _share_spent(self, done):
+            if done >= min_epochs and extend is not None:
+                losses = [h.get("val_loss", math.nan) for h in history]
+                finite = [v for v in losses if math.isfinite(v)]
+                extra = extend(min(finite), self.granted) if finite else 0.0
+                if extra > 0:
+                    self.granted += extra
+                    return
+            self._stop(done)
 
         def on_epoch_end(self, epoch, logs=None):
             done = epoch + 1
-            # From the second epoch on (the first also traces the graphs: it says little about
-            # the next), the latest epoch's time projects the epochs still needed.
-            if self.hit or len(durations) < 2 or done >= min_epochs:
+            if self.hit or done >= min_epochs or not durations:
                 return
-            if time.perf_counter() - started + durations[-1] * (min_epochs - done) > share:
+            # The latest epoch's time (less the tracing, for the first) projects the epochs still needed.
+            steady = durations[-1] - (self.overhead if epoch == 0 else 0.0)
+            if self.spent() + max(steady, 0.0) * (min_epochs - done) > self.granted:
                 self._stop(done)
 
     return _Share()
@@ -261,16 +327,19 @@ def measure_latency(model, X, repeats: int = 7) -> float:
 
 def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_params=None,
                   time_limit: float | None = None, latency: bool = False,
-                  deadline=None, share: float | None = None, min_epochs: int = 1) -> TrialOutcome:
+                  deadline=None, share: float | None = None, min_epochs: int = 1, extend=None,
+                  trace_cap: float | None = None) -> TrialOutcome:
     """Train ``spec`` on the training split, validating every epoch; stop on patience.
     ``time_limit``: seconds of training after which the trial stops and is recorded as failed.
     ``deadline``: the search budget's end (``time.perf_counter()`` time, or a function returning
     it); a trial still training then stops after its current batch and counts with the epochs
     it finished (its best epoch is what the export retrains), so ``--timeout`` bounds the
     search, not just its start.
-    ``share``: seconds this trial may train (its share of the budget). One that cannot reach
-    ``min_epochs`` epochs within it is pruned as too slow for the budget; one that can stops
-    when the share ends and counts with the epochs it finished.
+    ``share``: seconds this trial may train (its share of the budget), not counting the tracing
+    of its first batches. One that cannot reach ``min_epochs`` epochs within it, or whose
+    tracing outlasts ``trace_cap`` seconds, is pruned as too slow for the budget; one that can
+    stops when the share ends and counts with the epochs it finished, unless ``extend(best
+    val_loss, seconds granted)`` then grants it more seconds (see ``_share_callback``).
 
     Memory stays flat over any number of trials: the model, its traced graphs and the
     gradient functions they registered are all released before this returns."""
@@ -280,7 +349,8 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
         with released_gradients():
             outcome = _fit_candidate(spec, dataset, max_epochs=max_epochs, seed=seed, hooks=hooks,
                                      max_params=max_params, time_limit=time_limit, latency=latency,
-                                     deadline=deadline, share=share, min_epochs=min_epochs)
+                                     deadline=deadline, share=share, min_epochs=min_epochs,
+                                     extend=extend, trace_cap=trace_cap)
     finally:
         keras.backend.clear_session()  # the model is unreachable now: one collection frees it
     outcome.rss_mb = process_rss_mb()
@@ -369,7 +439,7 @@ def process_rss_mb() -> float:
 
 
 def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_limit, latency,
-                   deadline=None, share=None, min_epochs=1) -> TrialOutcome:
+                   deadline=None, share=None, min_epochs=1, extend=None, trace_cap=None) -> TrialOutcome:
     import keras
 
     started = time.perf_counter()
@@ -398,7 +468,7 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
             callbacks.insert(0, budget)
         if share is not None:
             # After the hooks: a pruner's verdict on the epoch comes first.
-            portion = _share_callback(share, started, min_epochs, durations)
+            portion = _share_callback(share, started, min_epochs, durations, history, extend, trace_cap)
             callbacks.append(portion)
         fit(
             dataset.X_train,
@@ -412,15 +482,22 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
         if limit is not None and limit.hit:
             raise TrialFailed(f"exceeded the per-trial time limit of {time_limit:g} s in epoch {len(history)}")
         if portion is not None and portion.hit == "too_slow":
-            took = f"{len(history)} epoch(s) in {time.perf_counter() - started:.1f} s"
             outcome.too_slow = True
-            raise TrialPruned(max(len(history) - 1, 0), f"{TOO_SLOW}: {took}, and {min_epochs} epochs would not fit its "
-                                                f"{share:.0f} s share of the search time left")
+            if portion.traced_too_long:
+                why = (f"{TOO_SLOW}: tracing its graphs took {portion.overhead:.1f} s, over the "
+                       f"{trace_cap:.0f} s allowed")
+            else:
+                why = (f"{TOO_SLOW}: {len(history)} epoch(s) in {time.perf_counter() - started:.1f} s "
+                       f"({portion.overhead:.1f} s of it tracing), and {min_epochs} epochs would not fit its "
+                       f"{share:.0f} s share of the search time left")
+            raise TrialPruned(max(len(history) - 1, 0), why)
         if budget is not None and budget.hit:
             outcome.reason = f"stopped in epoch {len(history)} at the end of the --timeout budget"
             outcome.budget_stop = "deadline"
         elif portion is not None and portion.hit == "share":
-            outcome.reason = f"stopped in epoch {len(history)} at the end of its {share:.0f} s share of the budget"
+            more = f" (extended from {share:.0f} s while it led the search)" if portion.granted > share else ""
+            outcome.reason = (f"stopped in epoch {len(history)} at the end of its {portion.granted:.0f} s share "
+                              f"of the budget{more}")
             outcome.budget_stop = "share"
         if latency:
             outcome.latency_ms = measure_latency(model, dataset.X_val)
@@ -447,6 +524,8 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
     finally:
         outcome.seconds = time.perf_counter() - started
     outcome.epochs_run = len(history)
+    if portion is not None:
+        outcome.trace_seconds = portion.overhead
     if durations:
         outcome.first_epoch_seconds = float(durations[0])
         outcome.epoch_seconds = float(np.median(durations[1:])) if len(durations) > 1 else float(durations[0])

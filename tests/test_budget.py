@@ -225,15 +225,49 @@ def test_a_candidate_that_cannot_reach_three_epochs_in_its_share_is_pruned_as_to
 
     ds = load_dataset(clf_npz, seed=0)
     spec = SearchSpace(families=["rnn"], data_spec=ds.data_spec(), task_spec=ds.task_spec).default_spec("rnn")
-    # Tracing alone takes longer than 0.2 s: the first epoch shows three cannot fit.
-    o = fit_candidate(spec, ds, max_epochs=50, seed=0, share=0.2, min_epochs=3)
+    # Tracing does not count against the share, training does: three epochs cannot fit in 1 ms.
+    o = fit_candidate(spec, ds, max_epochs=50, seed=0, share=0.001, min_epochs=3)
     assert o.state == "pruned" and o.too_slow and o.reason.startswith(TOO_SLOW), o.reason
+    assert "tracing" in o.reason and o.trace_seconds > 0
     assert o.epochs_run < 3 and o.first_epoch_seconds > 0
-    # With room for three epochs but not for its patience, it completes at its share's end.
+    # Tracing longer than its allowance is too slow as well.
+    o = fit_candidate(spec, ds, max_epochs=50, seed=0, share=5.0, min_epochs=3, trace_cap=0.001)
+    assert o.state == "pruned" and o.too_slow and "tracing its graphs took" in o.reason, o.reason
+
+
+def test_a_share_excludes_tracing_and_the_leader_is_granted_more(clf_npz):
+    from seqsearch.data import load_dataset
+    from seqsearch.training import fit_candidate
+
+    ds = load_dataset(clf_npz, seed=0)
+    spec = SearchSpace(families=["rnn"], data_spec=ds.data_spec(), task_spec=ds.task_spec).default_spec("rnn")
     spec = {**spec, "train.patience": 100_000}
-    o = fit_candidate(spec, ds, max_epochs=10_000, seed=0, share=o.first_epoch_seconds + 3.0, min_epochs=1)
+    # A share shorter than the tracing (seconds on any machine) still trains its epochs: the
+    # trial stops at the share's end, complete, with the tracing measured apart.
+    o = fit_candidate(spec, ds, max_epochs=10_000, seed=0, share=1.0, min_epochs=3)
     assert o.state == "complete" and not o.too_slow and "share of the budget" in o.reason, o.reason
-    assert o.epochs_run >= 2 and o.epoch_seconds > 0
+    assert o.epochs_run >= 3 and o.epoch_seconds > 0 and o.trace_seconds > 0.2
+    assert o.seconds > 1.0 + o.trace_seconds * 0.9
+    asked = []
+
+    def extend(best, granted):  # leads twice, then no longer
+        asked.append((best, granted))
+        return 1.0 if len(asked) <= 2 else 0.0
+
+    o = fit_candidate(spec, ds, max_epochs=10_000, seed=0, share=1.0, min_epochs=1, extend=extend)
+    assert o.state == "complete" and "3 s share of the budget (extended from 1 s while it led" in o.reason, o.reason
+    assert [g for _, g in asked] == [1.0, 2.0, 3.0] and all(b >= o.value for b, _ in asked)
+
+
+def test_the_leaders_extension_is_capped():
+    b = B.Budget(300.0)
+    left = b.search_left()
+    assert b.extension(10.0, left, granted=10.0) == pytest.approx(10.0)
+    cap = B.LEADER_SHARE * left
+    assert b.extension(10.0, left, granted=cap - 4.0) == pytest.approx(4.0, abs=0.01)
+    assert b.extension(10.0, left, granted=cap) == 0.0
+    assert B.Budget(None).extension(None, math.inf, 1.0) == 0.0
+    assert b.trace_cap(5.0) == B.TRACE_S and b.trace_cap(60.0) == 60.0 and b.trace_cap(None) is None
 
 
 def test_long_series_are_searched_behind_a_front_that_shortens_them(tmp_path):
