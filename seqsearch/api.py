@@ -424,7 +424,7 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
 
     from search_spaces import cudnn_eligible, spec_summary
 
-    from .budget import MIN_EPOCHS
+    from .budget import FINISH_OVERHEAD_S, FOLD_SHARE, MIN_EPOCHS
     from .training import TrialOutcome, cross_validate, fit_candidate
 
     folds = config.folds_for(ds.task_spec.kind, len(ds.X_val))  # resolved by run(): config.folds
@@ -432,6 +432,10 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
     # The trial training when the search's part of --timeout runs out stops there; that end
     # moves as the finish's reserve is re-estimated after every trial.
     deadline = budget.search_deadline if budget.bounded else None
+    # What a second of a trial's first fold costs after it: its other folds (if it is a
+    # finalist) and its retrain on train+validation.
+    scale = _train_scale(ds)
+    later = (FOLD_SHARE * (folds - 1) if folds > 1 else 0.0) + scale
 
     def finalist_rank(number, value) -> int:
         """How many other trials did better on the first fold (the validation split)."""
@@ -490,7 +494,13 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
 
                 def extend(best, granted):
                     # The trial leading the search trains on towards its patience stop, a share at a time.
-                    return budget.extension(share, left_at_start, granted) if leads(ctx.number, best) else 0.0
+                    if not leads(ctx.number, best):
+                        return 0.0
+                    extra = budget.extension(share, left_at_start, granted, later)
+                    if extra:
+                        # Its retrain may now be the finish's largest cost: reserve it before it trains on.
+                        budget.set_reserve(max(budget.reserve, scale * (granted + extra) + FINISH_OVERHEAD_S))
+                    return extra
                 if budget.bounded and not completed and budget.search_left() < 0:
                     console.warn(f"budget: no trial has completed within --timeout {config.timeout:g} s; trial "
                                  f"#{ctx.number} gets {share:.0f} s so that there is a model to export")

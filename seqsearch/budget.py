@@ -41,9 +41,10 @@ OVERRUN_S = 12.0
 # Tracing a candidate's graphs (its first training and first validation batch) does not count
 # against its share, up to this many seconds (or its share, if longer): past it, it is too slow.
 TRACE_S = 30.0
-# The trial that leads the search when its share is spent trains on, a share at a time, up to
-# this part of the search time that was left when it started (so the best candidate converges).
-LEADER_SHARE = 1 / 3
+# The trial that leads the search when its share is spent trains on, a share at a time, while
+# all it will then cost (its first fold, its other folds at FOLD_SHARE each and its retrain) stays
+# within this part of the search time that was left when it started.
+LEADER_SHARE = 1 / 2
 # Each later fold of a finalist may train this many times as long as its first fold did.
 FOLD_SHARE = 1.1
 # At most this part of --timeout is held back for the finish (retrain, test, export, logging).
@@ -130,13 +131,17 @@ class Budget:
         """Seconds a trial with this share may spend tracing its graphs."""
         return None if share is None else max(share, TRACE_S)
 
-    def extension(self, share: float | None, search_left_at_start: float, granted: float) -> float:
+    def extension(self, share: float | None, search_left_at_start: float, granted: float,
+                  later: float = 0.0) -> float:
         """Seconds more for a trial that leads the search when its ``granted`` seconds are spent:
-        another share, up to ``LEADER_SHARE`` of the search time left when it started."""
+        another share, as long as its whole cost stays within ``LEADER_SHARE`` of the search time
+        left when it started and within the search time left now. ``later``: what each second of
+        its first fold costs afterwards (its other folds, its retrain), in seconds."""
         if share is None or self.end is None:
             return 0.0
-        cap = max(share, LEADER_SHARE * max(search_left_at_start, 0.0))
-        extra = min(share, cap - granted, max(self.search_left(), 0.0))
+        per = 1.0 + max(later, 0.0)
+        cap = max(share, LEADER_SHARE * max(search_left_at_start, 0.0) / per)
+        extra = min(share, cap - granted, max(self.search_left(), 0.0) / per)
         return extra if extra >= 1.0 else 0.0
 
 

@@ -266,6 +266,13 @@ def test_the_leaders_extension_is_capped():
     cap = B.LEADER_SHARE * left
     assert b.extension(10.0, left, granted=cap - 4.0) == pytest.approx(4.0, abs=0.01)
     assert b.extension(10.0, left, granted=cap) == 0.0
+    # What its other folds and retrain will cost counts too: 3 folds and a retrain, 4.45 s per second.
+    later = B.FOLD_SHARE * 2 + 1.25
+    assert b.extension(10.0, left, granted=cap / (1 + later), later=later) == 0.0
+    assert b.extension(10.0, left, granted=cap / (1 + later) - 10.0, later=later) == pytest.approx(10.0, abs=0.01)
+    # Never more than the search time left now allows.
+    late = B.Budget(300.0, started=time.perf_counter() - 250.0)
+    assert late.extension(10.0, left, granted=10.0, later=later) == pytest.approx(late.search_left() / (1 + later), abs=0.05)
     assert B.Budget(None).extension(None, math.inf, 1.0) == 0.0
     assert b.trace_cap(5.0) == B.TRACE_S and b.trace_cap(60.0) == 60.0 and b.trace_cap(None) is None
 
