@@ -86,8 +86,9 @@ def _share_callback(share, started, min_epochs, durations, history, extend=None,
     ``trace_cap`` seconds makes it too slow as well.
 
     ``extend(best_val_loss, granted)``: asked when the share is spent (after ``min_epochs``
-    epochs); the seconds it answers are added to the share (the search lets the trial that
-    leads it train on towards its patience stop)."""
+    epochs) while the trial is still improving (``still_improving``); the seconds it answers are
+    added to the share (the search lets the trial that leads it train on towards its patience
+    stop)."""
     import keras
 
     class _Share(keras.callbacks.Callback):
@@ -150,10 +151,9 @@ def _share_callback(share, started, min_epochs, durations, history, extend=None,
                 self._share_spent(done)
 
         def _share_spent(self, done):
-            if done >= min_epochs and extend is not None:
-                losses = [h.get("val_loss", math.nan) for h in history]
-                finite = [v for v in losses if math.isfinite(v)]
-                extra = extend(min(finite), self.granted) if finite else 0.0
+            if done >= min_epochs and extend is not None and still_improving(history):
+                best = min(v for v in (h.get("val_loss", math.nan) for h in history) if math.isfinite(v))
+                extra = extend(best, self.granted)
                 if extra > 0:
                     self.granted += extra
                     return
@@ -169,6 +169,16 @@ def _share_callback(share, started, min_epochs, durations, history, extend=None,
                 self._stop(done)
 
     return _Share()
+
+
+def still_improving(history) -> bool:
+    """Whether the best validation loss so far came in the last quarter of the epochs (at
+    least the last 3): a trial that has levelled off gains nothing from more time."""
+    losses = [h.get("val_loss", math.nan) for h in history]
+    if not any(math.isfinite(v) for v in losses):
+        return False
+    best = int(np.nanargmin(losses))
+    return best >= len(losses) - max(3, math.ceil(len(losses) / 4))
 
 
 def _epoch_callback(hooks, history, durations=None):

@@ -235,7 +235,8 @@ def test_a_candidate_that_cannot_reach_three_epochs_in_its_share_is_pruned_as_to
     assert o.state == "pruned" and o.too_slow and "tracing its graphs took" in o.reason, o.reason
 
 
-def test_a_share_excludes_tracing_and_the_leader_is_granted_more(clf_npz):
+def test_a_share_excludes_tracing_and_the_leader_is_granted_more(clf_npz, monkeypatch):
+    from seqsearch import training
     from seqsearch.data import load_dataset
     from seqsearch.training import fit_candidate
 
@@ -249,6 +250,7 @@ def test_a_share_excludes_tracing_and_the_leader_is_granted_more(clf_npz):
     assert o.epochs_run >= 3 and o.epoch_seconds > 0 and o.trace_seconds > 0.2
     assert o.seconds > 1.0 + o.trace_seconds * 0.9
     asked = []
+    monkeypatch.setattr(training, "still_improving", lambda history: True)
 
     def extend(best, granted):  # leads twice, then no longer
         asked.append((best, granted))
@@ -257,6 +259,21 @@ def test_a_share_excludes_tracing_and_the_leader_is_granted_more(clf_npz):
     o = fit_candidate(spec, ds, max_epochs=10_000, seed=0, share=1.0, min_epochs=1, extend=extend)
     assert o.state == "complete" and "3 s share of the budget (extended from 1 s while it led" in o.reason, o.reason
     assert [g for _, g in asked] == [1.0, 2.0, 3.0] and all(b >= o.value for b, _ in asked)
+
+
+def test_only_a_trial_still_improving_may_train_on():
+    from seqsearch.training import still_improving
+
+    def h(*losses):
+        return [{"val_loss": v} for v in losses]
+
+    assert still_improving(h(3, 2, 1))
+    assert still_improving(h(5, 4, 3, 2, 1, 1.5, 1.6))  # best 3 epochs ago: the last 3 count
+    assert not still_improving(h(5, 1, 2, 3, 4, 5))
+    # Over 12 epochs the last quarter counts.
+    assert still_improving(h(*range(20, 4, -1), 6, 7, 8, 9))
+    assert not still_improving(h(*range(20, 4, -1), 6, 7, 8, 9, 10, 11))
+    assert not still_improving(h(float("nan")))
 
 
 def test_the_leaders_extension_is_capped():
