@@ -415,8 +415,23 @@ def _create_exclusively(path: Path, text: str) -> bool:
 
 
 # With --folds, only trials whose first-fold loss is among this many best so far (or among the
-# ensemble's size, if larger) are cross-validated: the finalists.
+# ensemble's size, if larger) are cross-validated: the finalists. A trial whose first fold is
+# worse than every fold of the best cross-validated trial is not one either: on the suite, none
+# such ever won on the fold mean, and their folds cost twice their first.
 FINALISTS = 3
+
+
+def _not_finalist(value, rank, finalists, folds, bar) -> str | None:
+    """Why a trial whose first fold ended at ``value`` is not cross-validated, or None if it is
+    a finalist. ``rank``: how many trials did better on the first fold; ``bar``: (number, worst
+    fold loss) of the best cross-validated trial, or None while there is none."""
+    if rank >= finalists:
+        return (f"not a finalist: val_loss {value:.4g} on the first fold, {rank} trials did better "
+                f"(the {finalists} best are cross-validated on {folds} folds)")
+    if bar is not None and value > bar[1]:
+        return (f"not a finalist: val_loss {value:.4g} on the first fold, worse than every fold of "
+                f"#{bar[0]}, the best cross-validated trial (worst fold {bar[1]:.4g})")
+    return None
 
 
 def _evaluator(config, ds, space, tracker, engine, console, budget):
@@ -441,6 +456,14 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
         """How many other trials did better on the first fold (the validation split)."""
         return sum(1 for r in engine.records()
                    if r.number != number and r.attrs.get("split_value") is not None and r.attrs["split_value"] < value)
+
+    def finalist_bar(number):
+        """The best cross-validated trial (by fold mean) and its worst fold's loss, or None."""
+        done = [r for r in engine.records() if r.number != number and r.state == "complete" and r.attrs.get("fold_values")]
+        if not done:
+            return None
+        best = min(done, key=lambda r: r.value)
+        return best.number, max(best.attrs["fold_values"])
 
     def leads(number, value) -> bool:
         """Whether ``value`` beats every other completed trial's loss on the first fold (the
@@ -516,13 +539,12 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
                 if folds > 1 and outcome.state == "complete":
                     console.fold(ctx.number, 1, folds, outcome, summary)
                     ctx.set_attr("split_value", outcome.value)
-                    rank = finalist_rank(ctx.number, outcome.value)
-                if folds > 1 and outcome.state == "complete" and rank >= finalists:
+                    not_finalist = _not_finalist(outcome.value, finalist_rank(ctx.number, outcome.value), finalists,
+                                                 folds, finalist_bar(ctx.number))
+                if folds > 1 and outcome.state == "complete" and not_finalist:
                     # Not a finalist: its single-split loss must never outrank a finalist's fold
                     # mean, so it ends pruned (below every completed trial, for the sampler too).
-                    outcome = replace(outcome, state="pruned", reason=(
-                        f"not a finalist: val_loss {outcome.value:.4g} on the first fold, {rank} trials did better "
-                        f"(the {finalists} best are cross-validated on {folds} folds)"))
+                    outcome = replace(outcome, state="pruned", reason=not_finalist)
                 elif folds > 1 and outcome.state == "complete":
                     outcome = cross_validate(
                         outcome, spec, ds, folds, max_epochs=max_epochs, seed=config.seed + ctx.number,

@@ -92,8 +92,8 @@ class Console:
         if info.get("missing"):
             self.echo(f"missing values: {info['missing']}")
         if info.get("folds", 1) > 1:
-            self.echo(f"validation: a trial that completes on the validation split among the best 3 so far is "
-                      f"cross-validated on {info['folds']} folds of train+val and ranked by their mean val_loss; the "
+            self.echo(f"validation: a trial that completes on the validation split among the best 3 so far, and "
+                      f"not worse than every fold of the best cross-validated one, is cross-validated on {info['folds']} folds of train+val and ranked by their mean val_loss; the "
                       f"others end pruned (--folds 1: the split alone)")
         if config.timeout:
             self.echo(f"budget: {config.timeout:g} s for the whole command (search, retrain, test, export); each "

@@ -171,14 +171,24 @@ def _share_callback(share, started, min_epochs, durations, history, extend=None,
     return _Share()
 
 
+# A trial "still improves" when the best validation loss of its recent epochs beats the best
+# before them by at least this fraction: a gain of a hair is noise, not worth more of the budget.
+MIN_IMPROVEMENT = 0.01
+
+
 def still_improving(history) -> bool:
-    """Whether the best validation loss so far came in the last quarter of the epochs (at
-    least the last 3): a trial that has levelled off gains nothing from more time."""
+    """Whether the last quarter of the epochs (at least the last 3) brought the best validation
+    loss down by at least ``MIN_IMPROVEMENT`` of the best before them (with 3 epochs or fewer:
+    of the first epoch's): a trial that has levelled off gains nothing from more time."""
     losses = [h.get("val_loss", math.nan) for h in history]
-    if not any(math.isfinite(v) for v in losses):
+    recent = max(3, math.ceil(len(losses) / 4))
+    head, tail = (losses[:1], losses[1:]) if len(losses) <= recent else (losses[:-recent], losses[-recent:])
+    head = [v for v in head if math.isfinite(v)]
+    tail = [v for v in tail if math.isfinite(v)]
+    if not head or not tail:
         return False
-    best = int(np.nanargmin(losses))
-    return best >= len(losses) - max(3, math.ceil(len(losses) / 4))
+    before = min(head)
+    return min(tail) < before - MIN_IMPROVEMENT * abs(before)
 
 
 def _epoch_callback(hooks, history, durations=None):

@@ -273,7 +273,12 @@ def test_only_a_trial_still_improving_may_train_on():
     # Over 12 epochs the last quarter counts.
     assert still_improving(h(*range(20, 4, -1), 6, 7, 8, 9))
     assert not still_improving(h(*range(20, 4, -1), 6, 7, 8, 9, 10, 11))
+    # A gain of a hair (under 1% of the best before) is a plateau, not progress.
+    assert not still_improving(h(1.40, 1.35, 1.33, 1.3231, 1.34, 1.33, 1.3225, 1.35, 1.36))
+    assert still_improving(h(1.40, 1.35, 1.33, 1.3231, 1.34, 1.33, 1.30, 1.35, 1.36))
+    assert not still_improving(h(0.5, 0.5, 0.5))  # with 3 epochs: against the first
     assert not still_improving(h(float("nan")))
+    assert not still_improving(h(1.0))
 
 
 def test_the_leaders_extension_is_capped():
@@ -341,14 +346,23 @@ def test_a_tiny_budget_with_a_slow_candidate_finishes_in_time(tmp_path):
     assert r.states["complete"] >= 1 and (r.study_path / "best" / "model.keras").is_file()
 
 
+def test_a_finalist_is_among_the_best_first_folds_and_within_the_leaders_folds():
+    from seqsearch.api import _not_finalist
+
+    assert _not_finalist(1.30, 0, 3, 3, None) is None  # the first to complete
+    assert _not_finalist(1.36, 1, 3, 3, (1, 1.37)) is None  # within the best one's folds
+    why = _not_finalist(1.389, 1, 3, 3, (1, 1.3695))
+    assert why.startswith("not a finalist") and "worse than every fold of #1" in why and "(worst fold 1.369)" in why
+    why = _not_finalist(0.5, 3, 3, 3, (1, 2.0))
+    assert why.startswith("not a finalist") and "3 trials did better" in why
+
+
 @pytest.mark.slow
-def test_only_finalists_are_cross_validated_and_only_they_rank(tmp_path, monkeypatch):
+def test_only_finalists_are_cross_validated_and_only_they_rank(tmp_path):
     import mlflow
 
-    from seqsearch import api
     from seqsearch.status import study_status
 
-    monkeypatch.setattr(api, "FINALISTS", 1)
     from conftest import make_classification
 
     X, y = make_classification(n=60, t=12)
@@ -364,7 +378,10 @@ def test_only_finalists_are_cross_validated_and_only_they_rank(tmp_path, monkeyp
     engine = OptunaEngine(r.study, r.study_path).load()
     first, second = engine.records()
     assert first.state == "complete" and len(first.attrs["fold_values"]) == 2
+    # Among the 3 best, but worse than every fold of the cross-validated one.
     assert second.state == "pruned" and second.attrs["reason"].startswith("not a finalist"), second.attrs
+    assert "worse than every fold of #0" in second.attrs["reason"], second.attrs["reason"]
+    assert second.attrs["split_value"] > max(first.attrs["fold_values"])
     assert "fold_values" not in second.attrs and second.attrs["split_value"] > first.attrs["split_value"]
     # Ranked nowhere above the finalist: leaderboard, status, MLflow's best_val_loss.
     assert [row["trial"] for row in r.leaderboard] == [0]
