@@ -679,10 +679,10 @@ def _finish(config, ds, engine, tracker, console, study_path, budget=None) -> Ru
     members = ensemble_members(records, best, config.ensemble_size(len(ds.X_val)))
     epochs = None
     if budget is not None and budget.bounded:
-        from .budget import FINISH_OVERHEAD_S, plan_finish
+        from .budget import plan_finish
 
         # What is left of --timeout pays for the retrain: shortened, and said so, if it must be.
-        plan = plan_finish(members, budget.left() - FINISH_OVERHEAD_S, _train_scale(ds))
+        plan = plan_finish(members, budget.retrain_left(), _train_scale(ds))
         members, epochs = plan.members, plan.epochs
         if plan.note:
             console.warn(plan.note)

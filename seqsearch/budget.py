@@ -11,7 +11,8 @@ first fold, and each later fold of a finalist about as long as its first took. A
 "too slow for the budget" (pruned). A trial that reaches them but not its patience stop ends
 when its share does, and counts with the epochs it trained.
 
-If the retrain still does not fit what is left, ``plan_finish`` shortens it honestly. It drops
+If the retrain still does not fit what is left (plus ``FINISH_SLACK`` of T, part of the 10% the
+promise allows), ``plan_finish`` shortens it honestly. It drops
 ensemble members first, then cuts epochs, and says so in one line.
 
 Pure arithmetic, no TensorFlow: the engine-independent policy that ``api`` applies.
@@ -52,6 +53,9 @@ RESERVE_SHARE = 0.3
 # Seconds the finish costs beyond the retrain: scoring the test split, writing the export,
 # logging the model to MLflow (measured at 6-12 s on two cores for small models).
 FINISH_OVERHEAD_S = 12.0
+# The retrain may run this part of --timeout past it rather than be cut (the promise is 1.1 x T):
+# a retrain 1 s short of its 4 epochs would otherwise lose a quarter of them.
+FINISH_SLACK = 0.05
 
 
 class Budget:
@@ -82,6 +86,13 @@ class Budget:
     def left(self) -> float:
         """Seconds left for the whole command."""
         return math.inf if self.end is None else self.end - time.perf_counter()
+
+    def retrain_left(self) -> float:
+        """Seconds the final retrain may take: what is left of the command, less the finish's
+        own cost, plus ``FINISH_SLACK`` of --timeout."""
+        if self.end is None:
+            return math.inf
+        return self.left() - FINISH_OVERHEAD_S + FINISH_SLACK * self.timeout
 
     def search_deadline(self) -> float | None:
         """When the search must stop (``time.perf_counter()`` time): the end less the reserve."""

@@ -54,6 +54,16 @@ def test_plan_finish_shortens_the_best_trial_and_says_so():
     assert B.plan_finish(members, -5.0, 1.0).epochs == [1]
 
 
+def test_the_retrain_may_use_a_little_of_the_allowed_overrun():
+    b = B.Budget(300.0, started=time.perf_counter() - 290.0)  # 10 s left
+    assert b.retrain_left() == pytest.approx(10.0 - B.FINISH_OVERHEAD_S + B.FINISH_SLACK * 300, abs=0.5)
+    # A retrain of 4 one-second epochs with 1 s too few in hand runs whole, within 1.1 x T.
+    members = [_record(0, 3, 1.0, first=1.0)]
+    assert B.plan_finish(members, 3.0, 1.0).epochs == [3]
+    assert B.plan_finish(members, 3.0 + B.FINISH_SLACK * 300, 1.0).epochs == [4]
+    assert B.Budget(None).retrain_left() == math.inf
+
+
 def test_no_timeout_means_no_bound():
     b = B.Budget(None)
     assert not b.bounded and b.search_deadline() is None and b.trial_share() is None and math.isinf(b.left())
