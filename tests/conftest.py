@@ -12,6 +12,11 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "data"
 
 
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker per core, at most 4 (each holds a TensorFlow of its own)."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 def free_port() -> int:
     import socket
 
