@@ -10,11 +10,18 @@ stream + slow recurrent latent stream (see ``layers.TemporalLatentBottleneck``).
 
 from __future__ import annotations
 
+import warnings
+
 from .family import Family
 from .params import Boolean, Choice, Float, Int
 from .recurrent import rnn_stack
 from .registry import cell_names, get_cell, register_family
 from .transformer import add_positions, transformer_block
+
+# The seed's bottleneck (tokens=1) attends over a single token on purpose, and Keras warns at
+# every trace (search, retrain, export, predict, load) that such a softmax is constant. It is
+# the seed's model, not the user's mistake: silenced wherever these families are importable.
+warnings.filterwarnings("ignore", message="You are using a softmax over axis")
 
 __all__ = ["RNNBottleneck", "TemporalLatentBottleneckFamily"]
 

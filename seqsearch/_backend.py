@@ -7,10 +7,12 @@ raised during the import are unaffected: they surface after the descriptor is re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import tempfile
 
-__all__ = ["load_keras"]
+__all__ = ["load_keras", "native_stderr_without"]
 
 _loaded = False
 
@@ -43,3 +45,23 @@ def load_keras(quiet: bool = True):
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     _loaded = True
     return keras
+
+
+@contextlib.contextmanager
+def native_stderr_without(*prefixes: str):
+    """Run a block with file descriptor 2 captured, then pass on every line it printed except
+    those starting with one of ``prefixes`` (native INFO chatter no setting turns off)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode(errors="replace").splitlines()
+                    if not line.startswith(prefixes)]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")

@@ -321,8 +321,13 @@ def _write_onnx(model, tmp):
         import tf2onnx  # noqa: F401
     except ImportError:
         raise ExportError("ONNX export needs onnx and tf2onnx: pip install 'seqsearch[export]'") from None
+    import warnings
+
     path = tmp / "model.onnx"
-    model.export(str(path), format="onnx", verbose=False)
+    with warnings.catch_warnings():
+        # Keras' ONNX bridge probes np.object, which numpy answers with a FutureWarning.
+        warnings.simplefilter("ignore", FutureWarning)
+        model.export(str(path), format="onnx", verbose=False)
     return path
 
 
@@ -376,17 +381,22 @@ def _run_tflite(path, X):
 
     import tensorflow as tf
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the deprecation notice of tf.lite.Interpreter
-        interpreter = tf.lite.Interpreter(model_path=str(path))
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    interpreter.allocate_tensors()
-    preds = []
-    for x in X:  # the model takes one sequence per call
-        interpreter.set_tensor(inp["index"], x[None])
-        interpreter.invoke()
-        preds.append(interpreter.get_tensor(out["index"])[0])
+    from ._backend import native_stderr_without
+
+    # The runtime announces its CPU delegate on stderr ("INFO: Created TensorFlow Lite XNNPACK
+    # delegate for CPU."): not something to act on.
+    with native_stderr_without("INFO: Created TensorFlow Lite XNNPACK delegate"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the deprecation notice of tf.lite.Interpreter
+            interpreter = tf.lite.Interpreter(model_path=str(path))
+        inp = interpreter.get_input_details()[0]
+        out = interpreter.get_output_details()[0]
+        interpreter.allocate_tensors()
+        preds = []
+        for x in X:  # the model takes one sequence per call
+            interpreter.set_tensor(inp["index"], x[None])
+            interpreter.invoke()
+            preds.append(interpreter.get_tensor(out["index"])[0])
     return np.stack(preds)
 
 

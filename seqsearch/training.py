@@ -8,7 +8,6 @@ import math
 import os
 import re
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -17,10 +16,6 @@ import numpy as np
 from .errors import SeqsearchError, TrialFailed, TrialPruned
 
 __all__ = ["TrialOutcome", "fit_candidate", "cross_validate", "retrain", "score", "EpochHook"]
-
-# The seed's RNN bottleneck (tokens=1) attends over a single token on purpose; Keras warns
-# that such a softmax is constant. It is the seed's model, not a mistake of the user's.
-warnings.filterwarnings("ignore", message="You are using a softmax over axis")
 
 # on_epoch(epoch, logs) may raise TrialPruned to stop the candidate.
 EpochHook = Callable[[int, dict], None]

@@ -82,6 +82,20 @@ def test_export_cli(tmp_path):
     assert r.returncode == 2 and "has no best model" in r.stderr
 
 
+def test_export_and_predict_of_the_seed_bottleneck_print_nothing(tmp_path):
+    # The seed's bottleneck attends over one token: Keras warns at every trace that the softmax
+    # is constant. Neither export (every format) nor predict may show it, or any other line.
+    _best_dir(tmp_path / "runs" / "s", CLF, "rnn_bottleneck",
+              {"rnn_bottleneck.tokens": 1, "rnn_bottleneck.rnn_units": 16, "rnn_bottleneck.bottleneck_dim": 16})
+    r = seqsearch("export", "s", "--workdir", tmp_path / "runs", "--out", tmp_path / "out")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert all(fmt in r.stdout for fmt in FORMATS) and r.stderr == "", r.stderr
+    np.savez(tmp_path / "new.npz", X=CLF.X_test[:3])
+    r = seqsearch("predict", tmp_path / "runs" / "s" / "best", tmp_path / "new.npz")
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 4, r.stderr[-2000:]
+    assert r.stderr == "", r.stderr
+
+
 def test_predict_cli_on_npz_and_long_csv(tmp_path):
     from conftest import write_long_csv
 
