@@ -43,6 +43,25 @@ def test_ucr_example_ships_and_loads():
     assert bm.X_train.shape[1:] == (100, 6) and len(bm.task_spec.classes) == 4
 
 
+def test_an_npz_classes_array_names_the_labels(tmp_path):
+    X, y = make_classification(n=40, classes=("a", "b", "c"))
+    index = np.searchsorted(["a", "b", "c"], y)
+    names = np.array(["walk", "run", "sit"])
+    np.savez(tmp_path / "d.npz", X_train=X, y_train=index, X_test=X[:9], y_test=index[:9], classes=names)
+    ds = load_dataset(tmp_path / "d.npz")
+    assert sorted(ds.task_spec.classes) == ["run", "sit", "walk"]
+    assert set(ds.task_spec.classes[i] for i in ds.y_test) == {"walk", "run", "sit"}
+    np.savez(tmp_path / "bad.npz", X=X, y=index + 1, classes=names)
+    with pytest.raises(DataError, match=r"bad.npz: with 'classes' \(3 names\) y must hold label indices 0..2; .* from 1 to 3"):
+        load_dataset(tmp_path / "bad.npz")
+    np.savez(tmp_path / "dup.npz", X=X, y=index, classes=np.array(["a", "a", "b"]))
+    with pytest.raises(DataError, match="distinct names"):
+        load_dataset(tmp_path / "dup.npz")
+    np.savez(tmp_path / "names.npz", X=X, y=y, classes=names)
+    with pytest.raises(DataError, match="it holds <U1 values. Store the names in y"):
+        load_dataset(tmp_path / "names.npz")
+
+
 def test_univariate_2d_X_becomes_one_feature(tmp_path):
     X, y = make_classification(f=1)
     np.savez(tmp_path / "u.npz", X=X[:, :, 0], y=y)

@@ -66,6 +66,8 @@ def load_npz(path: Path, *, target=None, **_) -> RawArrays:
             )
         if "feature_names" in keys:
             raw.feature_names = [str(v) for v in get("feature_names").tolist()]
+        if "classes" in keys:
+            _name_classes(raw, get("classes"), path)
         # Variable-length sequences: X right-padded, with each sequence's true length beside it.
         split_names = (("X", "lengths"),) if raw.X_test is None else (
             ("X_train", "lengths_train"), ("X_test", "lengths_test"), ("X_val", "lengths_val"))
@@ -99,6 +101,32 @@ def load_npz(path: Path, *, target=None, **_) -> RawArrays:
             if "static_names" in keys:
                 raw.static_names = [str(v) for v in get("static_names").tolist()]
     return raw
+
+
+def _name_classes(raw: RawArrays, classes: np.ndarray, path: Path) -> None:
+    """An .npz ``classes`` array names the labels: y holds indices into it (as written by
+    ``LabelEncoder``-style code); the study, its exports and ``predict`` then use the names."""
+    names = [str(v) for v in np.asarray(classes).reshape(-1).tolist()]
+    if raw.sequence_target:
+        raise DataError(f"{path.name}: 'classes' names the labels of y (one per sequence); Y is a target sequence, "
+                        "drop 'classes'")
+    if len(set(names)) != len(names) or not names:
+        raise DataError(f"{path.name}: 'classes' must list distinct names, one per label index (got {len(names)} "
+                        f"names, {len(set(names))} distinct)")
+    for key in ("y", "y_test", "y_val"):
+        y = getattr(raw, key)
+        if y is None:
+            continue
+        y = np.asarray(y)
+        whole = np.issubdtype(y.dtype, np.integer) or (
+            np.issubdtype(y.dtype, np.floating) and bool(np.all(np.isfinite(y))) and bool(np.all(y == np.round(y))))
+        if not whole or (y.size and (y.min() < 0 or y.max() >= len(names))):
+            shown = key if key != "y" else ("y_train" if raw.X_test is not None else "y")
+            held = (f"{y.dtype} values from {y.min().item()} to {y.max().item()}"
+                    if y.size and np.issubdtype(y.dtype, np.number) else f"{y.dtype} values")
+            raise DataError(f"{path.name}: with 'classes' ({len(names)} names) {shown} must hold label indices "
+                            f"0..{len(names) - 1}; it holds {held}. Store the names in y, or fix the indices")
+        setattr(raw, key, np.asarray(names, dtype=object)[y.astype(np.int64)].astype(str))
 
 
 def _pick(columns, given, candidates, option, what, required=True):
