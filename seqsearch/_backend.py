@@ -26,18 +26,10 @@ def load_keras(quiet: bool = True):
 
         _loaded = True
         return keras
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
+    with native_stderr_without(""):  # every line: the import's chatter is never news
         import keras
 
         keras.ops.convert_to_tensor([0.0])  # device discovery prints too
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
     # Retracing notices are about Keras' own per-model functions: one search builds many
     # models by design, so they say nothing the user can act on.
     import logging

@@ -93,8 +93,9 @@ class Console:
             self.echo(f"missing values: {info['missing']}")
         if info.get("folds", 1) > 1:
             self.echo(f"validation: a trial that completes on the validation split among the best 3 so far, and "
-                      f"not worse than every fold of the best cross-validated one, is cross-validated on {info['folds']} folds of train+val and ranked by their mean val_loss; the "
-                      f"others end pruned (--folds 1: the split alone)")
+                      f"not worse than every fold of the best cross-validated one, is cross-validated on "
+                      f"{info['folds']} folds of train+val and ranked by their mean val_loss; the others end "
+                      f"pruned (--folds 1: the split alone)")
         if config.timeout:
             self.echo(f"budget: {config.timeout:g} s for the whole command (search, retrain, test, export); each "
                       f"trial gets a share of the search time left, and one too slow for it is pruned")

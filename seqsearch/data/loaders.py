@@ -9,7 +9,7 @@ import numpy as np
 
 from ..config import FILLNA, archive_name
 from ..errors import DataError
-from .dataset import Dataset, RawArrays, fill_missing, frame_task, masked_array, repad, with_lengths
+from .dataset import Dataset, RawArrays, _is_integer_valued, fill_missing, frame_task, masked_array, repad, with_lengths
 from .tsfile import load_ts, read_ts
 
 __all__ = ["load_dataset", "load_inputs", "LOADERS"]
@@ -118,15 +118,13 @@ def _name_classes(raw: RawArrays, classes: np.ndarray, path: Path) -> None:
         if y is None:
             continue
         y = np.asarray(y)
-        whole = np.issubdtype(y.dtype, np.integer) or (
-            np.issubdtype(y.dtype, np.floating) and bool(np.all(np.isfinite(y))) and bool(np.all(y == np.round(y))))
-        if not whole or (y.size and (y.min() < 0 or y.max() >= len(names))):
+        if not _is_integer_valued(y) or (y.size and (y.min() < 0 or y.max() >= len(names))):
             shown = key if key != "y" else ("y_train" if raw.X_test is not None else "y")
             held = (f"{y.dtype} values from {y.min().item()} to {y.max().item()}"
                     if y.size and np.issubdtype(y.dtype, np.number) else f"{y.dtype} values")
             raise DataError(f"{path.name}: with 'classes' ({len(names)} names) {shown} must hold label indices "
                             f"0..{len(names) - 1}; it holds {held}. Store the names in y, or fix the indices")
-        setattr(raw, key, np.asarray(names, dtype=object)[y.astype(np.int64)].astype(str))
+        setattr(raw, key, np.asarray(names)[y.astype(np.int64)])
 
 
 def _pick(columns, given, candidates, option, what, required=True):
