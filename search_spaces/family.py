@@ -26,6 +26,9 @@ class Family:
     static_modes: tuple = ("concat",)
     # Whether the family honours ``ctx.mask`` (variable-length, right-padded sequences).
     masking: bool = False
+    # A family that shapes the raw sequence itself (convolutions over every step): the front
+    # end is not sampled for it, unless the user fixes a ``front.*`` parameter.
+    own_front: bool = False
 
     def validate(self):
         names = [p.name for p in self.params]

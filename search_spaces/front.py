@@ -1,7 +1,8 @@
-"""The front end in front of any family: none, a Conv1D stem, patches or average pooling.
+"""The front end in front of any family: none, a stack of Conv1D blocks, patches or average
+pooling.
 
 A convolution learns local shapes (a well-known win on univariate series) and, with stride 2 or
-4, shortens the sequence. Patches (as in PatchTST) cut the series into non-overlapping windows of
+4 in its first block, shortens the sequence. Patches (as in PatchTST) cut the series into non-overlapping windows of
 ``patch`` steps and project each to ``filters`` features: the axis shrinks by ``patch``. Average
 pooling shrinks it by ``pool`` with no weights. On long series (over ``LONG_STEPS`` steps) the
 space keeps only the fronts that shorten the axis, so the recurrent and attention families
@@ -23,6 +24,8 @@ FRONT_PARAMS = (
     Choice("filters", (16, 32, 64), default=32, when=_LEARNED),
     Choice("kernel", (3, 5, 7), default=5, when=_CONV),
     Choice("stride", (1, 2, 4), default=1, when=_CONV),
+    # A stack of conv blocks (the first one strided): deeper local features before the family.
+    Choice("layers", (1, 2, 3), default=1, when=_CONV),
     Choice("patch", (4, 8, 16), default=8, when=("kind", ("patch",))),
     Choice("pool", (2, 4, 8), default=4, when=("kind", ("pool",))),
 )
@@ -53,7 +56,7 @@ def shortening_front(timesteps: int) -> dict:
 def build_front(x, v: dict):
     import keras
 
-    kind = v["kind"]
+    kind = v.get("kind", "none")  # a family with its own front is asked no kind
     if kind == "none":
         return x
     if kind == "pool":
@@ -64,6 +67,10 @@ def build_front(x, v: dict):
         # window is padded with zeros by "same").
         x = keras.layers.Conv1D(v["filters"], size, strides=size, padding="same", name="front_patch")(x)
         return keras.layers.LayerNormalization(name="front_norm")(x)
-    x = keras.layers.Conv1D(v["filters"], v["kernel"], strides=v["stride"], padding="same", name="front_conv")(x)
-    x = keras.layers.BatchNormalization(name="front_bn")(x)
-    return keras.layers.Activation("relu", name="front_relu")(x)
+    for i in range(int(v.get("layers", 1))):  # specs stored before stacks had one layer
+        suffix = f"_{i}" if i else ""
+        x = keras.layers.Conv1D(v["filters"], v["kernel"], strides=v["stride"] if i == 0 else 1, padding="same",
+                                name=f"front_conv{suffix}")(x)
+        x = keras.layers.BatchNormalization(name=f"front_bn{suffix}")(x)
+        x = keras.layers.Activation("relu", name=f"front_relu{suffix}")(x)
+    return x

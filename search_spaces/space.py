@@ -78,13 +78,15 @@ class SearchSpace:
             for n in names:
                 for pname, value in get_family(n).seq2seq_fixed().items():
                     self._narrow(f"{n}.{pname}", value)
+        # Fixing any front.* parameter (--set front.kind=none) leaves the whole front end to the
+        # user, for every family.
+        self._user_front = any(k.startswith(FRONT_PREFIX + ".") for k in (fixed or {}))
         if (data_spec is not None and not getattr(data_spec, "masked", False)
                 and not getattr(data_spec, "vocabulary", None)
                 and (task_spec is None or task_spec.kind != "seq2seq")
-                and not any(k.startswith(FRONT_PREFIX + ".") for k in (fixed or {}))):
+                and not self._user_front):
             # A long series: only fronts that shorten the axis, so the families behind them
-            # (full self-attention included) see a few hundred steps at most. Fixing any front.*
-            # parameter (--set front.kind=none) leaves the whole front end to the user.
+            # (full self-attention included) see a few hundred steps at most.
             for pname, (options, default) in shortening_front(int(data_spec.timesteps)).items():
                 self._narrow(f"{FRONT_PREFIX}.{pname}", list(options))
                 plist = self._params[FRONT_PREFIX]
@@ -117,22 +119,33 @@ class SearchSpace:
     def params(self, prefix: str) -> list:
         return self._params[prefix]
 
+    def _group(self, prefix: str, family: str) -> list:
+        """The parameters of ``prefix`` asked with ``family``: a family with its own front
+        (``own_front``) is asked no front-end kind, nor what depends on it (a text embedding
+        width still is), unless the user fixed the front end."""
+        plist = self._params[prefix]
+        if prefix != FRONT_PREFIX or self._user_front or not get_family(family).own_front:
+            return plist
+        return [p for p in plist if p.name != "kind" and p.when is None]
+
     def sample(self, hp) -> dict:
         spec = {FAMILY_KEY: hp.choice(FAMILY_KEY, self.families)}
         # Conditional: only the chosen family's parameters are asked for, and among them only
         # those whose condition on an earlier parameter holds.
         for prefix in (spec[FAMILY_KEY], *GROUPS):
             values = {}
-            for p in self._params[prefix]:
+            for p in self._group(prefix, spec[FAMILY_KEY]):
                 if p.active(values):
                     values[p.name] = spec[p.full_name(prefix)] = p.sample(hp, prefix)
         return spec
 
     def default_spec(self, family: str | None = None, overrides: dict | None = None) -> dict:
         family = family or self.families[0]
+        if family not in self.families:
+            raise ValueError(f"family {family!r} is not in this space ({', '.join(self.families)})")
         defaults = {FAMILY_KEY: family}
         for prefix in (family, *GROUPS):
-            for p in self._params[prefix]:
+            for p in self._group(prefix, family):
                 defaults[p.full_name(prefix)] = p.get_default()
         spec = self.sample(DefaultParams(defaults, overrides))
         return self.validate_spec(spec)
@@ -154,6 +167,9 @@ class SearchSpace:
         lines = []
         for prefix in (*self.families, *GROUPS):
             title = get_family(prefix).description if prefix in self.families else _GROUP_TITLES[prefix]
+            if prefix == FRONT_PREFIX and not self._user_front:
+                own = [n for n in self.families if get_family(n).own_front]
+                title += f" (not {', '.join(own)})" if own else ""
             lines.append(f"{prefix}: {title}")
             for p in self._params[prefix]:
                 lines.append(f"  {prefix + '.' + p.name:<28} {p.describe() + p.condition_text():<58} default {p.get_default()}")
@@ -365,7 +381,8 @@ def spec_summary(spec: dict) -> str:
         s += " +static:" + ("init" if p["static"] == "init_state" else "concat")
     kind = spec.get(f"{FRONT_PREFIX}.kind")
     if kind == "conv":
-        s = f"conv{spec[f'{FRONT_PREFIX}.kernel']}/{spec[f'{FRONT_PREFIX}.stride']} + " + s
+        stack = spec.get(f"{FRONT_PREFIX}.layers", 1)
+        s = f"conv{spec[f'{FRONT_PREFIX}.kernel']}/{spec[f'{FRONT_PREFIX}.stride']}{f'x{stack}' if stack > 1 else ''} + " + s
     elif kind == "patch":
         s = f"patch{spec[f'{FRONT_PREFIX}.patch']} + " + s
     elif kind == "pool":

@@ -322,9 +322,18 @@ def test_long_series_are_searched_behind_a_front_that_shortens_them(tmp_path):
     model = build_model(seeds["seed000_transformer"], ds.data_spec(), ds.task_spec)
     # The attention behind the front sees 1000 / 8 = 125 steps.
     assert model.get_layer("front_norm").output.shape[1] == 125
-    # Fixing any front parameter leaves the whole front end to the user.
+    # The convolutional family reads every step (global average pooling, linear cost): no front.
+    conv = space.default_spec("conv")
+    assert not any(k.startswith("front.") for k in conv) and space.validate_spec(conv) == conv
+    assert build_model(conv, ds.data_spec(), ds.task_spec).get_layer("fcn_2_relu").output.shape[1] == 1000
+    # Fixing any front parameter leaves the whole front end to the user, for every family.
     mine = SearchSpace(data_spec=ds.data_spec(), task_spec=ds.task_spec, fixed={"front.kind": "none"})
     assert next(p for p in mine.params("front") if p.name == "kind").options == ("none",)
+    assert mine.default_spec("conv")["front.kind"] == "none"
+    stacked = SearchSpace(data_spec=ds.data_spec(), task_spec=ds.task_spec, fixed={"front.kind": "conv"})
+    spec = stacked.default_spec("rnn", {"front.layers": 3, "front.stride": 4})
+    model = build_model(spec, ds.data_spec(), ds.task_spec)
+    assert model.get_layer("front_relu_2").output.shape[1] == 250  # three blocks, the first strided
 
 
 def _run(dataset, tmp_path, **options):

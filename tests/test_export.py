@@ -31,6 +31,9 @@ CASES = {
     "teacher_forced_decoder": (S2S, "encdec", {"encdec.units": 16, "encdec.decoder": "teacher",
                                                "encdec.attention": "bahdanau"}),
     "tlb": (CLF, "tlb", {"tlb.chunk_size": 4, "tlb.dim": 16}),
+    # LSTM-FCN: three conv blocks beside an LSTM over the shuffled axes.
+    "lstm_fcn": (CLF, "conv", {"conv.filters": 32, "conv.rnn_branch": "lstm", "conv.rnn_units": 8}),
+    "inception": (CLF, "conv", {"conv.arch": "inception", "conv.branch_filters": 8, "conv.max_kernel": 10}),
 }
 
 

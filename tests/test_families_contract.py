@@ -11,7 +11,7 @@ import keras
 import search_spaces
 from search_spaces import DataSpec, SearchSpace, TaskSpec, build_model, build_models, compile_model, family_names
 
-BUILTIN_FAMILIES = ["rnn", "transformer", "rnn_bottleneck", "tlb", "encdec"]
+BUILTIN_FAMILIES = ["rnn", "conv", "transformer", "rnn_bottleneck", "tlb", "encdec"]
 BUILTIN_CELLS = ["lstm", "gru", "simple_rnn"]
 DATA = DataSpec(timesteps=9, n_features=2, feature_mean=[0.0, 1.0], feature_var=[1.0, 4.0])
 HEADS = {
@@ -127,3 +127,34 @@ def test_teacher_forced_decoder_reads_targets_only_in_training(head):
     forced1, forced2 = run(y1, True), run(y2, True)
     np.testing.assert_allclose(forced1[:, 0], forced2[:, 0], atol=1e-6)
     assert np.abs(forced1[:, 1:] - forced2[:, 1:]).max() > 1e-4
+
+
+@pytest.mark.parametrize("overrides", [
+    {"conv.arch": "resnet", "conv.blocks": 2, "conv.filters": 32, "conv.kernel": 3},
+    {"conv.arch": "inception", "conv.modules": 4, "conv.max_kernel": 10},
+    {"conv.rnn_branch": "gru", "conv.shuffle": False, "conv.rnn_units": 8},
+])
+def test_every_conv_architecture_trains_and_round_trips(overrides, tmp_path):
+    """The contract's two ends visit FCN and Inception; ResNet, the residual inside Inception
+    (every third module) and an unshuffled recurrent branch are checked here."""
+    task = HEADS["classification"]
+    space = SearchSpace(families=["conv"], data_spec=DATA, task_spec=task)
+    spec = space.default_spec(overrides=overrides)
+    assert space.validate_spec(spec) == spec and not any(k.startswith("front.") for k in spec)
+    keras.utils.set_random_seed(0)
+    model = build_model(spec, DATA, task)
+    names = [layer.name for layer in model.layers]
+    if spec["conv.arch"] == "resnet":
+        assert "resnet_1_add" in names and "resnet_0_short_conv" in names
+    if spec["conv.arch"] == "inception":
+        assert "inception_2_add" in names and "inception_3_concat" in names and "inception_5_add" not in names
+    if spec["conv.rnn_branch"] != "none":
+        assert "conv_rnn_concat" in names and "conv_rnn_shuffle" not in names
+    compile_model(model, spec, task)
+    model.run_eagerly = True
+    X = np.random.default_rng(0).normal(size=(6, DATA.timesteps, DATA.n_features)).astype("float32")
+    model.fit(X, np.array([0, 1, 2] * 2), epochs=1, batch_size=6, verbose=0)
+    pred = keras.ops.convert_to_numpy(model(X, training=False))
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.saving.load_model(tmp_path / "m.keras")(X)), pred,
+                               rtol=1e-5, atol=1e-5)
