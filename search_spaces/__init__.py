@@ -14,6 +14,7 @@ from . import recurrent, conv, transformer, bottleneck, seq2seq  # noqa: F401,E4
 from .space import SearchSpace, build_model, build_models, cudnn_eligible, spec_summary  # noqa: E402
 from .recipe import compile_model  # noqa: E402
 from .seeds import SEED_SPECS, seed_specs  # noqa: E402
+from .portfolio import WARM_STARTS, portfolio_specs, warm_start_specs  # noqa: E402
 
 __all__ = [
     "Family", "FixedParams", "OptunaHP", "KerasTunerHP", "DefaultParams",
@@ -21,5 +22,5 @@ __all__ = [
     "register_family", "register_cell", "unregister_cell", "unregister_family", "get_family", "family_names", "get_cell", "cell_names",
     "DataSpec", "TaskSpec", "TASKS",
     "SearchSpace", "build_model", "build_models", "compile_model", "spec_summary", "cudnn_eligible",
-    "SEED_SPECS", "seed_specs",
+    "SEED_SPECS", "seed_specs", "WARM_STARTS", "portfolio_specs", "warm_start_specs",
 ]

@@ -2,7 +2,9 @@
 2019, 2020), optionally with a recurrent branch beside them (LSTM-FCN, Karim et al. 2018).
 
 All three end in global average pooling over time, so they read series of any length at a cost
-linear in it: on long series they need no front end that shortens the axis (``own_front``).
+linear in it: on long series they need no front end that shortens the axis (``own_front``). On
+variable-length sequences the padded steps are zeroed after every layer (``_zeroer``) and the
+pooling averages the observed steps only.
 Within each architecture the depth, width and kernel sizes are searched around the published
 settings (FCN 128-256-128 filters with kernels 8-5-3; ResNet 3 blocks of 64-128-128; Inception
 6 modules of 4 x 32 channels, kernels 40-20-10, residual every 3 modules).
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from .family import Family
 from .params import Boolean, Choice, Float, Int
+from .pooling import pool
 from .registry import get_cell, register_family
 
 __all__ = ["Convolutional", "conv_kernels"]
@@ -28,24 +31,36 @@ def conv_kernels(first: int, n: int) -> list[int]:
     return (k + [k[-1]] * n)[:n]
 
 
-def _conv_bn(x, filters, kernel, name, relu=True):
+def _zeroer(mask):
+    """Variable-length sequences: padded steps are set to zero after every layer that mixes
+    steps or shifts values (convolution, batch norm), so the next convolution sees there what
+    it sees past the end of a sequence of that length, and padding never reaches the output."""
+    if mask is None:
+        return lambda x: x
+    from keras import ops
+
+    m = ops.expand_dims(ops.cast(mask, "float32"), -1)
+    return lambda x: ops.multiply(x, m)
+
+
+def _conv_bn(x, filters, kernel, name, zero, relu=True):
     import keras
 
     x = keras.layers.Conv1D(filters, kernel, padding="same", name=f"{name}_conv")(x)
     x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
-    return keras.layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
+    return zero(keras.layers.Activation("relu", name=f"{name}_relu")(x) if relu else x)
 
 
-def _fcn(x, p):
+def _fcn(x, p, zero):
     n = p["blocks"]
     for i, k in enumerate(conv_kernels(p["kernel"], n)):
         # 128-256-128 in the paper: the inner blocks twice as wide as the outer ones.
         width = p["filters"] * (2 if 0 < i < n - 1 else 1)
-        x = _conv_bn(x, width, k, f"fcn_{i}")
+        x = _conv_bn(x, width, k, f"fcn_{i}", zero)
     return x
 
 
-def _resnet(x, p):
+def _resnet(x, p, zero):
     import keras
 
     for b in range(p["blocks"]):
@@ -53,16 +68,16 @@ def _resnet(x, p):
         h = x
         kernels = conv_kernels(p["kernel"], 3)
         for j, k in enumerate(kernels):
-            h = _conv_bn(h, width, k, f"resnet_{b}_{j}", relu=j < len(kernels) - 1)
+            h = _conv_bn(h, width, k, f"resnet_{b}_{j}", zero, relu=j < len(kernels) - 1)
         if x.shape[-1] == width:
-            short = keras.layers.BatchNormalization(name=f"resnet_{b}_short_bn")(x)
+            short = zero(keras.layers.BatchNormalization(name=f"resnet_{b}_short_bn")(x))
         else:
-            short = _conv_bn(x, width, 1, f"resnet_{b}_short", relu=False)
+            short = _conv_bn(x, width, 1, f"resnet_{b}_short", zero, relu=False)
         x = keras.layers.Activation("relu", name=f"resnet_{b}_out")(keras.layers.Add(name=f"resnet_{b}_add")([h, short]))
     return x
 
 
-def _inception_module(x, filters, max_kernel, name):
+def _inception_module(x, filters, max_kernel, name, zero):
     import keras
 
     # A 1x1 bottleneck when the input has several channels, then parallel kernels of three
@@ -76,17 +91,17 @@ def _inception_module(x, filters, max_kernel, name):
     branches.append(keras.layers.Conv1D(filters, 1, padding="same", use_bias=False, name=f"{name}_poolconv")(pooled))
     h = keras.layers.Concatenate(axis=-1, name=f"{name}_concat")(branches)
     h = keras.layers.BatchNormalization(name=f"{name}_bn")(h)
-    return keras.layers.Activation("relu", name=f"{name}_relu")(h)
+    return zero(keras.layers.Activation("relu", name=f"{name}_relu")(h))
 
 
-def _inception(x, p):
+def _inception(x, p, zero):
     import keras
 
     res = x
     for m in range(p["modules"]):
-        x = _inception_module(x, p["branch_filters"], p["max_kernel"], f"inception_{m}")
+        x = _inception_module(x, p["branch_filters"], p["max_kernel"], f"inception_{m}", zero)
         if m % 3 == 2:  # a residual connection over every three modules
-            short = _conv_bn(res, x.shape[-1], 1, f"inception_{m}_short", relu=False)
+            short = _conv_bn(res, x.shape[-1], 1, f"inception_{m}_short", zero, relu=False)
             x = keras.layers.Activation("relu", name=f"inception_{m}_res")(keras.layers.Add(name=f"inception_{m}_add")([x, short]))
             res = x
     return x
@@ -99,6 +114,7 @@ _BODIES = {"fcn": _fcn, "resnet": _resnet, "inception": _inception}
 class Convolutional(Family):
     description = "convolutional networks: FCN, ResNet, InceptionTime, optionally beside an LSTM/GRU branch (LSTM-FCN)"
     seq2seq = "aligned"
+    masking = True
     # Global average pooling reads every step at a cost linear in the length: no front end.
     own_front = True
     params = (
@@ -121,13 +137,18 @@ class Convolutional(Family):
     def build(self, x, p, ctx):
         import keras
 
-        seq = _BODIES[p["arch"]](x, p)
+        zero = _zeroer(ctx.mask)
+        x = zero(x)
+        seq = _BODIES[p["arch"]](x, p, zero)
         if ctx.task_spec.kind == "seq2seq":
             return seq
-        out = keras.layers.GlobalAveragePooling1D(name="conv_gap")(seq)
+        out = pool(seq, "mean", "conv", ctx.mask)  # global average pooling (over observed steps)
         if p["rnn_branch"] != "none":
-            r = keras.layers.Permute((2, 1), name="conv_rnn_shuffle")(x) if p["shuffle"] else x
-            r = get_cell(p["rnn_branch"]).make_layer(p["rnn_units"], return_sequences=False, name="conv_rnn")(r)
+            layer = get_cell(p["rnn_branch"]).make_layer(p["rnn_units"], return_sequences=False, name="conv_rnn")
+            if p["shuffle"]:  # padded steps are zero features of the one step per channel
+                r = layer(keras.layers.Permute((2, 1), name="conv_rnn_shuffle")(x))
+            else:
+                r = layer(x, mask=ctx.mask) if ctx.mask is not None else layer(x)
             out = keras.layers.Concatenate(name="conv_rnn_concat")([out, r])
         if p["dropout"] > 0:
             out = keras.layers.Dropout(p["dropout"], name="conv_dropout")(out)

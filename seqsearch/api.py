@@ -102,15 +102,16 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     stale = engine.recover_stale()
     if stale:
         tracker.fail_trials(stale, "worker process died")
-    # Given specs first, then the seed tutorials' small models: a budget starts with candidates
-    # that train in seconds and are known to work, before the sampler explores.
+    # Given specs first, then the warm start (the portfolio chosen on the tuning suite, or the
+    # seed tutorials' models): a budget starts with candidates known to work, before the sampler
+    # explores.
     queued = engine.enqueue(replay) if replay else []
-    if config.warm_start:
-        from search_spaces import seed_specs
+    if config.warm_start != "none":
+        from search_spaces import warm_start_specs
 
-        # No more seeds than the trials left: a short run is not left with a queue it never ran.
+        # No more specs than the trials left: a short run is not left with a queue it never ran.
         room = config.trials - engine.n_finished() - len(queued)
-        queued += engine.enqueue(seed_specs(space), limit=max(room, 0))
+        queued += engine.enqueue(warm_start_specs(space, config.warm_start, ds.task_spec.kind), limit=max(room, 0))
     n_done = engine.n_finished()
     console.header(info, config, n_done, queued)
     status = "FAILED"

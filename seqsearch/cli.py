@@ -108,7 +108,8 @@ def main():
 @click.option("--set", "fixed", multiple=True, metavar="NAME=VALUE", help="Fix or narrow a parameter: rnn.cell=gru, rnn.units=[32,64], train.learning_rate=[0.001,0.01]. Repeatable.")
 @click.option("--space", "space_file", type=click.Path(dir_okay=False, path_type=str), help="TOML/YAML file that shapes the space: families, set (fix/narrow), cudnn_only.")
 @click.option("--specs", "specs_file", type=click.Path(dir_okay=False, path_type=str), help="JSON file of architectures to run first (a list of specs, complete like an export's spec.json or partial: defaults fill the rest).")
-@click.option("--warm-start/--no-warm-start", default=True, show_default=True, help="Run the seed tutorials' small architectures (seqsearch spaces --seeds) as the first trials, before the sampler explores.")
+@click.option("--warm-start", type=click.Choice(["portfolio", "seeds", "none"]), default="portfolio", show_default=True, help="What runs first, before the sampler explores: portfolio (specs chosen on the tuning suite: FCN, ResNet, InceptionTime, LSTM-FCN ...; tasks it was not built for start from the seeds), seeds (the seed tutorials' small models), none. See seqsearch spaces --seeds.")
+@click.option("--no-warm-start", is_flag=True, help="Same as --warm-start none.")
 @click.option("--cudnn-only", is_flag=True, help="Keep recurrent layers inside the cuDNN kernel conditions (LSTM/GRU, no recurrent dropout).")
 @click.option("--engine", type=click.Choice(["optuna", "kerastuner"]), default="optuna", show_default=True, help="Who decides what to try next: Optuna or KerasTuner (same space, same tracking and export).")
 @click.option("--sampler", type=click.Choice(["tpe", "random", "nsga2", "hyperband", "bayesian"]), help="optuna: tpe (default), random, or nsga2 (multi-objective); kerastuner: hyperband (default), bayesian or random.")
@@ -131,6 +132,8 @@ def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_
 
     _log_into_study(options.get("workdir"), options.get("study"), dataset)
     options["fixed"] = _parse_fixed(fixed)
+    if options.pop("no_warm_start"):
+        options["warm_start"] = "none"
     options["objectives"] = [o.strip() for o in options.pop("objectives").split(",") if o.strip()]
     if static_cols is not None:
         options["static_cols"] = _names(static_cols, "--static-cols")
@@ -273,17 +276,22 @@ def predict(model, data, out, id_col, time_col, target, fillna):
 
 
 @main.command()
-@click.option("--seeds", is_flag=True, help="Also print the seed tutorials' fixed specs used by --warm-start.")
+@click.option("--seeds", is_flag=True, help="Also print the warm-start specs: the portfolio (--warm-start portfolio) and the seed tutorials' (--warm-start seeds).")
 @guarded
 def spaces(seeds):
     """List every architecture family with its parameters, ranges and defaults."""
     from search_spaces import SearchSpace, seed_specs, spec_summary
+    from search_spaces.portfolio import load_portfolio
 
     space = SearchSpace()
     for line in space.describe():
         click.echo(line)
     if seeds:
-        click.echo("seed specs (--warm-start):")
+        for task, entries in load_portfolio().items():
+            click.echo(f"portfolio for {task} (--warm-start portfolio, in the order they run):")
+            for name, family, values in entries:
+                click.echo(f"  {name:<22} {spec_summary(space.default_spec(family, values))}")
+        click.echo("seed specs (--warm-start seeds, and the portfolio's fallback for other tasks):")
         for name, spec in seed_specs(space).items():
             click.echo(f"  {name:<22} {spec_summary(spec)}")
 

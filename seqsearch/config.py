@@ -6,6 +6,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from search_spaces.portfolio import WARM_STARTS
+
 from .errors import SeqsearchError, one_line
 
 __all__ = ["RunConfig", "check_study_name", "study_dir"]
@@ -89,7 +91,9 @@ class RunConfig:
     fixed: dict = field(default_factory=dict)
     space_file: str | None = None
     cudnn_only: bool = False
-    warm_start: bool = True  # the seed specs run first (--no-warm-start: the sampler from trial 0)
+    # What runs first: "portfolio" (specs chosen on the tuning suite), "seeds" (the seed
+    # tutorials' models) or "none" (the sampler from trial 0).
+    warm_start: str = "portfolio"
     specs_file: str | None = None  # JSON: architectures to run first (replayed, no search decision)
     # The export averages the N best distinct trials; None: ENSEMBLE_SMALL_VAL members when the
     # validation split is too small to pick one model reliably, else 1 (ensemble_size()).
@@ -105,6 +109,10 @@ class RunConfig:
             stem = archive_name(Path(self.dataset))
             self.study = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).strip("._-") or "study"
         check_study_name(self.study)
+        if isinstance(self.warm_start, bool):  # True: the default warm start (older run_config.json too)
+            self.warm_start = "portfolio" if self.warm_start else "none"
+        if self.warm_start not in WARM_STARTS:
+            raise SeqsearchError(f"--warm-start must be one of {', '.join(WARM_STARTS)}, got {self.warm_start!r}")
 
         def positive_int(name, value, high):
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:

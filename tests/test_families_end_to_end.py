@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 def test_warm_start_runs_every_family_on_italy_power_demand(tmp_path):
     wd = tmp_path / "runs"
-    r = seqsearch("run", EXAMPLES / "ItalyPowerDemand.npz", "--workdir", wd, "--warm-start", "--trials", 6,
+    r = seqsearch("run", EXAMPLES / "ItalyPowerDemand.npz", "--workdir", wd, "--warm-start", "seeds", "--trials", 6,
                   "--max-epochs", 1, "--pruner", "none", "--folds", 1)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "warm start: queued seed000_simple_rnn, seed000_transformer, seed000_bottleneck" in r.stdout
@@ -82,7 +82,7 @@ def test_user_cell_and_user_family_end_to_end(tmp_path):
 def test_seq2seq_reversal_trains_encoder_decoder_and_transformer(tmp_path):
     """Seed 001's sequence reversal: every family that can emit sequences gets trials."""
     wd = tmp_path / "runs"
-    r = seqsearch("run", EXAMPLES / "reversal.npz", "--workdir", wd, "--warm-start", "--trials", 6,
+    r = seqsearch("run", EXAMPLES / "reversal.npz", "--workdir", wd, "--warm-start", "seeds", "--trials", 6,
                   "--max-epochs", 2, "--pruner", "none", "--folds", 1)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "seed001_encdec" in r.stdout and "seed000_bottleneck" not in r.stdout

@@ -68,3 +68,45 @@ def test_seed_specs_cover_every_family_and_fit_the_space():
         assert space.validate_spec(spec) == spec
     # A narrowed space drops the seeds that no longer fit.
     assert list(seed_specs(SearchSpace(families=["rnn"], fixed={"rnn.units": [16, 32]}))) == ["seed000_simple_rnn"]
+
+
+def test_the_portfolio_fits_the_space_of_short_long_and_multichannel_series():
+    """Every portfolio spec replays through the space it will be queued in, in selection order."""
+    from search_spaces import DataSpec, TaskSpec, portfolio_specs
+    from search_spaces.portfolio import load_portfolio
+
+    entries = load_portfolio()["classification"]
+    assert 1 <= len(entries) <= 10 and len({n for n, _, _ in entries}) == len(entries)
+    task = TaskSpec(kind="classification", n_outputs=4, classes=list("abcd"))
+    for steps, channels in ((24, 1), (1460, 1), (60, 6)):
+        data = DataSpec(timesteps=steps, n_features=channels, feature_mean=[0.0] * channels,
+                        feature_var=[1.0] * channels)
+        space = SearchSpace(data_spec=data, task_spec=task)
+        specs = portfolio_specs(space, "classification")
+        assert list(specs) == [n for n, _, _ in entries], steps
+        for (name, family, values), spec in zip(entries, specs.values()):
+            assert spec["family"] == family and space.validate_spec(spec) == spec
+            assert all(spec[k] == v for k, v in values.items() if not k.startswith("front.") or steps <= 256)
+
+
+def test_warm_start_kinds(tmp_path):
+    from search_spaces import DataSpec, TaskSpec, warm_start_specs
+    from search_spaces.portfolio import load_portfolio, portfolio_specs
+
+    data = DataSpec(timesteps=9, n_features=1, feature_mean=[0.0], feature_var=[1.0])
+    clf = TaskSpec(kind="classification", n_outputs=2, classes=["a", "b"])
+    s2s = TaskSpec(kind="seq2seq", n_outputs=3, classes=["0", "1", "2"], output_steps=9)
+    space = SearchSpace(data_spec=data, task_spec=clf)
+    assert list(warm_start_specs(space, "portfolio", "classification")) == [n for n, _, _ in load_portfolio()["classification"]]
+    assert list(warm_start_specs(space, "seeds", "classification")) == list(seed_specs(space))
+    assert warm_start_specs(space, "none", "classification") == {}
+    # A task the portfolio holds no section for starts from the seeds.
+    s2s_space = SearchSpace(data_spec=data, task_spec=s2s)
+    assert list(warm_start_specs(s2s_space, "portfolio", "seq2seq")) == list(seed_specs(s2s_space))
+    with pytest.raises(ValueError, match="warm start must be one of portfolio, seeds, none"):
+        warm_start_specs(space, "best", "classification")
+    # A damaged portfolio file is refused with what is wrong.
+    bad = tmp_path / "p.json"
+    bad.write_text('{"tasks": {"classification": [{"name": "x", "family": "conv"}]}}')
+    with pytest.raises(ValueError, match="needs name, family and values"):
+        portfolio_specs(space, "classification", bad)

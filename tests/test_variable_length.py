@@ -42,6 +42,9 @@ def _specs():
     ("transformer", {"transformer.pooling": "last"}),
     ("transformer", {"transformer.pooling": "attention", "transformer.causal": True, "transformer.norm": "post"}),
     ("transformer", {"train.scaling": "per_series"}),
+    ("conv", {}),
+    ("conv", {"conv.arch": "resnet", "conv.blocks": 2, "conv.rnn_branch": "lstm", "conv.shuffle": False}),
+    ("conv", {"conv.arch": "inception", "conv.rnn_branch": "gru", "train.scaling": "per_series"}),
 ])
 def test_padding_never_changes_a_prediction(family, overrides):
     from search_spaces import SearchSpace, build_model
@@ -65,7 +68,7 @@ def test_families_without_masks_and_the_conv_front_are_left_out():
 
     data_spec, task_spec = _specs()
     space = SearchSpace(data_spec=data_spec, task_spec=task_spec)
-    assert space.families == ["rnn", "transformer"]
+    assert space.families == ["rnn", "conv", "transformer"]
     assert [p.options for p in space.params("front") if p.name == "kind"] == [("none",)]
     with pytest.raises(ValueError, match="family 'tlb' cannot serve .* variable-length"):
         SearchSpace(["tlb"], data_spec=data_spec, task_spec=task_spec)
