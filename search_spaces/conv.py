@@ -17,7 +17,13 @@ from .params import Boolean, Choice, Float, Int
 from .pooling import pool
 from .registry import get_cell, register_family
 
-__all__ = ["Convolutional", "conv_kernels"]
+__all__ = ["BN_MOMENTUM", "Convolutional", "conv_kernels"]
+
+# Batch norm's moving statistics follow the batches ten times faster than Keras' default (0.99):
+# on a training set of 50-200 series an epoch is a few batches, and with 0.99 the statistics the
+# validation reads lag so far behind that early stopping ends FCN on OSULeaf at chance level
+# (validation loss 1.77 = ln 6 after 25 epochs; 0.79 and 86% accuracy with 0.9).
+BN_MOMENTUM = 0.9
 
 _PLAIN = ("arch", ("fcn", "resnet"))
 _INCEPTION = ("arch", ("inception",))
@@ -47,7 +53,7 @@ def _conv_bn(x, filters, kernel, name, zero, relu=True):
     import keras
 
     x = keras.layers.Conv1D(filters, kernel, padding="same", name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return zero(keras.layers.Activation("relu", name=f"{name}_relu")(x) if relu else x)
 
 
@@ -70,7 +76,7 @@ def _resnet(x, p, zero):
         for j, k in enumerate(kernels):
             h = _conv_bn(h, width, k, f"resnet_{b}_{j}", zero, relu=j < len(kernels) - 1)
         if x.shape[-1] == width:
-            short = zero(keras.layers.BatchNormalization(name=f"resnet_{b}_short_bn")(x))
+            short = zero(keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"resnet_{b}_short_bn")(x))
         else:
             short = _conv_bn(x, width, 1, f"resnet_{b}_short", zero, relu=False)
         x = keras.layers.Activation("relu", name=f"resnet_{b}_out")(keras.layers.Add(name=f"resnet_{b}_add")([h, short]))
@@ -90,7 +96,7 @@ def _inception_module(x, filters, max_kernel, name, zero):
     pooled = keras.layers.MaxPooling1D(3, strides=1, padding="same", name=f"{name}_maxpool")(x)
     branches.append(keras.layers.Conv1D(filters, 1, padding="same", use_bias=False, name=f"{name}_poolconv")(pooled))
     h = keras.layers.Concatenate(axis=-1, name=f"{name}_concat")(branches)
-    h = keras.layers.BatchNormalization(name=f"{name}_bn")(h)
+    h = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(h)
     return zero(keras.layers.Activation("relu", name=f"{name}_relu")(h))
 
 

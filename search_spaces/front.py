@@ -56,6 +56,8 @@ def shortening_front(timesteps: int) -> dict:
 def build_front(x, v: dict):
     import keras
 
+    from .conv import BN_MOMENTUM
+
     kind = v.get("kind", "none")  # a family with its own front is asked no kind
     if kind == "none":
         return x
@@ -71,6 +73,6 @@ def build_front(x, v: dict):
         suffix = f"_{i}" if i else ""
         x = keras.layers.Conv1D(v["filters"], v["kernel"], strides=v["stride"] if i == 0 else 1, padding="same",
                                 name=f"front_conv{suffix}")(x)
-        x = keras.layers.BatchNormalization(name=f"front_bn{suffix}")(x)
+        x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"front_bn{suffix}")(x)
         x = keras.layers.Activation("relu", name=f"front_relu{suffix}")(x)
     return x
