@@ -13,7 +13,9 @@ selection over the tuning suite (the approach of Auto-sklearn 2.0, Feurer et al.
    ``--cap`` seconds of training, as a short budget would give it. Only the validation split is
    read: the archive's test split plays no part in the choice.
 2. Per dataset, each candidate's best validation loss is normalised: 0 for the best candidate,
-   1 for the median one (clipped to [0, 2]; a failed fit counts 2).
+   1 for the median one, or for the best + ``--min-span`` (0.1) if that is further (clipped to
+   [0, 2]; a failed fit counts 2). The floor keeps a set that most candidates solve (losses of
+   0.0001-0.005 on BasicMotions) from weighing as much as one where they differ by a whole nat.
 3. Greedy selection: start empty; repeatedly add the candidate that most lowers the mean over
    datasets of the best normalised loss in the portfolio; stop at ``--size`` members or when no
    candidate lowers it by ``--min-gain``. The order is the selection order, so the most useful
@@ -29,7 +31,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -38,6 +39,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from search_spaces.portfolio import greedy_portfolio, normalised_losses  # noqa: E402
 
 MATRIX = HERE / "results" / "portfolio" / "matrix.json"
 PORTFOLIO = HERE.parent / "search_spaces" / "portfolio.json"
@@ -131,44 +134,39 @@ def fit_matrix(datasets, candidates, cap: float, max_epochs: int, seed: int) -> 
                 continue
             started = time.perf_counter()
             out = fit_candidate(spec, ds, max_epochs=max_epochs, seed=seed, deadline=started + cap)
-            row = {"state": out.state, "val_loss": out.value, "val_accuracy": out.metrics.get("accuracy"),
+            row = {"state": out.state, "val_loss": out.value, "val_accuracy": out.metrics.get("val_accuracy"),
+                   "train_accuracy": out.metrics.get("accuracy"),
                    "epochs": out.epochs_run, "seconds": round(time.perf_counter() - started, 1),
                    "stopped_by": out.budget_stop, "summary": spec_summary(spec)}
             rows[dname][cname] = row
             print(f"{dname:<22} {cname:<20} {row['state']:<9} val_loss {row['val_loss']:.4f} "
-                  f"acc {row['val_accuracy']} epochs {row['epochs']} {row['seconds']}s", flush=True)
+                  f"val acc {row['val_accuracy']} epochs {row['epochs']} {row['seconds']}s", flush=True)
     return rows
 
 
-def normalised(rows: dict) -> dict:
-    """{dataset: {candidate: loss scaled to 0 (best) .. 1 (median), clipped to [0, 2]}}."""
-    out = {}
-    for dname, cands in rows.items():
-        ok = {c: r["val_loss"] for c, r in cands.items()
-              if r.get("state") in ("complete", "pruned") and r.get("val_loss") == r.get("val_loss")}
-        if not ok:
-            continue
-        best, median = min(ok.values()), statistics.median(ok.values())
-        span = max(median - best, 1e-9)
-        out[dname] = {c: (min(max((ok[c] - best) / span, 0.0), 2.0) if c in ok else 2.0) for c in cands}
-    return out
+def markdown_table(rows: dict, norm: dict, chosen: list) -> str:
+    """Candidates x datasets: best validation loss (and validation accuracy at that epoch) and the
+    candidate's mean normalised loss alone; the portfolio's members in bold, with their rank."""
+    import statistics
 
-
-def greedy(norm: dict, size: int, min_gain: float) -> list[tuple[str, float]]:
-    """The candidates in selection order, each with the mean normalised loss after adding it."""
-    names = sorted({c for d in norm.values() for c in d})
-    chosen, current = [], {d: 2.0 for d in norm}
-    while len(chosen) < size:
-        def score(c):
-            return statistics.mean(min(current[d], norm[d].get(c, 2.0)) for d in norm)
-
-        before = statistics.mean(current.values())
-        pick = min((c for c in names if c not in [n for n, _ in chosen]), key=score, default=None)
-        if pick is None or (chosen and before - score(pick) < min_gain):
-            break
-        current = {d: min(current[d], norm[d].get(pick, 2.0)) for d in norm}
-        chosen.append((pick, round(statistics.mean(current.values()), 4)))
-    return chosen
+    datasets = list(norm)
+    names = sorted({c for d in datasets for c in rows[d]},
+                   key=lambda c: statistics.mean(norm[d].get(c, 2.0) for d in datasets))
+    lines = ["| candidate | " + " | ".join(datasets) + " | mean normalised |",
+             "| --- |" + " --- |" * (len(datasets) + 1)]
+    for c in names:
+        cells = []
+        for d in datasets:
+            r = rows[d].get(c, {})
+            ok = r.get("state") in ("complete", "pruned") and r.get("val_loss") == r.get("val_loss")
+            acc = r.get("val_accuracy")
+            if not ok:
+                cells.append(r.get("state", "-"))
+            else:
+                cells.append(f"{r['val_loss']:.3f}" + (f" ({100 * acc:.0f}%)" if acc is not None else ""))
+        label = f"**{c}** ({chosen.index(c) + 1})" if c in chosen else c
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {statistics.mean(norm[d].get(c, 2.0) for d in datasets):.2f} |")
+    return "\n".join(lines)
 
 
 def main():
@@ -178,6 +176,7 @@ def main():
     ap.add_argument("--max-epochs", type=int, default=100)
     ap.add_argument("--size", type=int, default=8)
     ap.add_argument("--min-gain", type=float, default=0.01)
+    ap.add_argument("--min-span", type=float, default=0.1, help="validation loss that counts as a whole step (nats)")
     ap.add_argument("--datasets", default=",".join(SUITE + GENERATED))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--candidates", help="fit only these (comma-separated) and merge them into the stored matrix")
@@ -210,10 +209,13 @@ def main():
                   "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "minutes": minutes, "rows": rows}
         MATRIX.parent.mkdir(parents=True, exist_ok=True)
         MATRIX.write_text(json.dumps(stored, indent=1))
-    norm = normalised(rows)
-    chosen = greedy(norm, args.size, args.min_gain)
+    losses = {d: {c: (r["val_loss"] if r.get("state") in ("complete", "pruned") else None) for c, r in cands.items()}
+              for d, cands in rows.items()}
+    norm = normalised_losses(losses, args.min_span)
+    chosen = greedy_portfolio(norm, args.size, args.min_gain)
     for name, mean in chosen:
         print(f"  + {name:<20} mean normalised loss {mean}")
+    print(markdown_table(rows, norm, [n for n, _ in chosen]))
     portfolio = {
         "about": "The default warm start (--warm-start portfolio): specs chosen by greedy portfolio selection "
                  "over the classification tuning suite, in selection order. Rebuild with "

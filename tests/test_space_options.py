@@ -110,3 +110,26 @@ def test_warm_start_kinds(tmp_path):
     bad.write_text('{"tasks": {"classification": [{"name": "x", "family": "conv"}]}}')
     with pytest.raises(ValueError, match="needs name, family and values"):
         portfolio_specs(space, "classification", bad)
+
+
+def test_greedy_portfolio_picks_complementary_members_on_a_constructed_case():
+    """'generalist' is second best everywhere; 'a_only' and 'b_only' each win one set by far. The
+    greedy choice starts with the generalist (best mean alone), then adds the specialists in the
+    order of their gain, and never a candidate that adds nothing."""
+    from search_spaces.portfolio import greedy_portfolio, normalised_losses
+
+    losses = {
+        "A": {"generalist": 0.5, "a_only": 0.1, "b_only": 2.0, "useless": 1.9, "failed": None},
+        "B": {"generalist": 0.5, "a_only": 2.0, "b_only": 0.2, "useless": 1.9, "failed": None},
+        "C": {"generalist": 0.3, "a_only": 2.5, "b_only": 2.5, "useless": 2.0, "failed": float("nan")},
+    }
+    norm = normalised_losses(losses, min_span=0.1)
+    assert norm["A"]["a_only"] == 0.0 and norm["A"]["failed"] == 2.0 and norm["C"]["generalist"] == 0.0
+    assert norm["A"]["generalist"] == pytest.approx(0.4 / 1.1)  # 1 = the median of 0.1, 0.5, 1.9, 2.0
+    chosen = greedy_portfolio(norm, size=4, min_gain=0.01)
+    assert [n for n, _ in chosen] == ["generalist", "a_only", "b_only"]
+    assert chosen[-1][1] == 0.0
+    # A floor on the span: on a set every candidate solves, tiny differences count as little.
+    solved = normalised_losses({"S": {"x": 0.0001, "y": 0.002, "z": 0.004}}, min_span=0.1)["S"]
+    assert solved["z"] < 0.05
+    assert greedy_portfolio(norm, size=1) == [("generalist", chosen[0][1])]
