@@ -32,6 +32,18 @@ def test_spaces_lists_families_and_recipe():
     assert r.returncode == 0
     assert "rnn.cell" in r.stdout and "one of lstm, gru, simple_rnn" in r.stdout
     assert "train.scaling" in r.stdout
+    assert "conv.arch" in r.stdout and "one of fcn, resnet, inception" in r.stdout
+
+
+def test_spaces_seeds_lists_the_portfolio_in_order_then_the_seed_specs():
+    from search_spaces.portfolio import load_portfolio
+
+    r = seqsearch("spaces", "--seeds")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout[r.stdout.index("portfolio for classification"):]
+    names = [n for n, _, _ in load_portfolio()["classification"]]
+    assert [out.index(f"  {n} ") for n in names] == sorted(out.index(f"  {n} ") for n in names)
+    assert out.index(names[-1]) < out.index("seed specs (--warm-start seeds") < out.index("seed000_simple_rnn")
 
 
 def _assert_clean_error(r, message):
@@ -84,6 +96,7 @@ BAD_CASES = [
     ("good.npz", ["--specs", "bad_specs.json"], "--specs 'bad_specs.json': spec-0: spec value rnn.units=17 is not one of [16, 32, 64, 128]"),
     ("good.npz", ["--specs", "data.txt"], "--specs 'data.txt' is not valid JSON"),
     ("good.npz", ["--fillna", "mean"], "Invalid value for '--fillna': 'mean' is not one of"),
+    ("good.npz", ["--warm-start", "best"], "Invalid value for '--warm-start': 'best' is not one of"),
 ]
 
 

@@ -58,9 +58,9 @@ def test_the_space_embeds_tokens_and_the_string_model_matches_the_token_model(tm
     write_texts(tmp_path / "t.csv")
     ds = load_dataset(tmp_path / "t.csv", seed=1)
     space = SearchSpace(data_spec=ds.data_spec(), task_spec=ds.task_spec)
-    assert space.families == ["rnn", "transformer"]
+    assert space.families == ["rnn", "conv", "transformer"]
     assert [p.options for p in space.params("train") if p.name == "scaling"] == [("none",)]
-    for family in ("rnn", "transformer"):
+    for family in ("rnn", "conv", "transformer"):  # conv: no front end, but the embedding width
         core = build_model(space.default_spec(family, {"front.embed_dim": 16}), ds.data_spec(), ds.task_spec)
         assert core.get_layer("token_embedding").output_dim == 16
         wrapped = text_model(core, ds.vocabulary, ds.text["length"])
