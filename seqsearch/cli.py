@@ -133,6 +133,9 @@ def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_
     _log_into_study(options.get("workdir"), options.get("study"), dataset)
     options["fixed"] = _parse_fixed(fixed)
     if options.pop("no_warm_start"):
+        source = click.get_current_context().get_parameter_source("warm_start")
+        if source == click.core.ParameterSource.COMMANDLINE and options["warm_start"] != "none":
+            raise SeqsearchError(f"--no-warm-start contradicts --warm-start {options['warm_start']}: give one of them")
         options["warm_start"] = "none"
     options["objectives"] = [o.strip() for o in options.pop("objectives").split(",") if o.strip()]
     if static_cols is not None:

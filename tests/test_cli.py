@@ -97,6 +97,7 @@ BAD_CASES = [
     ("good.npz", ["--specs", "data.txt"], "--specs 'data.txt' is not valid JSON"),
     ("good.npz", ["--fillna", "mean"], "Invalid value for '--fillna': 'mean' is not one of"),
     ("good.npz", ["--warm-start", "best"], "Invalid value for '--warm-start': 'best' is not one of"),
+    ("good.npz", ["--warm-start", "seeds", "--no-warm-start"], "--no-warm-start contradicts --warm-start seeds"),
 ]
 
 
