@@ -82,10 +82,10 @@ def _seed_candidates():
 def _dataset_path(name: str) -> Path:
     import numpy as np
 
-    if name in SUITE:
-        import aeon
+    from ucr_search import ts_path  # the archive sets and LongSeries, as the search benchmark reads them
 
-        return Path(aeon.__file__).parent / "datasets" / "data" / name / f"{name}_TRAIN.ts"
+    if name in SUITE or name == "LongSeries":
+        return ts_path(name)
     out = Path(tempfile.gettempdir()) / f"seqsearch-portfolio-{name}.npz"
     if out.is_file():
         return out
@@ -95,9 +95,7 @@ def _dataset_path(name: str) -> Path:
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
     rng = np.random.default_rng(7)
-    if name == "LongSeries":  # the set the budget benchmark runs: 1,000 steps, 4 classes
-        arrays = gen.make()
-    elif name == "ShortEvents":  # 150 steps, 4 classes, 120 training series
+    if name == "ShortEvents":  # 150 steps, 4 classes, 120 training series
         arrays = gen.make(n_train=120, n_test=120, length=150, seed=3)
     else:  # Multichannel: 3 channels of 80 steps, 6 classes = event shape (3) x channel pair (2)
         n, length = 300, 80

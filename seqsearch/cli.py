@@ -14,6 +14,8 @@ import click
 
 from .boundary import guarded, set_log_dir
 from .errors import SeqsearchError, one_line
+from search_spaces.portfolio import WARM_STARTS
+
 from .config import FILLNA
 
 # TensorFlow's C++ start-up chatter hides the live view; users can still raise it.
@@ -108,7 +110,7 @@ def main():
 @click.option("--set", "fixed", multiple=True, metavar="NAME=VALUE", help="Fix or narrow a parameter: rnn.cell=gru, rnn.units=[32,64], train.learning_rate=[0.001,0.01]. Repeatable.")
 @click.option("--space", "space_file", type=click.Path(dir_okay=False, path_type=str), help="TOML/YAML file that shapes the space: families, set (fix/narrow), cudnn_only.")
 @click.option("--specs", "specs_file", type=click.Path(dir_okay=False, path_type=str), help="JSON file of architectures to run first (a list of specs, complete like an export's spec.json or partial: defaults fill the rest).")
-@click.option("--warm-start", type=click.Choice(["portfolio", "seeds", "none"]), default="portfolio", show_default=True, help="What runs first, before the sampler explores: portfolio (specs chosen on the tuning suite: FCN, ResNet, InceptionTime, LSTM-FCN ...; tasks it was not built for start from the seeds), seeds (the seed tutorials' small models), none. See seqsearch spaces --seeds.")
+@click.option("--warm-start", type=click.Choice(WARM_STARTS), default="portfolio", show_default=True, help="What runs first, before the sampler explores: portfolio (a few specs chosen on the tuning suite; tasks it was not built for start from the seeds), seeds (the seed tutorials' small models), none. seqsearch spaces --seeds lists them.")
 @click.option("--no-warm-start", is_flag=True, help="Same as --warm-start none.")
 @click.option("--cudnn-only", is_flag=True, help="Keep recurrent layers inside the cuDNN kernel conditions (LSTM/GRU, no recurrent dropout).")
 @click.option("--engine", type=click.Choice(["optuna", "kerastuner"]), default="optuna", show_default=True, help="Who decides what to try next: Optuna or KerasTuner (same space, same tracking and export).")
@@ -283,17 +285,17 @@ def predict(model, data, out, id_col, time_col, target, fillna):
 @guarded
 def spaces(seeds):
     """List every architecture family with its parameters, ranges and defaults."""
-    from search_spaces import SearchSpace, seed_specs, spec_summary
+    from search_spaces import SearchSpace, portfolio_specs, seed_specs, spec_summary
     from search_spaces.portfolio import load_portfolio
 
     space = SearchSpace()
     for line in space.describe():
         click.echo(line)
     if seeds:
-        for task, entries in load_portfolio().items():
+        for task in load_portfolio():
             click.echo(f"portfolio for {task} (--warm-start portfolio, in the order they run):")
-            for name, family, values in entries:
-                click.echo(f"  {name:<22} {spec_summary(space.default_spec(family, values))}")
+            for name, spec in portfolio_specs(space, task).items():
+                click.echo(f"  {name:<22} {spec_summary(spec)}")
         click.echo("seed specs (--warm-start seeds, and the portfolio's fallback for other tasks):")
         for name, spec in seed_specs(space).items():
             click.echo(f"  {name:<22} {spec_summary(spec)}")
