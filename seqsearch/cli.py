@@ -80,6 +80,40 @@ class _Group(click.Group):
             raise _OneLineUsageError(e.format_message(), e.ctx) from None
 
 
+class _GroupedCommand(click.Command):
+    """``--help`` lists the options under headings (``option_groups``: ``(title, [param names])``
+    in display order), the most used first, instead of one block in declaration order."""
+
+    option_groups: tuple = ()
+
+    def format_options(self, ctx, formatter):
+        params = {p.name: p for p in self.get_params(ctx) if isinstance(p, click.Option)}
+        help_option = self.get_help_option(ctx)
+        grouped = {n for _, names in self.option_groups for n in names}
+        rest = [n for n in params if n not in grouped and (help_option is None or n != help_option.name)]
+        groups = [(title, list(names)) for title, names in self.option_groups]
+        if help_option is not None:
+            groups[-1][1].append(help_option.name)  # -h/--help closes the last group
+        for title, names in (*groups, ("Other", rest)):
+            rows = [r for r in (params[n].get_help_record(ctx) for n in names if n in params) if r]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+class _RunCommand(_GroupedCommand):
+    option_groups = (
+        ("Search", ["trials", "timeout", "families", "fixed", "space_file", "specs_file", "warm_start",
+                    "no_warm_start", "seed"]),
+        ("Data", ["task", "target", "id_col", "time_col", "text_col", "tokens", "static_cols", "horizon",
+                  "lookback", "season", "fillna"]),
+        ("Budget and validation", ["max_epochs", "trial_timeout", "max_params", "folds", "ensemble"]),
+        ("Engine", ["engine", "sampler", "pruner", "objectives", "cudnn_only"]),
+        ("Parallelism", ["jobs", "storage"]),
+        ("Output", ["study", "workdir", "tracking_uri", "as_json", "quiet"]),
+    )
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="seqsearch", message="seqsearch %(version)s")
 def main():
@@ -87,7 +121,7 @@ def main():
     searched with Optuna, tracked in MLflow, exported ready to deploy."""
 
 
-@main.command()
+@main.command(cls=_RunCommand, short_help="Search architectures for a dataset and export the best model.")
 @click.argument("dataset", type=click.Path(dir_okay=True, path_type=str))
 @click.option("--task", type=click.Choice(["classification", "regression", "seq2seq", "forecasting"]), help="Task; inferred from the target when unambiguous (Y in an .npz means seq2seq, --horizon forecasting).")
 @click.option("--target", help="Target column (CSV/Parquet). Default: label, target, y or class. Forecasting: the column(s) to forecast, comma-separated.")
@@ -110,7 +144,7 @@ def main():
 @click.option("--set", "fixed", multiple=True, metavar="NAME=VALUE", help="Fix or narrow a parameter: rnn.cell=gru, rnn.units=[32,64], train.learning_rate=[0.001,0.01]. Repeatable.")
 @click.option("--space", "space_file", type=click.Path(dir_okay=False, path_type=str), help="TOML/YAML file that shapes the space: families, set (fix/narrow), cudnn_only.")
 @click.option("--specs", "specs_file", type=click.Path(dir_okay=False, path_type=str), help="JSON file of architectures to run first (a list of specs, complete like an export's spec.json or partial: defaults fill the rest).")
-@click.option("--warm-start", type=click.Choice(WARM_STARTS), default="portfolio", show_default=True, help="What runs first, before the sampler explores: portfolio (a few specs chosen on the tuning suite; tasks it was not built for start from the seeds), seeds (the seed tutorials' small models), none. seqsearch spaces --seeds lists them.")
+@click.option("--warm-start", type=click.Choice(WARM_STARTS), default="portfolio", show_default=True, help="What runs first, before the sampler explores: portfolio (a few specs chosen offline on benchmark data; tasks it was not built for start from the seeds), seeds (the small models of the Keras tutorials seqsearch grew from: SimpleRNN, LSTM, a one-block transformer, ...), none. seqsearch spaces --seeds lists them.")
 @click.option("--no-warm-start", is_flag=True, help="Same as --warm-start none.")
 @click.option("--cudnn-only", is_flag=True, help="Keep recurrent layers inside the cuDNN kernel conditions (LSTM/GRU, no recurrent dropout).")
 @click.option("--engine", type=click.Choice(["optuna", "kerastuner"]), default="optuna", show_default=True, help="Who decides what to try next: Optuna or KerasTuner (same space, same tracking and export).")
@@ -153,7 +187,7 @@ def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
 
 
-@main.command()
+@main.command(short_help='Trials, states and leaderboard of a study (fast: no TensorFlow).')
 @click.argument("study")
 @click.option("--workdir", default="seqsearch-runs", show_default=True)
 @click.option("--storage", help="Optuna storage URL, when the study lives in a database.")
@@ -170,7 +204,7 @@ def status(study, workdir, storage, top, as_json):
     click.echo(json.dumps(info, indent=2) if as_json else format_status(info, top))
 
 
-@main.command()
+@main.command(short_help="Start the MLflow UI on a study's tracking store.")
 @click.option("--study", help="Study to open (default: the only study in --workdir).")
 @click.option("--workdir", default="seqsearch-runs", show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -210,7 +244,7 @@ def _resolve_study(study, workdir):
     return path
 
 
-@main.command()
+@main.command(short_help="Export a study's best model to Keras, SavedModel, ONNX, TFLite.")
 @click.argument("study")
 @click.option("--workdir", default="seqsearch-runs", show_default=True)
 @click.option("--format", "formats", default="keras,savedmodel,onnx,tflite", show_default=True,
@@ -255,7 +289,7 @@ def export(study, workdir, formats, out, tolerance, trial, storage):
     click.echo(f"manifest   {out_dir / 'manifest.json'}")
 
 
-@main.command()
+@main.command(short_help='Predict with an exported model on a data file (CSV out).')
 @click.argument("model", type=click.Path(path_type=str))
 @click.argument("data", type=click.Path(path_type=str))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=str), help="CSV file to write (default: standard output).")
@@ -280,8 +314,8 @@ def predict(model, data, out, id_col, time_col, target, fillna):
         click.echo(f"{n} sequences -> {out}", err=True)
 
 
-@main.command()
-@click.option("--seeds", is_flag=True, help="Also print the warm-start specs: the portfolio (--warm-start portfolio) and the seed tutorials' (--warm-start seeds).")
+@main.command(short_help='List the families, their parameters and the warm-start specs.')
+@click.option("--seeds", is_flag=True, help="Also print the warm-start specs: the portfolio (--warm-start portfolio) and the Keras tutorials' models (--warm-start seeds).")
 @guarded
 def spaces(seeds):
     """List every architecture family with its parameters, ranges and defaults."""

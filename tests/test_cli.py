@@ -178,6 +178,26 @@ def test_workers_starting_together_create_the_study_once(tmp_path):
         _prepare_study_dir(config, None, {**info, "fingerprint": "f2"})
 
 
+def test_help_groups_every_run_option_and_shows_whole_descriptions():
+    from click.testing import CliRunner
+
+    from seqsearch.cli import _RunCommand, main
+
+    grouped = [n for _, names in _RunCommand.option_groups for n in names]
+    import click
+
+    options = [p.name for p in main.commands["run"].params if isinstance(p, click.Option)]
+    assert sorted(options) == sorted(grouped)
+    assert len(grouped) == len(set(grouped))
+    out = CliRunner().invoke(main, ["run", "--help"]).output
+    titles = [line[:-1] for line in out.splitlines() if line.endswith(":") and not line.startswith(" ")]
+    assert titles == [t for t, _ in _RunCommand.option_groups]
+    assert out.index("--trials") < out.index("--task") < out.index("--workdir")
+    top = CliRunner().invoke(main, ["--help"]).output
+    commands = top[top.index("Commands:"):]
+    assert "..." not in commands and all(f"  {name} " in commands for name in main.commands)
+
+
 def test_readme_documents_every_cli_option():
     """The README's CLI reference is the user's manual: an option missing there is a bug."""
     from conftest import REPO
