@@ -61,6 +61,11 @@ class Family:
                     f"input and {task_spec.output_steps} output steps")
         return "produces one vector per sequence, not a sequence"
 
+    def adapt(self, data_spec, task_spec) -> dict:
+        """How this family's parameters narrow for the data at hand: ``{name: (options,
+        default)}`` (the series' length, say). The space applies it before the user's ``--set``."""
+        return {}
+
     def seq2seq_fixed(self) -> dict:
         """Parameter values that do not matter for seq2seq (fixed so the search skips them)."""
         return {}

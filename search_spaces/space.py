@@ -89,15 +89,23 @@ class SearchSpace:
             # (full self-attention included) see a few hundred steps at most.
             for pname, (options, default) in shortening_front(int(data_spec.timesteps)).items():
                 self._narrow(f"{FRONT_PREFIX}.{pname}", list(options))
-                plist = self._params[FRONT_PREFIX]
-                i = next(i for i, q in enumerate(plist) if q.name == pname)
-                plist[i] = replace(plist[i], default=default)
+                self._set_default(FRONT_PREFIX, pname, default)
+        if data_spec is not None and task_spec is not None:
+            for n in names:  # what each family adapts to the data (conv: its stem on long series)
+                for pname, (options, default) in get_family(n).adapt(data_spec, task_spec).items():
+                    self._narrow(f"{n}.{pname}", list(options))
+                    self._set_default(n, pname, default)
         if cudnn_only:
             for n in names:
                 for pname, value in get_family(n).cudnn_fixed().items():
                     self._narrow(f"{n}.{pname}", value)
         for key, value in (fixed or {}).items():
             self._narrow(key, value)
+
+    def _set_default(self, prefix, pname, default):
+        plist = self._params[prefix]
+        i = next(i for i, q in enumerate(plist) if q.name == pname)
+        plist[i] = replace(plist[i], default=default)
 
     def _narrow(self, key, value):
         prefix, _, pname = key.rpartition(".")

@@ -17,6 +17,8 @@ pytestmark = pytest.mark.slow
 
 CLF = frame_task(RawArrays(X=make_classification(n=30, t=12, f=2)[0], y=make_classification(n=30, t=12, f=2)[1]),
                  name="waves", source="generated")
+LONG = frame_task(RawArrays(X=make_classification(n=30, t=300, f=1)[0], y=make_classification(n=30, t=300, f=1)[1]),
+                  name="long", source="generated")
 REVERSAL_X = np.random.default_rng(0).integers(1, 10, size=(30, 5, 1)).astype("float32")
 S2S = frame_task(RawArrays(X=REVERSAL_X, y=REVERSAL_X[:, ::-1, 0].astype(int), sequence_target=True),
                  name="rev", source="generated")
@@ -34,6 +36,8 @@ CASES = {
     # LSTM-FCN: three conv blocks beside an LSTM over the shuffled axes.
     "lstm_fcn": (CLF, "conv", {"conv.filters": 32, "conv.rnn_branch": "lstm", "conv.rnn_units": 8}),
     "inception": (CLF, "conv", {"conv.arch": "inception", "conv.branch_filters": 8, "conv.max_kernel": 10}),
+    # A long series: average pooling by 2 before the convolutions.
+    "fcn_stem": (LONG, "conv", {"conv.filters": 32, "conv.blocks": 2, "conv.stem": 2}),
 }
 
 

@@ -89,6 +89,32 @@ def test_the_portfolio_fits_the_space_of_short_long_and_multichannel_series():
             assert all(spec[k] == v for k, v in values.items() if not k.startswith("front.") or steps <= 256)
 
 
+def test_the_conv_stem_shortens_only_long_fixed_length_series():
+    """conv.stem (average pooling before the convolutions) is asked only over 256 steps, where it
+    defaults to 2 (or more, to leave at most ~1024 steps); padded series and seq2seq keep every
+    step; the user may still fix it."""
+    from search_spaces import DataSpec, TaskSpec
+
+    task = TaskSpec(kind="classification", n_outputs=2, classes=["a", "b"])
+
+    def stem(steps, task=task, fixed=None, **data):
+        space = SearchSpace(data_spec=DataSpec(timesteps=steps, n_features=1, feature_mean=[0.0], feature_var=[1.0],
+                                               **data), task_spec=task, fixed=fixed)
+        p = next(p for p in space.params("conv") if p.name == "stem")
+        return p.current_options(), space.default_spec("conv")["conv.stem"]
+
+    assert stem(256) == ((1,), 1)
+    assert stem(427) == ((1, 2, 4, 8), 2)
+    assert stem(1460) == ((1, 2, 4, 8), 2)
+    assert stem(3000) == ((1, 2, 4, 8), 4)
+    assert stem(427, masked=True) == ((1,), 1)
+    s2s = TaskSpec(kind="seq2seq", n_outputs=3, classes=["0", "1", "2"], output_steps=427)
+    assert stem(427, task=s2s) == ((1,), 1)
+    assert stem(427, fixed={"conv.stem": 8}) == ((8,), 8)
+    with pytest.raises(ValueError, match=r"\[2\] not among \[1\]"):
+        stem(100, fixed={"conv.stem": 2})
+
+
 def test_warm_start_kinds(tmp_path):
     from search_spaces import DataSpec, TaskSpec, warm_start_specs
     from search_spaces.portfolio import load_portfolio, portfolio_specs
