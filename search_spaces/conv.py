@@ -28,17 +28,6 @@ BN_MOMENTUM = 0.9
 
 _PLAIN = ("arch", ("fcn", "resnet"))
 STEMS = (1, 2, 4, 8)
-# The default stem leaves at most this many steps (and is at least 2 on long series).
-STEM_TARGET_STEPS = 1024
-
-
-def stem_default(timesteps: int) -> int:
-    """Halve a long series at least once. Measured on the three fixed-length series of 427-1460
-    steps in the tuning suite (``benchmarks/conv_stem.py``): pooling by 2 gave FCN and
-    InceptionTime a lower validation loss than the full axis in all six pairs, within the same
-    30 s of training; by 4 or 8 it was worse on two of the three. Beyond ~2,000 steps the stem
-    grows so the body reads at most ``STEM_TARGET_STEPS`` steps."""
-    return next((s for s in STEMS[1:] if timesteps / s <= STEM_TARGET_STEPS), STEMS[-1])
 _INCEPTION = ("arch", ("inception",))
 _RNN = ("rnn_branch", ("lstm", "gru"))
 
@@ -146,7 +135,9 @@ class Convolutional(Family):
         Choice("max_kernel", (10, 20, 40), default=40, when=_INCEPTION),
         # Average pooling by ``stem`` before the convolutions: on long series the body reads a
         # shorter axis (kernels span more of the series, epochs cost less). Only long (over
-        # ``LONG_STEPS``), fixed-length series are asked for it (``adapt``).
+        # ``LONG_STEPS``), fixed-length series are asked for it (``adapt``), and the default
+        # keeps every step: pooling by 2 won on OSULeaf and the generated long series but lost
+        # 15 points of test accuracy on ACSF1 (benchmarks/README.md, "The conv stem").
         Choice("stem", STEMS, default=1),
         Float("dropout", 0.0, 0.5, default=0.0),
         # LSTM-FCN: a recurrent layer reads the input beside the convolutions; with ``shuffle``
@@ -188,7 +179,7 @@ class Convolutional(Family):
                 or task_spec.kind == "seq2seq"):
             # Short series keep every step; padded ones and aligned outputs need the whole axis.
             return {"stem": ((1,), 1)}
-        return {"stem": (STEMS, stem_default(steps))}
+        return {"stem": (STEMS, 1)}
 
     def seq2seq_fixed(self):
         return {"rnn_branch": "none"}
