@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import RunConfig
+from .progress import display_epoch
 from .errors import SeqsearchError
 
 __all__ = ["run", "RunResult"]
@@ -555,6 +556,8 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
                                                                       fold=(f + 1, folds)),
                         on_fold=lambda f, o: console.fold(ctx.number, f + 1, folds, o, summary),
                     )
+            if outcome.value == outcome.value:  # what the live view printed, for status (pruned too)
+                ctx.set_attr("val_loss", outcome.value)
             for key in ("best_epoch", "n_params", "epochs_run", "metrics", "seconds", "latency_ms", "rss_mb",
                         "fold_values", "fold_epochs", "first_epoch_seconds", "epoch_seconds"):
                 value = getattr(outcome, key)
@@ -607,7 +610,7 @@ def _leaderboard(engine, score_key):
             "trial": r.number,
             "val_loss": r.value,
             score_key: r.attrs.get("metrics", {}).get(score_key),
-            "best_epoch": r.attrs.get("best_epoch"),
+            "best_epoch": display_epoch(r.attrs.get("best_epoch")),
             "params": r.attrs.get("n_params"),
             "architecture": r.attrs.get("summary", ""),
         })

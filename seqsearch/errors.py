@@ -26,10 +26,11 @@ class TrialFailed(Exception):
 
 
 class TrialPruned(Exception):
-    """The engine asked to stop this candidate early; ``epoch`` is where it stopped, ``reason``
-    why when it is not the pruner's rank (e.g. too slow for the budget)."""
+    """The engine asked to stop this candidate early; ``epoch`` is where it stopped (0-based, as
+    Keras counts), ``reason`` why when it is not the pruner's rank (e.g. too slow for the budget).
+    Texts count epochs from 1, as everything the user reads does."""
 
     def __init__(self, epoch: int, reason: str | None = None):
-        super().__init__(reason or f"pruned at epoch {epoch}")
+        super().__init__(reason or f"pruned after epoch {epoch + 1}")
         self.epoch = epoch
         self.reason = reason

@@ -14,10 +14,15 @@ import sys
 import threading
 import time
 
-__all__ = ["Console", "format_table", "HEARTBEAT"]
+__all__ = ["Console", "display_epoch", "format_table", "HEARTBEAT"]
 
 # Seconds between the plain progress lines of a long trial or phase when not on a terminal.
 HEARTBEAT = 10.0
+
+
+def display_epoch(best_epoch):
+    """A trial's best epoch as the user reads it: counted from 1 (stored 0-based, as Keras counts)."""
+    return None if best_epoch is None else int(best_epoch) + 1
 
 
 def _fmt(v, digits=4):

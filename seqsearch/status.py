@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from .errors import SeqsearchError
+from .progress import display_epoch
 
 __all__ = ["study_status", "format_status"]
 
@@ -41,9 +42,12 @@ def study_status(study: str, workdir="seqsearch-runs", storage: str | None = Non
         trials.append({
             "trial": r.number,
             "state": r.state,
-            "val_loss": r.value if r.value is not None and math.isfinite(r.value) else None,
+            # The trial's best validation loss, as `run` printed it (a pruned trial's Optuna value is
+            # its last reported one, not its best).
+            "val_loss": _finite(a.get("val_loss", r.value)),
             "score": None,
             "epochs": a.get("epochs_run"),
+            "best_epoch": display_epoch(a.get("best_epoch")),
             "seconds": round(a["seconds"], 1) if isinstance(a.get("seconds"), (int, float)) else None,
             "params": a.get("n_params"),
             "architecture": a.get("summary", ""),
@@ -74,6 +78,10 @@ def study_status(study: str, workdir="seqsearch-runs", storage: str | None = Non
             "leaderboard": [t["trial"] for t in leaderboard], "best_model": best_model, "notices": notices}
 
 
+def _finite(value):
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
 def _score_key(trials) -> str:
     for t in trials:
         for key in ("val_accuracy", "val_mae"):
@@ -101,7 +109,7 @@ def format_status(status: dict, top: int = 10) -> str:
     board = [by_number[n] for n in status["leaderboard"][:top]]
     if board:
         lines += ["", f"leaderboard (top {len(board)} of {len(status['leaderboard'])} completed, by val_loss):",
-                  format_table(board, ["trial", "val_loss", key, "epochs", "params", "architecture"])]
+                  format_table(board, ["trial", "val_loss", key, "best_epoch", "params", "architecture"])]
     b = status["best_model"]
     if b:
         test = ", ".join(f"{k} {v:.4g}" for k, v in (b.get("test") or {}).items())

@@ -196,7 +196,8 @@ class Tracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, epoch) for k, v in logs.items()])
+        # Steps count epochs from 1, as the live view, status and the leaderboard do.
+        self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, epoch + 1) for k, v in logs.items()])
 
     def end_trial(self, run_id: str, outcome, extra_tags: dict | None = None):
         from mlflow.entities import Metric, RunTag
@@ -206,7 +207,7 @@ class Tracker:
         if outcome.rss_mb == outcome.rss_mb:  # measured (not NaN)
             metrics["rss_mb"] = outcome.rss_mb
         if outcome.best_epoch >= 0:
-            metrics["best_epoch"] = outcome.best_epoch
+            metrics["best_epoch"] = outcome.best_epoch + 1  # counted from 1
             # Only completed trials (cross-validated finalists, with --folds) log best_*: a pruned
             # trial's single-split loss logs as split_best_* so that sorting the runs by
             # best_val_loss never ranks it above a finalist's fold mean.
@@ -216,7 +217,7 @@ class Tracker:
         if outcome.reason:
             tags["seqsearch.reason"] = outcome.reason[:5000]
         if outcome.state == "pruned" and outcome.epochs_run:
-            tags["seqsearch.pruned_at_epoch"] = outcome.epochs_run - 1
+            tags["seqsearch.pruned_at_epoch"] = outcome.epochs_run  # its last epoch, counted from 1
         if outcome.summary_text:
             self.client.log_text(run_id, outcome.summary_text, "model_summary.txt")
         # Cross-validated: best_val_loss is the folds' mean; fold_val_loss has one step per fold.

@@ -200,7 +200,7 @@ def _epoch_callback(hooks, history, durations=None):
             history.append(logs)
             if not all(math.isfinite(v) for v in logs.values()):
                 bad = [k for k, v in logs.items() if not math.isfinite(v)]
-                raise TrialFailed(f"{', '.join(bad)} became NaN or infinite at epoch {epoch}")
+                raise TrialFailed(f"{', '.join(bad)} became NaN or infinite in epoch {epoch + 1}")
             for hook in hooks:
                 hook(epoch, logs)
 
@@ -520,7 +520,7 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
         outcome.state = "pruned"
         outcome.reason = (
             f"{outcome.n_params} parameters exceed --max-params" if e.epoch < 0
-            else getattr(e, "reason", None) or f"pruned at epoch {e.epoch}"
+            else getattr(e, "reason", None) or f"pruned after epoch {e.epoch + 1}"
         )
     except TrialFailed as e:
         outcome.state, outcome.reason = "failed", str(e)

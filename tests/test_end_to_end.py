@@ -193,3 +193,34 @@ def test_specs_file_replays_architectures_first(tmp_path):
     assert (trials[0].params["rnn.cell"], trials[0].params["rnn.units"], trials[0].params["rnn.layers"]) == ("gru", 16, 1)
     assert (trials[1].params["transformer.d_model"], trials[1].params["transformer.blocks"]) == (16, 1)
     assert [t.user_attrs["warm_start"] for t in trials] == ["spec-0", "spec-1"]
+
+
+def test_run_status_and_mlflow_show_the_same_numbers(tmp_path):
+    """One meaning per number: a trial's val_loss and epoch counts read the same in the live
+    view, `seqsearch status`, the leaderboards and MLflow, pruned trials included (Optuna keeps
+    a pruned trial's last reported loss; the live view prints its best)."""
+    X, y = make_classification(n=48, t=10, f=1)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    wd = tmp_path / "runs"
+    r = seqsearch("run", tmp_path / "d.npz", "--workdir", wd, "--no-warm-start", "--trials", 6, "--max-epochs", 12,
+                  "--families", "rnn", "--folds", 1, "--ensemble", 1, "--set", "train.patience=10")
+    assert r.returncode == 0, r.stderr[-3000:]
+    live = {int(m[1]): (m[2], m[3], int(m[4])) for m in re.finditer(
+        r"^\s+#(\d+)\s+(complete|pruned)\s+(\S+)\s+\S+\s+(\d+)\s", r.stdout, re.M)}
+    assert "pruned" in {s for s, _, _ in live.values()}, r.stdout
+    assert re.search(r"\[pruned after epoch 4 \(sha", r.stdout), r.stdout
+    st = json.loads(seqsearch("status", "d", "--workdir", wd, "--json").stdout)
+    shown = {t["trial"]: (t["state"], f"{t['val_loss']:.4f}", t["epochs"]) for t in st["trials"]}
+    assert shown == live
+    # The leaderboards: best epoch counted from 1 in run's and status's alike.
+    board = re.search(r"^leaderboard .*\n.*\n-.*\n((?:\d+ .*\n)+)", r.stdout, re.M)[1].splitlines()
+    run_best = {int(line.split()[0]): int(line.split()[3]) for line in board}
+    status_best = {t["trial"]: t["best_epoch"] for t in st["trials"] if t["trial"] in run_best}
+    assert run_best == status_best and all(1 <= e <= 12 for e in run_best.values())
+    _, _, children = _runs(wd / "d", "d")
+    for c in children:
+        n = int(c.data.tags["seqsearch.trial"])
+        if n in run_best:
+            assert c.data.metrics["best_epoch"] == run_best[n]
+        if c.data.tags["seqsearch.state"] == "pruned":
+            assert int(c.data.tags["seqsearch.pruned_at_epoch"]) == live[n][2]

@@ -38,7 +38,7 @@ def test_pruning_hook_stops_training(ds):
             raise TrialPruned(epoch)
 
     out = fit_candidate(spec(), ds, max_epochs=10, seed=0, hooks=[prune_at_1])
-    assert out.state == "pruned" and out.epochs_run == 2 and out.reason == "pruned at epoch 1"
+    assert out.state == "pruned" and out.epochs_run == 2 and out.reason == "pruned after epoch 2"
 
 
 def test_parameter_budget_rejects_before_training(ds):
@@ -67,7 +67,7 @@ def test_nan_loss_is_a_failed_outcome(ds):
         out = fit_candidate(spec(**{"rnn.cell": "nan_cell", "rnn.bidirectional": False}), ds, max_epochs=3, seed=0)
     finally:
         unregister_cell("nan_cell")
-    assert out.state == "failed" and "became NaN or infinite at epoch 0" in out.reason
+    assert out.state == "failed" and "became NaN or infinite in epoch 1" in out.reason
 
 
 @keras.saving.register_keras_serializable(package="seqsearch_tests")

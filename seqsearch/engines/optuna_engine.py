@@ -255,8 +255,8 @@ class OptunaEngine(RecordQueries):
                     return  # Optuna prunes single-objective studies only
                 trial.report(value, epoch)
                 if trial.should_prune():
-                    raise TrialPruned(epoch, f"pruned at epoch {epoch} ({self.pruner_name}: behind the trials "
-                                             "that reached this epoch)")
+                    raise TrialPruned(epoch, f"pruned after epoch {epoch + 1} ({self.pruner_name}: behind the "
+                                             "trials that reached this epoch)")
 
             def find_duplicate(spec):
                 key = json.dumps(spec, sort_keys=True)
@@ -312,7 +312,8 @@ TOO_SLOW_CONSTRAINT = "too_slow_for_the_budget"
 def make_pruner(name: str, max_epochs: int):
     """Pruners fed once per epoch (the epoch is the resource), from the first trial on: queued
     warm-start specs are stopped like any other. Successive halving (the default) and Hyperband
-    keep the best 1/3 of the trials at each rung (epochs 3, 9, 27, 81), asynchronously: a trial
+    keep the best 1/3 of the trials at each rung (Optuna steps 3, 9, 27, 81: after epochs 4, 10, 28, 82
+    counted from 1), asynchronously: a trial
     is compared with those that reached its rung before it, so a budget goes to the candidates
     that lead early; median stops a trial whose loss is worse than the median of earlier trials
     at the same epoch."""
