@@ -320,7 +320,7 @@ def _write_onnx(model, tmp):
         import onnx  # noqa: F401
         import tf2onnx  # noqa: F401
     except ImportError:
-        raise ExportError("ONNX export needs onnx and tf2onnx: pip install 'seqsearch[export]'") from None
+        raise ExportError("ONNX export needs onnx and tf2onnx, which install with seqsearch: pip install onnx tf2onnx") from None
     import warnings
 
     path = tmp / "model.onnx"
@@ -335,7 +335,7 @@ def _run_onnx(path, X):
     try:
         import onnxruntime as ort
     except ImportError:
-        raise ExportError("checking the ONNX export needs onnxruntime: pip install 'seqsearch[export]'") from None
+        raise ExportError("checking the ONNX export needs onnxruntime, which installs with seqsearch: pip install onnxruntime") from None
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     inputs = session.get_inputs()
     if len(inputs) != 1:
