@@ -4,7 +4,7 @@ Every trial records the process's resident memory once the trial was released (`
 the Optuna trial and the MLflow run). Before the gradient-registry fix each fitted model left
 ~9 MB behind, so 100 trials grew memory by ~900 MB (60, the count here, by ~450 MB); the bound
 is 20% over trial 10's (~190 MB), and the slope over trials 10-59 must stay under 1 MB/trial.
-60 rather than 100 trials keeps CI under 25 minutes; the 100-trial measurement is in the README."""
+60 rather than 100 trials keeps CI under 25 minutes; the 100-trial measurement is in CONTRIBUTING.md."""
 
 import numpy as np
 import pytest
