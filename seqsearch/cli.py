@@ -209,8 +209,9 @@ def status(study, workdir, storage, top, as_json):
 @click.option("--workdir", default="seqsearch-runs", show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option("--verbose", is_flag=True, help="Show the MLflow server's own log lines and warnings.")
 @guarded
-def ui(study, workdir, host, port):
+def ui(study, workdir, host, port, verbose):
     """Start the MLflow UI on a study's tracking store (no server to set up)."""
     path = _resolve_study(study, workdir)
     from .tracking import check_local_store
@@ -219,7 +220,14 @@ def ui(study, workdir, host, port):
     uri = f"sqlite:///{path / 'mlflow.db'}"
     click.echo(f"MLflow UI for study {path.name!r}: http://{host}:{port}  (Ctrl+C to stop)")
     sys.stdout.flush()
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--registry-store-uri", uri,
+           "--host", host, "--port", str(port)]
+    if not verbose:
+        # The server's INFO lines and its dependencies' deprecation warnings are not news to
+        # the user; errors still show.
+        cmd += ["--uvicorn-opts", "--log-level warning"]
+        os.environ["PYTHONWARNINGS"] = "ignore"
+        os.environ["MLFLOW_LOGGING_LEVEL"] = "WARNING"
     # Become the MLflow UI process rather than its parent: a signal to this process then
     # reaches the server itself, and no orphaned server outlives `seqsearch ui`.
     os.execv(sys.executable, cmd)

@@ -89,7 +89,7 @@ def test_run_tracks_exports_and_resumes(tmp_path):
         assert ch.info.status in ("FINISHED", "KILLED", "FAILED")
         if ch.data.tags["seqsearch.state"] == "complete":
             hist = c.get_metric_history(ch.info.run_id, "val_loss")
-            assert 1 <= len(hist) <= 2 and [m.step for m in hist] == list(range(len(hist)))
+            assert 1 <= len(hist) <= 2 and [m.step for m in hist] == list(range(1, len(hist) + 1))  # epochs from 1
             assert "n_params" in ch.data.metrics
     assert "test_accuracy" in parent.data.metrics
     plots = {a.path for a in c.list_artifacts(parent.info.run_id, "plots")}
