@@ -26,8 +26,10 @@ __all__ = ["BN_MOMENTUM", "Convolutional", "conv_kernels"]
 # (validation loss 1.77 = ln 6 after 25 epochs; 0.79 and 86% accuracy with 0.9).
 BN_MOMENTUM = 0.9
 
-_PLAIN = ("arch", ("fcn", "resnet"))
+# Average-pooling sizes of the stem before the convolutions (``conv.stem``, long series only).
 STEMS = (1, 2, 4, 8)
+
+_PLAIN = ("arch", ("fcn", "resnet"))
 _INCEPTION = ("arch", ("inception",))
 _RNN = ("rnn_branch", ("lstm", "gru"))
 

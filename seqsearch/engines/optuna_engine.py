@@ -312,9 +312,9 @@ TOO_SLOW_CONSTRAINT = "too_slow_for_the_budget"
 def make_pruner(name: str, max_epochs: int):
     """Pruners fed once per epoch (the epoch is the resource), from the first trial on: queued
     warm-start specs are stopped like any other. Successive halving (the default) and Hyperband
-    keep the best 1/3 of the trials at each rung (Optuna steps 3, 9, 27, 81: after epochs 4, 10, 28, 82
-    counted from 1), asynchronously: a trial
-    is compared with those that reached its rung before it, so a budget goes to the candidates
+    keep the best 1/3 of the trials at each rung (Optuna steps 3, 9, 27, 81: after epochs 4, 10,
+    28, 82 counted from 1), asynchronously: a trial is compared with those that reached its rung
+    before it, so a budget goes to the candidates
     that lead early; median stops a trial whose loss is worse than the median of earlier trials
     at the same epoch."""
     import optuna
