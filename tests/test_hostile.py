@@ -62,7 +62,7 @@ CASES = [
     ("noise.npz", [], None, "not a readable .npz archive"),
     ("utf16.csv", [], None, "utf16.csv is not UTF-8 text"),
     ("latin1.csv", [], None, "latin1.csv is not UTF-8 text"),
-    ("nul.csv", [], None, "row(s) have NaN or infinite features (first: id=nan, time=nan)"),
+    ("nul.csv", [], None, "nul.csv is not a text CSV file: it has a NUL byte at byte 17"),
     ("unequal.ts", [], None, "unequal.ts declares @equalLength true but holds series of different lengths (2 to 3"),
     ("gaps.npz", [], None, "X has 1 NaN or infinite value(s) in 1 sequence(s)"),
     ("good.npz", ["--fillna", "mean"], None, "Invalid value for '--fillna'"),

@@ -85,6 +85,16 @@ def test_bad_pair_files_say_what_is_wrong(tmp_path, content, kwargs, message):
         load_dataset(tmp_path / "bad.tsv", **kwargs)
 
 
+@pytest.mark.parametrize("data, message", [
+    ("1 2\t2 1\n3\t3\n".encode("utf-16-le"), r"bad.tsv is not UTF-8 text \(it is UTF-16\)"),
+    (b"1 2\t2 1\n" + b"\x00" * 32, "bad.tsv is not a text TSV file: it has a NUL byte at byte 8"),
+])
+def test_a_pair_file_that_is_not_utf8_text_says_so(tmp_path, data, message):
+    (tmp_path / "bad.tsv").write_bytes(data)
+    with pytest.raises(DataError, match=message):
+        load_dataset(tmp_path / "bad.tsv")
+
+
 def test_a_target_token_training_never_saw_is_unknown_and_counted(tmp_path):
     lines = ["source\ttarget\tsplit", *[f"{i}\t{i}\ttrain" for i in range(1, 9)], "x\tnew\ttest"]
     (tmp_path / "p.tsv").write_text("\n".join(lines) + "\n")

@@ -148,6 +148,41 @@ def _pick(columns, given, candidates, option, what, required=True):
     )
 
 
+def check_text(path: Path, kind: str = "CSV") -> None:
+    """A clear error for a binary (or corrupted) file given as text: a NUL byte never occurs
+    in UTF-8 text, and pandas versions disagree on what a NUL byte becomes (NaN or a string of
+    NULs), so the file is rejected before parsing, with where the first one is."""
+    offset = 0
+    with open(path, "rb") as f:
+        head = f.read(4096)
+        f.seek(0)
+        wide = _wide_encoding(head)
+        if wide:
+            raise DataError(f"{path.name} is not UTF-8 text (it is {wide}); save it as UTF-8 {kind}")
+        while chunk := f.read(1 << 20):
+            i = chunk.find(b"\x00")
+            if i >= 0:
+                raise DataError(
+                    f"{path.name} is not a text {kind} file: it has a NUL byte at byte {offset + i}; "
+                    f"save it as UTF-8 text (a binary or half-written file cannot be read)"
+                )
+            offset += len(chunk)
+
+
+def _wide_encoding(head: bytes) -> str | None:
+    """'UTF-16' or 'UTF-32' when the first bytes are text in one of them (a byte-order mark,
+    or ASCII with a NUL beside every character), else None."""
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "UTF-32"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    if len(head) >= 8:
+        even, odd = head[0::2].count(0) / len(head[0::2]), head[1::2].count(0) / len(head[1::2])
+        if max(even, odd) > 0.4 and min(even, odd) < 0.05:
+            return "UTF-16"
+    return None
+
+
 def _read_table(path: Path):
     """A CSV or Parquet file as a DataFrame (same columns and rules for both)."""
     import pandas as pd
@@ -164,6 +199,7 @@ def _read_table(path: Path):
         if not all(isinstance(c, str) for c in df.columns):
             df.columns = [str(c) for c in df.columns]
         return df
+    check_text(path)
     try:
         df = pd.read_csv(path)
     except pd.errors.EmptyDataError:

@@ -46,9 +46,10 @@ def read_pairs(path: Path):
     source/target columns."""
     import pandas as pd
 
-    from .loaders import _read_table
+    from .loaders import _read_table, check_text
 
     if path.suffix.lower() == ".tsv":
+        check_text(path, "TSV")
         try:
             df = pd.read_csv(path, sep="\t", header=None, dtype=str, keep_default_na=False, quoting=3)
         except pd.errors.EmptyDataError:
