@@ -294,7 +294,7 @@ class Tracker:
         from mlflow.models import infer_signature
 
         mlflow.set_tracking_uri(self.uri)
-        signature = infer_signature(input_example, model.predict(input_example, verbose=0))
+        signature = infer_signature(input_example, _outputs(model, input_example))
         from .export import exported_trials, library_versions
 
         v = library_versions()
@@ -309,11 +309,14 @@ class Tracker:
             # mlflow.keras (3.17) writes the input example before it creates the model folder
             # (log_model with an input_example fails): save into a folder made first, then log.
             local.mkdir()
-            # Exported (SavedModel) form: MLflow loads it with TensorFlow alone, so the model
-            # serves without seqsearch's custom layers registered (transformer, TLB, encdec).
+            # A model of Keras' own layers only is saved as it is (a fraction of a second) and
+            # loads with Keras alone. One with seqsearch's custom layers (transformer, TLB,
+            # encdec) is saved in exported (SavedModel) form, which MLflow loads with TensorFlow
+            # alone, without those layers registered; tracing it takes ~10 s on a CPU.
+            exported = not keras_builtin_only(model)
             with contextlib.redirect_stdout(io.StringIO()):  # the export prints its signature
                 mlflow.keras.save_model(model, str(local), signature=signature, input_example=input_example,
-                                        pip_requirements=reqs, save_exported_model=True)
+                                        pip_requirements=reqs, save_exported_model=exported)
             c.log_artifacts(self.parent_id, str(local), "best_model")
         model_uri = f"runs:/{self.parent_id}/best_model"
         # The registry prints "Successfully registered model ..." on stderr; the run's own
@@ -325,6 +328,7 @@ class Tracker:
         c.set_tag(self.parent_id, "seqsearch.logged_model_trial", str(metrics["trial"]))
         c.set_tag(self.parent_id, "seqsearch.logged_model_members", ",".join(map(str, exported_trials(metrics))))
         c.set_tag(self.parent_id, "seqsearch.best_model_uri", model_uri)
+        c.set_tag(self.parent_id, "seqsearch.best_model_format", "savedmodel" if exported else "keras")
         return model_uri
 
     def logged_model_trials(self) -> list[int] | None:
@@ -333,6 +337,28 @@ class Tracker:
         tags = self.client.get_run(self.parent_id).data.tags
         tag = tags.get("seqsearch.logged_model_members", tags.get("seqsearch.logged_model_trial"))
         return [int(t) for t in tag.split(",")] if tag else None
+
+
+def _outputs(model, x):
+    """The model's outputs on a few rows, called eagerly: predict() would first trace a graph
+    for them (~3 s on a CPU). A model that cannot take ``x`` eagerly (raw strings) predicts."""
+    import keras
+
+    try:
+        return keras.tree.map_structure(keras.ops.convert_to_numpy, model(x, training=False))
+    except Exception:  # noqa: BLE001 - predict() raises the real error if there is one
+        return model.predict(x, verbose=0)
+
+
+def keras_builtin_only(model) -> bool:
+    """Whether every layer of ``model`` (nested models included) is one of Keras' own."""
+    stack = [model]
+    while stack:
+        layer = stack.pop()
+        if not type(layer).__module__.startswith("keras."):
+            return False
+        stack.extend(getattr(layer, "layers", None) or [])
+    return True
 
 
 def _str(v) -> str:

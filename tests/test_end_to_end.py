@@ -103,6 +103,8 @@ def test_run_tracks_exports_and_resumes(tmp_path):
         assert "model_summary.txt" in {a.path for a in c.list_artifacts(ch.info.run_id)}
     assert parent.data.tags["seqsearch.logged_model_trial"] == str(metrics["trial"])
     model_uri = parent.data.tags["seqsearch.best_model_uri"]
+    # Recurrent cells are Keras' own layers: the model is logged as it is, not traced.
+    assert parent.data.tags["seqsearch.best_model_format"] == "keras"
     import mlflow.pyfunc
 
     mlflow.set_tracking_uri(f"sqlite:///{study_path / 'mlflow.db'}")

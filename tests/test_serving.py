@@ -28,8 +28,10 @@ def test_registered_model_alias_best_serves(tmp_path):
     uri = f"sqlite:///{wd / 'srv' / 'mlflow.db'}"
     from mlflow import MlflowClient
 
-    version = MlflowClient(tracking_uri=uri).get_model_version_by_alias("srv", "best")
+    client = MlflowClient(tracking_uri=uri)
+    version = client.get_model_version_by_alias("srv", "best")
     assert version.name == "srv"
+    assert client.get_run(version.run_id).data.tags["seqsearch.best_model_format"] == "savedmodel"
 
     import seqsearch as ss
 
