@@ -7,16 +7,21 @@ seqsearch beside a hand-written KerasTuner baseline given the same budget.
     python benchmarks/ucr_search.py --budget 900 --datasets ItalyPowerDemand
     python benchmarks/ucr_search.py --budget 300 --tools seqsearch --pruner sha   # multi-fidelity
     python benchmarks/ucr_search.py --budget 900 --tools seqsearch --folds 1      # no cross-validation
+    python benchmarks/ucr_search.py --budget 300 --tools seqsearch --no-alone --compare-selection \
+        --datasets ...   # greedy ensemble selection against the best-N rule, on the same searches
 
 For each dataset (the archive's own train/test split, read from the ``.ts`` files the ``aeon``
 package ships, so nothing is downloaded):
 
 * seqsearch: ``seqsearch.run`` with default options, ``--timeout BUDGET`` and an unbounded trial
   count; on these small validation splits each completed trial is cross-validated on 3 folds
-  of train+validation by default (``--folds``) and the exported model (on these small validation splits by default the average of the
-  three best distinct trials, see ``--ensemble``) is retrained on train+validation and scored
-  on the test split. The best trial alone is also retrained and scored, outside the budget, so
-  the table can show what the average adds.
+  of train+validation by default (``--folds``) and the exported model (on these small
+  validation splits by default an average of up to three distinct trials, chosen and weighed
+  by greedy selection on the finalists' out-of-fold predictions, see ``--ensemble`` and
+  ``--ensemble-selection``) is retrained on train+validation and scored on the test split. The
+  best trial alone is also retrained and scored, outside the budget, so the table can show what
+  the average adds; with ``--compare-selection``, so are the greedy average and the best-N
+  rule's average of the same search (each for its members' full epochs).
 * baseline: KerasTuner Hyperband (``max_epochs=100, factor=3``, early stopping on val_loss with
   patience 10) over the hypermodel a user would write by hand: a Normalization layer adapted on
   the training split, 1-3 LSTM or GRU layers of 32/64/128 units, optionally bidirectional,
@@ -119,7 +124,36 @@ def budget_use(study_path: Path, study: str, started_at: float) -> dict:
     }
 
 
-def run_seqsearch(name, budget, seed, pruner=None, folds=None, alone=True):
+def compare_selection(study_path: Path) -> dict:
+    """Outside the budget and the wall time, on the same finished search: the test accuracy of
+    the average greedy selection chooses and of the best-N rule's, each retrained on
+    train+validation for its members' full best epoch counts (a paired comparison: same
+    trials, same retrain seeds)."""
+    from seqsearch.api import load_study_dataset
+    from seqsearch.engines import OptunaEngine
+    from seqsearch.ensemble import select_members
+    from seqsearch.export import export_best
+
+    config, ds = load_study_dataset(study_path)
+    engine = OptunaEngine(config.study, study_path).load()
+    records, best = engine.records(), engine.best()
+    _, y = ds.train_val
+    out = {}
+    done = {}
+    for method in ("greedy", "best"):
+        members, weights, how = select_members(records, best, config.ensemble_size(len(ds.X_val)), method=method,
+                                               study_path=study_path, y=y, categorical=True,
+                                               fingerprint=ds.fingerprint())
+        key = tuple((r.number, round(w, 4)) for r, w in zip(members, weights))
+        if key not in done:
+            _, metrics = export_best(members, ds, seed=config.seed, best_dir=study_path / f"compare-{method}",
+                                     study=config.study, weights=weights if len(members) > 1 else None)
+            done[key] = metrics["test"]["accuracy"]
+        out[f"{method}_selection"] = {"chosen_by": how, "members": [list(k) for k in key], "test_accuracy": done[key]}
+    return out
+
+
+def run_seqsearch(name, budget, seed, pruner=None, folds=None, alone=True, compare=False):
     import seqsearch
     from seqsearch.progress import Console
 
@@ -137,6 +171,7 @@ def run_seqsearch(name, budget, seed, pruner=None, folds=None, alone=True):
             from seqsearch.api import export_trial
 
             single = json.loads((export_trial(r.study_path, r.best_trial) / "metrics.json").read_text())
+        paired = compare_selection(r.study_path) if compare and len(r.leaderboard) > 1 else {}
     return {
         "tool": "seqsearch" + (f" --pruner {pruner}" if pruner else "") + (f" --folds {folds}" if folds else ""),
         "folds": r.folds,
@@ -154,10 +189,11 @@ def run_seqsearch(name, budget, seed, pruner=None, folds=None, alone=True):
         "test_accuracy": r.test_metrics["accuracy"],
         "best_trial_alone_test_accuracy": (single["test"]["accuracy"] if single
                                            else r.test_metrics["accuracy"] if len(r.ensemble) <= 1 else None),
+        **paired,
     }
 
 
-def run_kerastuner(name, budget, seed, pruner=None, folds=None, alone=True):
+def run_kerastuner(name, budget, seed, pruner=None, folds=None, alone=True, compare=False):
     import keras
     import keras_tuner as kt
     import numpy as np
@@ -237,6 +273,9 @@ def main():
                     help="seqsearch's --folds (default: its default, 3 on these small splits); the row is named after it")
     ap.add_argument("--no-alone", dest="alone", action="store_false",
                     help="skip retraining and scoring the best trial alone beside an exported average")
+    ap.add_argument("--compare-selection", action="store_true",
+                    help="after each seqsearch search, retrain and test both the greedy-selection average "
+                         "and the best-N rule's on the same trials (outside the budget)")
     ap.add_argument("--out", default=str(HERE / "results" / "ucr_search.json"))
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -245,7 +284,7 @@ def main():
     for name in args.datasets.split(","):
         for tool in args.tools.split(","):
             row = {"dataset": name, "budget_s": args.budget, **runners[tool](name, args.budget, args.seed, args.pruner, args.folds,
-                                                                         args.alone)}
+                                                                         args.alone, args.compare_selection)}
             print(json.dumps(row), flush=True)
             results.append(row)
     previous = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {}

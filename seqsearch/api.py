@@ -442,7 +442,8 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
     from search_spaces import cudnn_eligible, spec_summary
 
     from .budget import FINISH_OVERHEAD_S, FOLD_SHARE, MIN_EPOCHS
-    from .training import TrialOutcome, cross_validate, fit_candidate
+    from .ensemble import save_predictions
+    from .training import TrialOutcome, cross_validate, fit_candidate, out_of_fold
 
     folds = config.folds_for(ds.task_spec.kind, len(ds.X_val))  # resolved by run(): config.folds
     finalists = max(FINALISTS, config.ensemble_size(len(ds.X_val)))
@@ -466,6 +467,19 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
             return None
         best = min(done, key=lambda r: r.value)
         return best.number, max(best.attrs["fold_values"])
+
+    # Greedy ensemble selection chooses among the finalists by their out-of-fold outputs: a
+    # finalist keeps them (one prediction pass per fold). Sequence-to-sequence models (their
+    # trainer is another graph) and forecasting windows keep the rule.
+    selecting = (config.ensemble_size(len(ds.X_val)) > 1 and config.ensemble_selection == "greedy"
+                 and ds.task_spec.kind in ("classification", "regression"))
+
+    def keeps_outputs(number, value) -> bool:
+        """Whether a trial whose first fold ended at ``value`` is one the selection may choose."""
+        if folds > 1:
+            return _not_finalist(value, finalist_rank(number, value), finalists, folds, finalist_bar(number)) is None
+        better = sum(1 for r in engine.records() if r.number != number and r.state == "complete" and r.value < value)
+        return better < finalists
 
     def leads(number, value) -> bool:
         """Whether ``value`` beats every other completed trial's loss on the first fold (the
@@ -535,6 +549,7 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
                     latency="latency_ms" in config.objectives, deadline=deadline,
                     share=share, min_epochs=min(MIN_EPOCHS, max_epochs), extend=extend,
                     trace_cap=budget.trace_cap(share),
+                    predict_val=(lambda v: keeps_outputs(ctx.number, v)) if selecting else None,
                 )
                 if outcome.too_slow:
                     ctx.set_attr("too_slow", True)  # the sampler ranks it infeasible
@@ -556,6 +571,12 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
                                                                       fold=(f + 1, folds)),
                         on_fold=lambda f, o: console.fold(ctx.number, f + 1, folds, o, summary),
                     )
+            if outcome.state == "complete" and selecting:
+                oof = outcome.oof
+                if oof is None and folds == 1 and outcome.val_predictions is not None:
+                    oof = out_of_fold(ds, [outcome], 1, config.seed)
+                if oof is not None:
+                    save_predictions(config.study_path, ctx.number, *oof, ds.fingerprint())
             if outcome.value == outcome.value:  # what the live view printed, for status (pruned too)
                 ctx.set_attr("val_loss", outcome.value)
             for key in ("best_epoch", "n_params", "epochs_run", "metrics", "seconds", "latency_ms", "rss_mb",
@@ -678,20 +699,28 @@ def _finish(config, ds, engine, tracker, console, study_path, budget=None) -> Ru
         tracker.log_figures(study_figures(records, curves, engine.importances()))
     front = _pareto(config, engine, tracker, console) if len(config.objectives) > 1 else []
 
-    from .export import ensemble_members, exported_trials
+    from .ensemble import select_members
+    from .export import exported_trials
 
-    members = ensemble_members(records, best, config.ensemble_size(len(ds.X_val)))
+    _, y_pool = ds.train_val
+    members, weights, selection = select_members(
+        records, best, config.ensemble_size(len(ds.X_val)), method=config.ensemble_selection,
+        study_path=study_path, y=y_pool,
+        categorical=ds.task_spec.categorical, fingerprint=ds.fingerprint())
     epochs = None
     if budget is not None and budget.bounded:
         from .budget import plan_finish
 
         # What is left of --timeout pays for the retrain: shortened, and said so, if it must be.
         plan = plan_finish(members, budget.retrain_left(), _train_scale(ds))
+        kept = {r.number for r in plan.members}
+        weights = [w for r, w in zip(members, weights) if r.number in kept]
         members, epochs = plan.members, plan.epochs
         if plan.note:
             console.warn(plan.note)
     with study_lock(study_path):  # two processes finishing one study: one retrains, one reuses
-        metrics, model = _export_and_log(config, ds, tracker, console, members, study_path, epochs)
+        metrics, model = _export_and_log(config, ds, tracker, console, members, study_path, epochs,
+                                         weights=weights, selection=selection)
     best_dir = study_path / "best"
     test_txt = ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
     console.echo(f"test ({metrics['dataset']['n_test']} sequences): {test_txt}")
@@ -724,8 +753,8 @@ def _finish(config, ds, engine, tracker, console, study_path, budget=None) -> Ru
     )
 
 
-def _export_and_log(config, ds, tracker, console, members, study_path, epochs=None):
-    from .export import export_best, exported_trials, read_export, retrain_epochs
+def _export_and_log(config, ds, tracker, console, members, study_path, epochs=None, weights=None, selection=None):
+    from .export import export_best, exported_trials, exported_weights, read_export, retrain_epochs
 
     best = members[0]
     best_dir = study_path / "best"
@@ -733,7 +762,9 @@ def _export_and_log(config, ds, tracker, console, members, study_path, epochs=No
     model = None
     numbers = [r.number for r in members]
     epochs = epochs or [int(r.attrs.get("best_epoch", 0)) + 1 for r in members]
+    weights = [w / sum(weights) for w in weights] if weights else [1.0 / len(members)] * len(members)
     if (metrics and exported_trials(metrics) == numbers and retrain_epochs(metrics) == epochs
+            and all(abs(a - b) <= 1e-4 for a, b in zip(exported_weights(metrics), weights))
             and metrics.get("dataset", {}).get("fingerprint") == ds.fingerprint()):
         which = f"trial #{best.number}" if len(members) == 1 else "trials " + ", ".join(f"#{n}" for n in numbers)
         console.echo(f"\nbest {which} unchanged; keeping the export in {best_dir}")
@@ -741,13 +772,20 @@ def _export_and_log(config, ds, tracker, console, members, study_path, epochs=No
         if len(members) == 1:
             console.echo(f"\nretraining trial #{best.number} ({best.attrs.get('summary', '')}) on train+val "
                          f"for {epochs[0]} epochs ...")
+        elif selection == "greedy":
+            console.echo(f"\nretraining {len(members)} trials on train+val; the export averages them with the "
+                         f"weights greedy selection gave on out-of-fold predictions:")
+            for r, e, w in zip(members, epochs, weights):
+                console.echo(f"  #{r.number} {r.attrs.get('summary', '')} (weight {w:.2f}, val_loss {r.value:.4g}, "
+                             f"{e} epochs)")
         else:
             console.echo(f"\nretraining the {len(members)} best trials on train+val; the export averages them:")
             for r, e in zip(members, epochs):
                 console.echo(f"  #{r.number} {r.attrs.get('summary', '')} (val_loss {r.value:.4g}, {e} epochs)")
         model, metrics = export_best(members, ds, seed=config.seed, best_dir=best_dir, study=config.study,
                                      progress=lambda text, always=False: console.status("  " + text, always=always),
-                                     epochs=epochs)
+                                     epochs=epochs, weights=weights if len(members) > 1 else None,
+                                     selection=selection if len(members) > 1 or selection == "greedy" else None)
     if tracker.logged_model_trials() != numbers:
         from . import load_model
 

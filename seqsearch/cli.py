@@ -107,7 +107,8 @@ class _RunCommand(_GroupedCommand):
                     "no_warm_start", "seed"]),
         ("Data", ["task", "target", "id_col", "time_col", "text_col", "tokens", "static_cols", "horizon",
                   "lookback", "season", "fillna"]),
-        ("Budget and validation", ["max_epochs", "trial_timeout", "max_params", "folds", "ensemble"]),
+        ("Budget and validation", ["max_epochs", "trial_timeout", "max_params", "folds", "ensemble",
+                                   "ensemble_selection"]),
         ("Engine", ["engine", "sampler", "pruner", "objectives", "cudnn_only"]),
         ("Parallelism", ["jobs", "storage"]),
         ("Output", ["study", "workdir", "tracking_uri", "as_json", "quiet"]),
@@ -155,7 +156,8 @@ def main():
 @click.option("--trial-timeout", type=float, help="Seconds one trial may train; a trial over it stops and is recorded as failed.")
 @click.option("--max-params", type=int, help="Reject (prune) candidates with more parameters than this, before training.")
 @click.option("--folds", type=int, help="Cross-validate the finalists (trials that complete on the validation split among the 3 best so far; the others end pruned) on K folds of train+validation (every sequence validated once) and rank them by the mean val_loss; the pruner still judges the first fold. Default: 3 when the validation split has fewer than 100 sequences (not forecasting), else 1 (the split alone).")
-@click.option("--ensemble", type=int, help="Export the average of the N best distinct trials, each retrained on train+validation (one model file, every export format). Default: 3 when the validation split has fewer than 100 sequences (too few to pick one model), else 1.")
+@click.option("--ensemble", type=int, help="Export an average of up to N distinct trials, each retrained on train+validation (one model file, every export format). Default: 3 when the validation split has fewer than 100 sequences (too few to pick one model), else 1.")
+@click.option("--ensemble-selection", type=click.Choice(["greedy", "best"]), help="How the average's members are chosen: greedy (default: greedy selection with replacement on the finalists' out-of-fold predictions, which weighs members and may keep one; classification and regression) or best (the N best by val_loss within a margin of the best, equal weights).")
 @click.option("--storage", help="Optuna storage URL (e.g. postgresql://...) shared by several machines. Default: a journal file in the study folder.")
 @click.option("--tracking-uri", help="MLflow tracking URI. Default: SQLite store in the study folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout at the end.")

@@ -33,6 +33,7 @@ SMALL_VAL_SEQUENCES = 100
 SMALL_VAL_FOLDS = 3
 ENSEMBLE_SMALL_VAL = 3
 MAX_ENSEMBLE = 20
+ENSEMBLE_SELECTIONS = ("greedy", "best")
 MAX_FOLDS = 20
 
 
@@ -98,6 +99,9 @@ class RunConfig:
     # The export averages the N best distinct trials; None: ENSEMBLE_SMALL_VAL members when the
     # validation split is too small to pick one model reliably, else 1 (ensemble_size()).
     ensemble: int | None = None
+    # How its members are chosen: "greedy" (greedy selection on the finalists' out-of-fold
+    # outputs, where the task keeps them) or "best" (the best by val_loss, equal weights).
+    ensemble_selection: str = "greedy"
     # k-fold cross-validation of every trial that completes on the validation split (the pruner
     # still judges the first fold epoch by epoch); None: SMALL_VAL_FOLDS when the validation
     # split is small and the task is not forecasting, else 1 (folds_for()).
@@ -125,6 +129,11 @@ class RunConfig:
             positive_int("ensemble", self.ensemble, MAX_ENSEMBLE)
         if self.folds is not None:
             positive_int("folds", self.folds, MAX_FOLDS)
+        if self.ensemble_selection is None:
+            self.ensemble_selection = "greedy"
+        if self.ensemble_selection not in ENSEMBLE_SELECTIONS:
+            raise SeqsearchError(f"--ensemble-selection must be one of {', '.join(ENSEMBLE_SELECTIONS)}, "
+                                 f"got {self.ensemble_selection!r}")
         if self.max_params is not None:
             positive_int("max_params", self.max_params, 10**12)
         if self.timeout is not None and not (0 < self.timeout <= 10**8):

@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .ensemble import ensemble_members
 from .errors import SeqsearchError, one_line
 
 __all__ = ["export_best", "ensemble_members", "average_model", "read_export", "library_versions", "export_formats", "check_formats", "check_export_target",
@@ -56,31 +57,16 @@ def _intact_zip(path: Path) -> bool:
 
 
 def exported_trials(metrics: dict) -> list[int]:
-    """The trial(s) an export's ``metrics.json`` holds: an average's members, best first."""
+    """The trial(s) an export's ``metrics.json`` holds: an average's members, lead first (the
+    best trial when it is one of them)."""
     return [m["trial"] for m in metrics["ensemble"]] if "ensemble" in metrics else [metrics.get("trial")]
 
 
-def ensemble_members(records, best, size: int) -> list:
-    """The trials an export averages: ``best``, then the next trials by validation loss with
-    another architecture (a duplicate spec adds nothing), at most ``size`` in all. A trial whose
-    validation loss is clearly worse than the best's (over 1.1 x best + 0.02) never joins: when
-    few trials completed, a weak one would pull the average down."""
-    chosen, seen = [best], {json.dumps(best.spec, sort_keys=True)}
-    limit = 1.1 * best.value + 0.02
-    for r in sorted((r for r in records if r.state == "complete"), key=lambda r: (r.value, r.number)):
-        if len(chosen) >= size or r.value > limit:
-            break
-        key = json.dumps(r.spec, sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            chosen.append(r)
-    return chosen
-
-
-def average_model(members):
+def average_model(members, weights=None):
     """One Keras model that feeds its input to every member and averages their outputs (class
-    probabilities, values or forecasts, in the task's own units): it saves as one .keras file
-    and exports to every format like a single model."""
+    probabilities, values or forecasts, in the task's own units), weighted by ``weights`` (which
+    sum to 1) when they differ: it saves as one .keras file and exports to every format like a
+    single model (Keras' own layers only)."""
     import keras
 
     if len(members) == 1:
@@ -88,7 +74,18 @@ def average_model(members):
     inputs = keras.Input(shape=members[0].input_shape[1:], dtype=members[0].inputs[0].dtype, name="sequence")
     # Each member renamed: every retrain starts a fresh Keras session, so their names collide.
     outs = [keras.Model(m.input, m.output, name=f"member_{i}")(inputs) for i, m in enumerate(members)]
-    return keras.Model(inputs, keras.layers.Average(name="average")(outs), name="ensemble")
+    if weights is None or len(set(weights)) == 1:
+        return keras.Model(inputs, keras.layers.Average(name="average")(outs), name="ensemble")
+    scaled = [keras.layers.Rescaling(float(w), name=f"weight_{i}")(o) for i, (o, w) in enumerate(zip(outs, weights))]
+    return keras.Model(inputs, keras.layers.Add(name="average")(scaled), name="ensemble")
+
+
+def exported_weights(metrics: dict) -> list[float]:
+    """The weight of each exported member in the average (best first; equal when not stored)."""
+    if "ensemble" in metrics:
+        members = metrics["ensemble"]
+        return [float(m.get("weight", 1.0 / len(members))) for m in members]
+    return [1.0]
 
 
 def retrain_epochs(metrics: dict) -> list[int]:
@@ -98,11 +95,13 @@ def retrain_epochs(metrics: dict) -> list[int]:
     return [int(metrics.get("retrain_epochs", 0))]
 
 
-def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, progress=None, epochs=None):
-    """Rebuild each record's spec (one record, or the members of an ensemble, best first), train
+def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, progress=None, epochs=None,
+                weights=None, selection: str | None = None):
+    """Rebuild each record's spec (one record, or the members of an ensemble, lead first), train
     it on train+validation for its best epoch count (or ``epochs[i]``, when --timeout shortened
-    the retrain), average the members, score the result on the test split and write
-    ``model.keras``, ``spec.json`` and ``metrics.json``.
+    the retrain), average the members (weighted by ``weights``, chosen by ``selection``: "best"
+    or "greedy"), score the result on the test split and write ``model.keras``, ``spec.json``
+    and ``metrics.json``.
 
     Written into a temporary folder beside ``best_dir`` and renamed into place, so an
     interrupted export never leaves a half-written model that looks complete.
@@ -130,13 +129,21 @@ def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, prog
         say(f"{what}: {epochs} epochs in {time.perf_counter() - member_started:.1f} s", always=True)
         members.append({"trial": r.number, "summary": spec_summary(r.spec), "val_loss": r.value,
                         "retrain_epochs": epochs})
-    model = average_model(models)
+    if weights is not None and len(records) > 1:
+        total = float(sum(weights))
+        weights = [round(float(w) / total, 6) for w in weights]
+        for m, w in zip(members, weights):
+            m["weight"] = w
+    model = average_model(models, weights)
     X, y = dataset.train_val
     task_spec = dataset.task_spec_for(y, X)
     say(f"scoring on the test split ({len(dataset.X_test)} sequences) ...", always=True)
     test = score(model, dataset.X_test, dataset.y_test, task_spec)
     summary = members[0]["summary"]
-    if len(records) > 1:
+    if len(records) > 1 and "weight" in members[0] and len({m["weight"] for m in members}) > 1:
+        summary = f"weighted average of {len(records)}: " + " | ".join(
+            f"{m['weight']:.2f} x {m['summary']}" for m in members)
+    elif len(records) > 1:
         summary = f"average of {len(records)}: " + " | ".join(m["summary"] for m in members)
     metrics = {
         "study": study,
@@ -159,6 +166,8 @@ def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, prog
     }
     if len(records) > 1:
         metrics["ensemble"] = members
+    if selection is not None:
+        metrics["ensemble_selection"] = selection
     if dataset.framing:
         metrics["dataset"]["framing"] = dataset.framing
     if dataset.pairs:

@@ -43,6 +43,11 @@ class TrialOutcome:
     trace_seconds: float = 0.0  # of it, tracing the graphs (first training and validation batch), under a share
     too_slow: bool = False  # stopped because it could not reach min_epochs within its share
     budget_stop: str | None = None  # "deadline" (the search's end) or "share" (its own share) stopped it
+    # The model's outputs on its validation split at its best epoch (when asked for), and for a
+    # cross-validated trial its out-of-fold outputs on train+validation with the rows they
+    # cover (:func:`cross_validate`): what greedy ensemble selection chooses from.
+    val_predictions: np.ndarray | None = None
+    oof: tuple | None = None
 
 
 TOO_SLOW = "too slow for the budget"
@@ -207,6 +212,22 @@ def _epoch_callback(hooks, history, durations=None):
     return _Hooks()
 
 
+def _best_weights_callback():
+    """Keeps a copy of the weights at the lowest validation loss so far (the first epoch to
+    reach it, as the outcome's best epoch is chosen)."""
+    import keras
+
+    class _Best(keras.callbacks.Callback):
+        best, weights = math.inf, None
+
+        def on_epoch_end(self, epoch, logs=None):
+            v = float((logs or {}).get("val_loss", math.nan))
+            if v < self.best:
+                self.best, self.weights = v, self.model.get_weights()
+
+    return _Best()
+
+
 def _fresh_session(seed: int):
     import keras
 
@@ -343,7 +364,7 @@ def measure_latency(model, X, repeats: int = 7) -> float:
 def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_params=None,
                   time_limit: float | None = None, latency: bool = False,
                   deadline=None, share: float | None = None, min_epochs: int = 1, extend=None,
-                  trace_cap: float | None = None) -> TrialOutcome:
+                  trace_cap: float | None = None, predict_val=None) -> TrialOutcome:
     """Train ``spec`` on the training split, validating every epoch; stop on patience.
     ``time_limit``: seconds of training after which the trial stops and is recorded as failed.
     ``deadline``: the search budget's end (``time.perf_counter()`` time, or a function returning
@@ -355,6 +376,9 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
     tracing outlasts ``trace_cap`` seconds, is pruned as too slow for the budget; one that can
     stops when the share ends and counts with the epochs it finished, unless ``extend(best
     val_loss, seconds granted)`` then grants it more seconds (see ``_share_callback``).
+    ``predict_val(best val_loss) -> bool``: asked once a complete trial finished training;
+    when True, the outcome keeps the model's outputs on the validation split at its best epoch
+    (``val_predictions``; one prediction pass).
 
     Memory stays flat over any number of trials: the model, its traced graphs and the
     gradient functions they registered are all released before this returns."""
@@ -365,7 +389,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
             outcome = _fit_candidate(spec, dataset, max_epochs=max_epochs, seed=seed, hooks=hooks,
                                      max_params=max_params, time_limit=time_limit, latency=latency,
                                      deadline=deadline, share=share, min_epochs=min_epochs,
-                                     extend=extend, trace_cap=trace_cap)
+                                     extend=extend, trace_cap=trace_cap, predict_val=predict_val)
     finally:
         keras.backend.clear_session()  # the model is unreachable now: one collection frees it
     outcome.rss_mb = process_rss_mb()
@@ -407,7 +431,8 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
         hooks = [lambda epoch, logs, f=f: on_epoch(f, epoch, logs)] if on_epoch else []
         o = fit_candidate(spec, dataset.fold(f, folds, fold_seed), max_epochs=cap, seed=seed,
                           max_params=max_params, time_limit=left, deadline=deadline, hooks=hooks,
-                          share=fold_share, min_epochs=1)
+                          share=fold_share, min_epochs=1,
+                          predict_val=(lambda v: True) if first.val_predictions is not None else None)
         if on_fold:
             on_fold(f, o)
         if o.state != "complete":
@@ -428,10 +453,26 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
         rss_mb=outcomes[-1].rss_mb,
         fold_values=[o.value for o in outcomes],
         fold_epochs=[o.best_epoch + 1 for o in outcomes],
+        oof=out_of_fold(dataset, outcomes, folds, fold_seed),
     )
     if done < folds:
         out.reason = f"cross-validated on {done} of {folds} folds ({note or 'the --timeout budget ended'})"
     return out
+
+
+def out_of_fold(dataset, outcomes, folds: int, fold_seed: int):
+    """(outputs, covered): the folds' validation outputs placed at their rows of train+validation
+    (the training split, then the validation split), and which rows a fold reached; None unless
+    every fold trained kept its outputs."""
+    if any(o.val_predictions is None for o in outcomes):
+        return None
+    n = len(dataset.X_train) + len(dataset.X_val)
+    pred = np.zeros((n, *outcomes[0].val_predictions.shape[1:]), dtype=np.float32)
+    covered = np.zeros(n, dtype=bool)
+    for f, o in enumerate(outcomes):
+        rows = dataset.fold_rows(f, folds, fold_seed)
+        pred[rows], covered[rows] = o.val_predictions, True
+    return pred, covered
 
 
 def later_fold_epochs(best_epochs: int) -> int:
@@ -454,7 +495,8 @@ def process_rss_mb() -> float:
 
 
 def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_limit, latency,
-                   deadline=None, share=None, min_epochs=1, extend=None, trace_cap=None) -> TrialOutcome:
+                   deadline=None, share=None, min_epochs=1, extend=None, trace_cap=None,
+                   predict_val=None) -> TrialOutcome:
     import keras
 
     started = time.perf_counter()
@@ -485,6 +527,9 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
             # After the hooks: a pruner's verdict on the epoch comes first.
             portion = _share_callback(share, started, min_epochs, durations, history, extend, trace_cap)
             callbacks.append(portion)
+        keep = _best_weights_callback() if predict_val is not None else None
+        if keep is not None:
+            callbacks.append(keep)
         fit(
             dataset.X_train,
             dataset.y_train,
@@ -516,6 +561,10 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
             outcome.budget_stop = "share"
         if latency:
             outcome.latency_ms = measure_latency(model, dataset.X_val)
+        if keep is not None and keep.weights is not None and predict_val(keep.best):
+            model.set_weights(keep.weights)
+            outcome.val_predictions = np.asarray(model.predict(dataset.X_val, verbose=0, batch_size=256),
+                                                 dtype=np.float32)
     except TrialPruned as e:
         outcome.state = "pruned"
         outcome.reason = (

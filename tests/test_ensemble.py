@@ -12,7 +12,8 @@ from seqsearch.config import RunConfig
 from seqsearch.data.dataset import RawArrays, frame_task
 from seqsearch.engines import TrialRecord
 from seqsearch.errors import SeqsearchError
-from seqsearch.export import FORMATS, ensemble_members, export_best, export_formats
+from seqsearch.ensemble import greedy_selection, save_predictions, select_members, selection_loss
+from seqsearch.export import FORMATS, average_model, ensemble_members, export_best, export_formats
 from test_cli import seqsearch
 
 
@@ -35,6 +36,83 @@ def test_members_are_the_best_distinct_trials_close_to_the_best():
     assert [r.number for r in ensemble_members(records, best, 2)] == [0, 2]
     assert [r.number for r in ensemble_members(records, best, 3)] == [0, 2, 4]
     assert [r.number for r in ensemble_members(records, best, 10)] == [0, 2, 4]
+
+
+# Three models' class probabilities on six out-of-fold rows (two per class). TWIN is a little
+# worse copy of BEST (the same mistakes on class 2); OTHER is the weakest alone but the only
+# one right on class 2.
+Y6 = np.array([0, 0, 1, 1, 2, 2])
+BEST = np.array([[.85, .1, .05]] * 2 + [[.1, .85, .05]] * 2 + [[.45, .4, .15]] * 2, dtype=np.float32)
+TWIN = np.array([[.9, .05, .05]] * 2 + [[.05, .9, .05]] * 2 + [[.45, .45, .1]] * 2, dtype=np.float32)
+OTHER = np.array([[.3, .35, .35]] * 2 + [[.35, .3, .35]] * 2 + [[.1, .1, .8]] * 2, dtype=np.float32)
+
+
+def test_greedy_selection_picks_the_complementary_member_not_the_next_best():
+    losses = [selection_loss(p, Y6, True) for p in (BEST, TWIN, OTHER)]
+    assert losses[0] < losses[1] < losses[2]  # the best-N rule would average BEST and TWIN
+    counts, loss = greedy_selection({0: BEST, 1: TWIN, 2: OTHER}, Y6, categorical=True, size=2)
+    # BEST twice, OTHER once: (2 x BEST + OTHER) / 3 beats every average with TWIN in it.
+    assert counts == {0: 2, 2: 1}
+    assert loss == pytest.approx(selection_loss((2 * BEST + OTHER) / 3, Y6, True))
+    assert loss < losses[0] and loss < selection_loss((BEST + TWIN) / 2, Y6, True)
+    # The twin adds nothing: the best alone.
+    assert greedy_selection({0: BEST, 1: TWIN}, Y6, categorical=True, size=3)[0] == {0: 1}
+    # At most `size` distinct members, however many rounds.
+    assert len(greedy_selection({0: BEST, 1: TWIN, 2: OTHER}, Y6, categorical=True, size=1)[0]) == 1
+
+
+def test_greedy_selection_for_regression_scales_each_target():
+    y = np.array([[0.0, 100.0], [1.0, 300.0], [2.0, 200.0], [3.0, 400.0]])
+    low = y + np.array([0.5, 0.0])  # off by half a unit on the small target
+    high = y + np.array([-0.5, 0.0])  # off the other way: the average is exact
+    counts, loss = greedy_selection({0: low, 1: high}, y, categorical=False, size=2)
+    assert counts == {0: 1, 1: 1} and loss == pytest.approx(0.0)
+
+
+def test_select_members_reads_the_kept_predictions_and_falls_back_to_the_best(tmp_path):
+    records = [_rec(0, 0.70, units=16), _rec(1, 0.72, units=32), _rec(2, 0.74, units=8), _rec(3, 0.75, units=4)]
+    best = records[0]
+    y = np.concatenate([np.zeros(4, dtype=int), Y6])  # rows 0-3: not reached by any fold
+    covered = np.array([False] * 4 + [True] * 6)
+    for number, pred in zip((0, 1, 2), (BEST, TWIN, OTHER)):
+        save_predictions(tmp_path, number, np.concatenate([np.full((4, 3), 1 / 3), pred]), covered, "fp")
+    members, weights, how = select_members(records, best, 2, study_path=tmp_path, y=y, categorical=True,
+                                           fingerprint="fp")
+    assert how == "greedy" and [r.number for r in members] == [0, 2] and weights == pytest.approx([2 / 3, 1 / 3])
+    # Trial 3 kept nothing; "best", another dataset, or no kept outputs for the best: the rule.
+    for kwargs in ({"method": "best"}, {"fingerprint": "other"}):
+        members, weights, how = select_members(records, best, 2, **{"study_path": tmp_path, "y": y,
+                                                                     "categorical": True, "fingerprint": "fp", **kwargs})
+        assert how == "best" and [r.number for r in members] == [0, 1] and weights == [0.5, 0.5]
+    (tmp_path / "predictions" / "trial-0.npz").unlink()
+    assert select_members(records, best, 2, study_path=tmp_path, y=y, categorical=True, fingerprint="fp")[2] == "best"
+
+
+def test_a_weighted_average_weighs_each_member():
+    import keras
+
+    members = []
+    for i in range(2):
+        inp = keras.Input((4, 1))
+        out = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inp))
+        members.append(keras.Model(inp, out, name=f"m{i}"))
+    X = np.random.default_rng(0).normal(size=(5, 4, 1)).astype("float32")
+    parts = [m.predict(X, verbose=0) for m in members]
+    model = average_model(members, [0.75, 0.25])
+    np.testing.assert_allclose(model.predict(X, verbose=0), 0.75 * parts[0] + 0.25 * parts[1], atol=1e-6)
+    assert average_model(members, [0.5, 0.5]).get_layer("average").__class__.__name__ == "Average"
+
+
+def test_out_of_fold_rows_cover_train_and_validation_once():
+    ds = CLF
+    k = 3
+    rows = np.concatenate([ds.fold_rows(f, k, seed=7) for f in range(k)])
+    assert sorted(rows.tolist()) == list(range(len(ds.X_train) + len(ds.X_val)))
+    X_pool, y_pool = ds.train_val
+    for f in range(k):
+        fold = ds.fold(f, k, seed=7)
+        np.testing.assert_array_equal(fold.X_val, X_pool[ds.fold_rows(f, k, seed=7)])
+        np.testing.assert_array_equal(fold.y_val, y_pool[ds.fold_rows(f, k, seed=7)])
 
 
 def test_default_size_follows_the_validation_split():
@@ -113,9 +191,10 @@ def test_a_regression_average_is_in_the_targets_units(tmp_path):
 
 @pytest.mark.slow
 def test_ensemble_end_to_end_run_resume_predict_export(tmp_path):
-    """On a split with 6 validation sequences the default export averages the best trials:
-    both candidates here fit it (val_loss ~0.001-0.005), so both join. --folds 1 ranks them on
-    that split alone (what this test is about is the average, not cross-validation)."""
+    """On a split with 6 validation sequences the default export is an average: greedy selection
+    chooses from the trials' validation outputs; with the best-N rule both candidates here fit
+    the split (val_loss ~0.001-0.005), so both join. --folds 1 ranks them on that split alone
+    (what this test is about is the average, not cross-validation)."""
     from test_end_to_end import _runs
 
     X, y = make_classification(n=40, t=8, f=1, classes=("lo", "hi"))
@@ -125,12 +204,28 @@ def test_ensemble_end_to_end_run_resume_predict_export(tmp_path):
     (tmp_path / "specs.json").write_text(json.dumps(specs))
     wd = tmp_path / "runs"
     cmd = ["run", tmp_path / "d.npz", "--workdir", wd, "--specs", tmp_path / "specs.json", "--no-warm-start",
-           "--trials", 2, "--max-epochs", 15, "--pruner", "none", "--folds", 1, "--json"]
-    r = seqsearch(*cmd)
+           "--trials", 2, "--max-epochs", 15, "--pruner", "none", "--folds", 1]
+    # By default greedy selection chooses from the trials' kept validation outputs.
+    r = seqsearch(*cmd, "--json")
     assert r.returncode == 0, r.stderr[-3000:]
     result = json.loads(r.stdout)
     best = wd / "d" / "best"
     metrics = json.loads((best / "metrics.json").read_text())
+    assert metrics["ensemble_selection"] == "greedy"
+    assert {p.name for p in (wd / "d" / "predictions").iterdir()} == {"trial-0.npz", "trial-1.npz"}
+    kept = np.load(wd / "d" / "predictions" / f"trial-{result['best_trial']}.npz")
+    # Rows of train+validation; with --folds 1 only the 6 validation rows are covered.
+    assert kept["pred"].shape[1] == 2 and kept["pred"].shape[0] > 6 and kept["covered"].sum() == 6
+    weights = [m["weight"] for m in metrics["ensemble"]] if "ensemble" in metrics else [1.0]
+    assert set(result["ensemble"]) <= {0, 1} and sum(weights) == pytest.approx(1.0)
+
+    # The best-N rule: both trials fit the split, both join with equal weights.
+    cmd = [*cmd, "--ensemble-selection", "best"]
+    r = seqsearch(*cmd, "--json")
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout)
+    metrics = json.loads((best / "metrics.json").read_text())
+    assert metrics["ensemble_selection"] == "best"
     assert sorted(result["ensemble"]) == [0, 1] and result["ensemble"][0] == result["best_trial"]
     assert [m["trial"] for m in metrics["ensemble"]] == result["ensemble"]
     assert [s["rnn.cell"] for s in json.loads((best / "spec.json").read_text())] == \
@@ -142,7 +237,7 @@ def test_ensemble_end_to_end_run_resume_predict_export(tmp_path):
     assert "best model: trials " + ", ".join(f"#{n}" for n in result["ensemble"]) + " (average of 2: " in r.stdout
 
     # The same command again: same members, the export is kept, not retrained.
-    r = seqsearch(*cmd[:-1])
+    r = seqsearch(*cmd)
     assert r.returncode == 0 and "unchanged; keeping the export" in r.stdout, r.stdout[-2000:]
 
     # The averaged model predicts and exports like a single one.
@@ -153,7 +248,7 @@ def test_ensemble_end_to_end_run_resume_predict_export(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
 
     # --ensemble 1: the best trial alone, re-exported and re-logged.
-    r = seqsearch(*cmd[:-1], "--ensemble", 1)
+    r = seqsearch(*cmd, "--ensemble", 1)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "retraining trial #" in r.stdout
     metrics = json.loads((best / "metrics.json").read_text())

@@ -146,6 +146,15 @@ class Dataset:
         if f == 0:
             return self
         self.check_folds(k)
+        hold, keep = self._fold_split(f, k, seed)
+        X_tr = np.concatenate([self.X_train[keep], self.X_val])
+        y_tr = np.concatenate([self.y_train[keep], self.y_val])
+        out = replace(self, X_train=X_tr, y_train=y_tr, X_val=self.X_train[hold], y_val=self.y_train[hold])
+        out.task_spec = self.task_spec_for(y_tr, X_tr)
+        return out
+
+    def _fold_split(self, f: int, k: int, seed: int):
+        """(held-out, kept) indices into the training split for fold ``f`` >= 1 of ``k``."""
         n = len(self.X_train)
         rng = np.random.default_rng(seed)
         # Deal the training sequences round-robin to k-1 folds, shuffled within each class.
@@ -153,13 +162,14 @@ class Dataset:
         order = np.concatenate([rng.permutation(np.flatnonzero(classes == c)) for c in np.unique(classes)])
         which = np.empty(n, dtype=int)
         which[order] = np.arange(n) % (k - 1)
-        hold = np.flatnonzero(which == f - 1)
-        keep = np.flatnonzero(which != f - 1)
-        X_tr = np.concatenate([self.X_train[keep], self.X_val])
-        y_tr = np.concatenate([self.y_train[keep], self.y_val])
-        out = replace(self, X_train=X_tr, y_train=y_tr, X_val=self.X_train[hold], y_val=self.y_train[hold])
-        out.task_spec = self.task_spec_for(y_tr, X_tr)
-        return out
+        return np.flatnonzero(which == f - 1), np.flatnonzero(which != f - 1)
+
+    def fold_rows(self, f: int, k: int, seed: int = 0) -> np.ndarray:
+        """The rows of train+validation (the training split, then the validation split) that
+        fold ``f`` of ``k`` validates on, in the order of that fold's ``X_val``."""
+        if f == 0:
+            return np.arange(len(self.X_train), len(self.X_train) + len(self.X_val))
+        return self._fold_split(f, k, seed)[0]
 
     def fingerprint(self) -> str:
         """SHA-256 over every split (shapes, dtypes, bytes); computed once, the splits never change."""
