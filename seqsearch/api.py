@@ -613,7 +613,7 @@ def _finish_estimate(config, ds, engine) -> float:
     """Seconds the finish would take if the search stopped now: retraining the trials the
     export would average (from their measured epoch times), plus scoring, export and logging."""
     from .budget import FINISH_OVERHEAD_S, retrain_seconds
-    from .export import ensemble_members
+    from .ensemble import ensemble_members
 
     best = engine.best()
     if best is None:

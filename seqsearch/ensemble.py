@@ -32,17 +32,22 @@ MIN_GAIN = 1e-4
 RULE_FACTOR, RULE_OFFSET = 1.1, 0.02
 
 
+def _spec_key(record) -> str:
+    """One string per architecture: two trials with the same spec are one member."""
+    return json.dumps(record.spec, sort_keys=True)
+
+
 def ensemble_members(records, best, size: int) -> list:
     """The trials the rule averages: ``best``, then the next trials by validation loss with
     another architecture (a duplicate spec adds nothing), at most ``size`` in all. A trial whose
     validation loss is clearly worse than the best's (over 1.1 x best + 0.02) never joins: when
     few trials completed, a weak one would pull the average down."""
-    chosen, seen = [best], {json.dumps(best.spec, sort_keys=True)}
+    chosen, seen = [best], {_spec_key(best)}
     limit = RULE_FACTOR * best.value + RULE_OFFSET
     for r in sorted((r for r in records if r.state == "complete"), key=lambda r: (r.value, r.number)):
         if len(chosen) >= size or r.value > limit:
             break
-        key = json.dumps(r.spec, sort_keys=True)
+        key = _spec_key(r)
         if key not in seen:
             seen.add(key)
             chosen.append(r)
@@ -129,7 +134,7 @@ def select_members(records, best, size: int, *, method="greedy", study_path=None
     rows = base[1]
     pool, preds, seen = {}, {}, set()
     for r in sorted((r for r in records if r.state == "complete"), key=lambda r: (r.number != best.number, r.value, r.number)):
-        key = json.dumps(r.spec, sort_keys=True)
+        key = _spec_key(r)
         if key in seen:
             continue
         kept = base if r.number == best.number else load_predictions(study_path, r.number, fingerprint)

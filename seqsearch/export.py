@@ -10,10 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .ensemble import ensemble_members
 from .errors import SeqsearchError, one_line
 
-__all__ = ["export_best", "ensemble_members", "average_model", "read_export", "library_versions", "export_formats", "check_formats", "check_export_target",
+__all__ = ["export_best", "average_model", "read_export", "library_versions", "export_formats", "check_formats", "check_export_target",
            "remove_stale_temps", "FORMATS"]
 
 FORMATS = ("keras", "savedmodel", "onnx", "tflite")

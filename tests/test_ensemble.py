@@ -12,8 +12,8 @@ from seqsearch.config import RunConfig
 from seqsearch.data.dataset import RawArrays, frame_task
 from seqsearch.engines import TrialRecord
 from seqsearch.errors import SeqsearchError
-from seqsearch.ensemble import greedy_selection, save_predictions, select_members, selection_loss
-from seqsearch.export import FORMATS, average_model, ensemble_members, export_best, export_formats
+from seqsearch.ensemble import ensemble_members, greedy_selection, save_predictions, select_members, selection_loss
+from seqsearch.export import FORMATS, average_model, export_best, export_formats
 from test_cli import seqsearch
 
 
