@@ -1,5 +1,5 @@
 """Search quality per wall-clock budget on the tuning suite's UCR/UEA classification sets,
-seqsearch beside a hand-written KerasTuner baseline given the same budget.
+seqsearch beside a hand-written KerasTuner baseline and AutoKeras 3, given the same budget.
 
     python benchmarks/ucr_search.py --budget 300            # 5 minutes per dataset and tool
     python benchmarks/ucr_search.py --budget 300 --tools seqsearch --no-alone \
@@ -9,6 +9,9 @@ seqsearch beside a hand-written KerasTuner baseline given the same budget.
     python benchmarks/ucr_search.py --budget 900 --tools seqsearch --folds 1      # no cross-validation
     python benchmarks/ucr_search.py --budget 300 --tools seqsearch --no-alone --compare-selection \
         --datasets ...   # greedy ensemble selection against the best-N rule, on the same searches
+    pip install -e ".[bench]"
+    python benchmarks/ucr_search.py --budget 300 --tools seqsearch,autokeras --no-alone \
+        --datasets ItalyPowerDemand,BasicMotions,OSULeaf,ACSF1,PickupGestureWiimoteZ   # beside AutoKeras
 
 For each dataset (the archive's own train/test split, read from the ``.ts`` files the ``aeon``
 package ships, so nothing is downloaded):
@@ -29,12 +32,19 @@ package ships, so nothing is downloaded):
   and validation splits as seqsearch's. When the budget runs out the trial in progress stops
   after its current batch and no new trial starts; the best model KerasTuner kept (trained on
   the training split) is scored on the test split.
+* AutoKeras 3.0.0 (``--tools autokeras``, the ``bench`` extra): an ``AutoModel`` with its
+  ``ConvBlock`` before its ``RNNBlock`` and a ``ClassificationHead``, every block's
+  hyperparameters left to AutoKeras, its default greedy tuner, the same train/validation split.
+  When the budget runs out its trial in progress stops after the current batch and no new trial
+  starts; AutoKeras then refits its best trial on the training split for that trial's best
+  epoch count (its own last step, after the budget: its wall time says by how much), and that
+  model is scored on the test split.
 
 Each seqsearch row also records how the budget was spent: trials started (queued warm-start
 specs, and the sampler's), trials that reached the last rung (completed, on every fold when
 cross-validated), seconds from the start to the first completed trial, and wall time / budget.
 
-Both sides run in this process, one after the other, with the same seed. Wall times include
+The tools run in this process, one after the other, with the same seed. Wall times include
 everything each tool does (seqsearch's MLflow logging, retrain and export). Published
 accuracies of DTW-1NN, ResNet, InceptionTime and ROCKET are listed beside them (not re-run here). Results go
 to ``benchmarks/results/ucr_search.json``.
@@ -260,6 +270,81 @@ def run_kerastuner(name, budget, seed, pruner=None, folds=None, alone=True, comp
     }
 
 
+def run_autokeras(name, budget, seed, pruner=None, folds=None, alone=True, compare=False):
+    """AutoKeras 3 (``pip install -e ".[bench]"``): convolutional blocks before its RNN block and a
+    classification head, its default greedy tuner, the same train/validation split as seqsearch.
+    Its trials stop at the budget; its final fit of the best trial (AutoKeras' own last step) runs
+    after it and counts in the wall time."""
+    import autokeras as ak
+    import keras
+    import numpy as np
+
+    from seqsearch.data import load_dataset
+
+    ds = load_dataset(ts_path(name), seed=seed)
+    deadline = time.perf_counter() + budget
+    searching = {"on": True}
+
+    # AutoKeras 3.0.0 passes the hyperparameters' numpy integers (np.int64 from hp.Choice) as
+    # layer sizes, which Keras 3.15's layers reject: cast them to int where layers are built.
+    for cls in (keras.layers.Dense, keras.layers.LSTM, keras.layers.GRU):
+        if not getattr(cls, "_bench_int_units", False):
+            original = cls.__init__
+
+            def init(self, units, *args, _original=original, **kwargs):
+                _original(self, int(units), *args, **kwargs)
+
+            cls.__init__, cls._bench_int_units = init, True
+    for cls in (keras.layers.Conv1D, keras.layers.SeparableConv1D):
+        if not getattr(cls, "_bench_int_units", False):
+            original = cls.__init__
+
+            def init(self, filters, kernel_size, *args, _original=original, **kwargs):
+                _original(self, int(filters), int(np.asarray(kernel_size).ravel()[0]), *args, **kwargs)
+
+            cls.__init__, cls._bench_int_units = init, True
+
+    class Deadline(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if searching["on"] and time.perf_counter() > deadline:
+                self.model.stop_training = True
+                oracle = model.tuner.oracle
+                oracle.max_trials = max(1, len(oracle.trials))  # no further trial starts
+
+    with tempfile.TemporaryDirectory() as wd:
+        keras.utils.set_random_seed(seed)
+        node = ak.Input()
+        x = ak.ConvBlock()(node)
+        x = ak.RNNBlock()(x)
+        model = ak.AutoModel(inputs=node, outputs=ak.ClassificationHead()(x), max_trials=10_000, seed=seed,
+                             directory=wd, project_name=name, overwrite=True)
+        final_fit = model.tuner.final_fit
+
+        def timed_final_fit(**kwargs):
+            searching["on"] = False
+            return final_fit(**kwargs)
+
+        model.tuner.final_fit = timed_final_fit
+        started = time.perf_counter()
+        model.fit(ds.X_train.astype("float32"), ds.y_train, validation_data=(ds.X_val.astype("float32"), ds.y_val),
+                  batch_size=32, verbose=0, callbacks=[Deadline()])
+        # AutoModel.predict decodes the head's outputs back to the labels it was given.
+        pred = np.asarray(model.predict(ds.X_test.astype("float32"), verbose=0)).reshape(-1).astype(ds.y_test.dtype)
+        wall = time.perf_counter() - started
+        best_trial = model.tuner.oracle.get_best_trials(1)[0]
+        n_trials = len(model.tuner.oracle.trials)
+    return {
+        "tool": "autokeras",
+        "description": "AutoKeras 3 AutoModel: ConvBlock -> RNNBlock -> ClassificationHead, greedy tuner",
+        "wall_s": round(wall, 1),
+        "wall_over_budget": round(wall / budget, 2),
+        "trials": n_trials,
+        "best_hyperparameters": {k: (v.item() if hasattr(v, "item") else v) for k, v in best_trial.hyperparameters.values.items()},
+        "val_loss": best_trial.score,
+        "test_accuracy": float(np.mean(pred == ds.y_test)),
+    }
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget", type=float, default=300, help="search seconds per dataset and tool")
@@ -279,7 +364,7 @@ def main():
     ap.add_argument("--out", default=str(HERE / "results" / "ucr_search.json"))
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    runners = {"seqsearch": run_seqsearch, "kerastuner": run_kerastuner}
+    runners = {"seqsearch": run_seqsearch, "kerastuner": run_kerastuner, "autokeras": run_autokeras}
     results = []
     for name in args.datasets.split(","):
         for tool in args.tools.split(","):

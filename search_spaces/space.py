@@ -15,7 +15,7 @@ from typing import Iterable
 from .front import FRONT_PARAMS, FRONT_PREFIX, build_front, shortening_front
 from .hp import DefaultParams, FixedParams
 from .params import Boolean, Choice
-from .recipe import FORECAST_PARAMS, RECIPE_PARAMS, RECIPE_PREFIX
+from .recipe import CLASSIFICATION_PARAMS, FORECAST_PARAMS, RECIPE_PARAMS, RECIPE_PREFIX, SEARCHED
 from .registry import family_names, get_family
 
 __all__ = ["SearchSpace", "build_model", "build_models", "spec_summary", "cudnn_eligible", "family_values", "GROUPS"]
@@ -65,6 +65,17 @@ class SearchSpace:
             self._params[prefix] = list(params)
         if task_spec is not None and task_spec.kind == "forecasting":
             self._params[RECIPE_PREFIX] += list(FORECAST_PARAMS)
+        if task_spec is not None and task_spec.kind == "classification":
+            self._params[RECIPE_PREFIX] += list(CLASSIFICATION_PARAMS)
+            for pname, value in SEARCHED.items():  # the rest only when --set asks for it
+                if f"{RECIPE_PREFIX}.{pname}" not in (fixed or {}):
+                    self._narrow(f"{RECIPE_PREFIX}.{pname}", list(value) if isinstance(value, tuple) else value)
+            if data_spec is not None and getattr(data_spec, "vocabulary", None):
+                self._narrow(f"{RECIPE_PREFIX}.augment", "none")  # token ids are not values
+            elif data_spec is not None and getattr(data_spec, "masked", False):
+                # A window of a padded series would stretch padding into it.
+                augment = next(p for p in self._params[RECIPE_PREFIX] if p.name == "augment")
+                self._narrow(f"{RECIPE_PREFIX}.augment", [o for o in augment.current_options() if o != "slicing"])
         if data_spec is not None and getattr(data_spec, "masked", False):
             self._narrow(f"{FRONT_PREFIX}.kind", "none")  # a convolution would smear padding into the steps
         if data_spec is not None and getattr(data_spec, "vocabulary", None):

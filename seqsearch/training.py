@@ -269,7 +269,7 @@ def released_gradients():
 SHUFFLE_BUFFER_BYTES = 256 * 2**20
 
 
-def batches(x, y, batch_size: int, shuffle: bool):
+def batches(x, y, batch_size: int, shuffle: bool, transform=None):
     """A ``tf.data`` pipeline of ``(x, y)`` batches (``x`` may be a list of arrays), or None
     where TensorFlow is not installed (the caller then hands Keras the arrays).
 
@@ -279,7 +279,8 @@ def batches(x, y, batch_size: int, shuffle: bool):
     and on par with 75 batches an epoch (``benchmarks/feeding.py``). The buffer is a
     second copy of the training split, so splits over ``SHUFFLE_BUFFER_BYTES`` shuffle indices
     and gather each batch instead (no copy). Every row is seen once per epoch, reshuffled each
-    epoch from TensorFlow's seed (``keras.utils.set_random_seed``).
+    epoch from TensorFlow's seed (``keras.utils.set_random_seed``). ``transform(x, y) -> (x, y)``
+    maps each batch (the recipe's augmentation, ``augment.batch_transform``).
     """
     try:
         import tensorflow as tf
@@ -292,7 +293,8 @@ def batches(x, y, batch_size: int, shuffle: bool):
         ds = tf.data.Dataset.from_tensor_slices(data)
         if shuffle:
             ds = ds.shuffle(n, reshuffle_each_iteration=True)
-        return ds.batch(batch_size).prefetch(2)
+        ds = ds.batch(batch_size)
+        return (ds.map(transform) if transform is not None else ds).prefetch(2)
     index = tf.data.Dataset.range(n).shuffle(n, reshuffle_each_iteration=True).batch(batch_size)
     whole = tf.data.Dataset.from_tensors(data).repeat()
 
@@ -300,16 +302,26 @@ def batches(x, y, batch_size: int, shuffle: bool):
         return tf.nest.map_structure(lambda a: tf.gather(a, i, axis=0), d)
 
     ds = tf.data.Dataset.zip((index, whole)).map(grab)
+    if transform is not None:
+        ds = ds.map(transform)
     options = tf.data.Options()
     # No graph rewrites: they would serialise the pipeline, data element included.
     options.experimental_optimization.apply_default_optimizations = False
     return ds.with_options(options).prefetch(2)
 
 
-def _fit_batched(fit, X, y, validation_data=None, batch_size=32, **kw):
-    """``fit`` fed by ``batches`` (falls back to the arrays when TensorFlow is absent)."""
-    train = batches(X, y, batch_size, shuffle=True)
+def _fit_batched(fit, X, y, validation_data=None, batch_size=32, transform=None, targets=None, **kw):
+    """``fit`` fed by ``batches`` (falls back to the arrays when TensorFlow is absent).
+    ``transform`` maps training batches, ``targets(y, train)`` turns labels into what the loss
+    reads (``augment.batch_transform``)."""
+    if targets is not None:
+        y = targets(y, True)
+        if validation_data is not None:
+            validation_data = (validation_data[0], targets(validation_data[1], False))
+    train = batches(X, y, batch_size, shuffle=True, transform=transform)
     if train is None:
+        if transform is not None:
+            raise SeqsearchError("train.augment needs TensorFlow's tf.data: install tensorflow or set train.augment=none")
         return fit(X, y, validation_data=validation_data, batch_size=batch_size, **kw)
     if validation_data is not None:
         validation_data = batches(*validation_data, batch_size, shuffle=False)
@@ -322,15 +334,18 @@ def _build(spec, data_spec, task_spec, max_params):
     input is the targets; validation still runs the model's own autoregressive graph)."""
     from search_spaces import build_models, compile_model
 
+    from .augment import batch_transform
+
     model, trainer = build_models(spec, data_spec, task_spec)
     n_params = int(model.count_params())
     if max_params is not None and n_params > max_params:
         return None, None, n_params
     if trainer is None:
         compile_model(model, spec, task_spec)
+        transform, targets = batch_transform(spec, data_spec, task_spec)
 
         def fit(X, y, **kw):
-            return _fit_batched(model.fit, X, y, **kw)
+            return _fit_batched(model.fit, X, y, transform=transform, targets=targets, **kw)
 
         return model, fit, n_params
     compile_model(trainer, spec, task_spec)

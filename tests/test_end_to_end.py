@@ -169,10 +169,13 @@ def test_python_api_regression(tmp_path, reg_npz):
 def test_cli_long_csv_with_json_result(tmp_path, clf_csv):
     # --timeout ends the search after the trial that crosses it: 1 of the 50 requested.
     r = seqsearch("run", clf_csv, "--workdir", tmp_path / "runs", "--trials", 50, "--timeout", 0.5,
-                  "--max-epochs", 1, "--set", "rnn.units=16", "--json")
+                  "--max-epochs", 1, "--set", "rnn.units=16", "--json",
+                  # The recipe's augmentation and label smoothing, through training, retrain and export.
+                  "--set", "train.augment=slicing", "--set", "train.label_smoothing=0.1")
     assert r.returncode == 0, r.stderr[-3000:]
     result = json.loads(r.stdout)
     assert result["study"] == "clf" and result["n_trials"] == 1
+    assert (result["best_spec"]["train.augment"], result["best_spec"]["train.label_smoothing"]) == ("slicing", 0.1)
     assert set(result["test_metrics"]) == {"accuracy", "loss"}
     metrics = json.loads((tmp_path / "runs" / "clf" / "best" / "metrics.json").read_text())
     assert metrics["classes"] == ["down", "up"] and metrics["input_shape"] == [None, 8, 2]
