@@ -46,6 +46,13 @@ def recipes() -> dict:
             for ls in (0.0, 0.1) for aug in AUGMENTATIONS}
 
 
+def every_recipe(data_spec) -> dict:
+    """The space widened to every recipe (the default space searches fewer), slicing only where
+    the series have a fixed length."""
+    augment = [a for a in AUGMENTATIONS if a != "slicing" or not data_spec.masked]
+    return {"train.augment": augment, "train.label_smoothing": [0.0, 0.1]}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default=",".join(DATASETS))
@@ -55,7 +62,7 @@ def main():
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
     started = time.perf_counter()
-    rows = fit_matrix(args.datasets.split(","), recipes(), args.cap, args.max_epochs, args.seed)
+    rows = fit_matrix(args.datasets.split(","), recipes(), args.cap, args.max_epochs, args.seed, fixed=every_recipe)
     losses = {d: {c: (r["val_loss"] if r["state"] == "complete" else None) for c, r in row.items()
                   if r["state"] != "skipped"} for d, row in rows.items()}
     norm = normalised_losses(losses)

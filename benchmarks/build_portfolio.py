@@ -114,7 +114,8 @@ def _dataset_path(name: str) -> Path:
     return out
 
 
-def fit_matrix(datasets, candidates, cap: float, max_epochs: int, seed: int) -> dict:
+def fit_matrix(datasets, candidates, cap: float, max_epochs: int, seed: int, fixed=None) -> dict:
+    """``fixed(data_spec)``: what ``--set`` would fix or widen in each dataset's space (None: the defaults)."""
     from search_spaces import SearchSpace, spec_summary
     from seqsearch.data import load_dataset
     from seqsearch.training import fit_candidate
@@ -122,7 +123,8 @@ def fit_matrix(datasets, candidates, cap: float, max_epochs: int, seed: int) -> 
     rows = {}
     for dname in datasets:
         ds = load_dataset(_dataset_path(dname), seed=seed)
-        space = SearchSpace(data_spec=ds.data_spec(), task_spec=ds.task_spec)
+        space = SearchSpace(data_spec=ds.data_spec(), task_spec=ds.task_spec,
+                            fixed=fixed(ds.data_spec()) if fixed else None)
         rows[dname] = {}
         for cname, (family, values) in candidates.items():
             try:
