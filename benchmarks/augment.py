@@ -1,6 +1,6 @@
 """Does the recipe's augmentation or label smoothing help on the tuning suite's tiny training sets?
 
-    python benchmarks/augment.py                    # 8 recipes x 6 sets, at most 30 s of training each: ~25 min
+    python benchmarks/augment.py                    # 8 recipes x 6 sets, at most 30 s of training each: ~18 min
     python benchmarks/augment.py --cap 20 --datasets ItalyPowerDemand,OSULeaf
 
 The portfolio's InceptionTime (``inception_fast``, the model most 5-minute searches export) is
