@@ -37,11 +37,6 @@ def _dynamic(data_spec) -> int:
     return int(data_spec.n_features) - int(data_spec.n_static) - int(bool(getattr(data_spec, "masked", False)))
 
 
-def _std(var) -> np.ndarray:
-    var = np.asarray(var, dtype="float32")
-    return np.where(var > 1e-12, np.sqrt(np.maximum(var, 1e-12)), 1.0).astype("float32")
-
-
 def _slice(x, ratio: float):
     """A random ``ratio`` window of each series, linearly stretched back to its length."""
     import tensorflow as tf
@@ -61,6 +56,8 @@ def _slice(x, ratio: float):
 
 def _augmenter(kind: str, data_spec):
     import tensorflow as tf
+
+    from search_spaces.space import _std  # the model's own standardisation divisor
 
     n = _dynamic(data_spec)
     mean = np.asarray(data_spec.feature_mean, dtype="float32")[:n]
