@@ -345,7 +345,8 @@ def export_trial(study_path: Path, number: int, storage: str | None = None) -> P
     """Retrain trial ``number`` (e.g. a Pareto-front member) on train+validation, score it on
     the test split and write it like ``best/`` to ``<study>/trial-<number>/``."""
     from .engines import KerasTunerEngine, OptunaEngine
-    from .export import export_best, read_export
+    from .export import export_best
+    from .study import read_export
 
     config, ds = load_study_dataset(study_path)
     if config.engine == "kerastuner":
@@ -700,7 +701,7 @@ def _finish(config, ds, engine, tracker, console, study_path, budget=None) -> Ru
     front = _pareto(config, engine, tracker, console) if len(config.objectives) > 1 else []
 
     from .ensemble import select_members
-    from .export import exported_trials
+    from .study import exported_trials
 
     _, y_pool = ds.train_val
     members, weights, selection = select_members(
@@ -754,7 +755,8 @@ def _finish(config, ds, engine, tracker, console, study_path, budget=None) -> Ru
 
 
 def _export_and_log(config, ds, tracker, console, members, study_path, epochs=None, weights=None, selection=None):
-    from .export import export_best, exported_trials, exported_weights, read_export, retrain_epochs
+    from .export import export_best
+    from .study import exported_trials, exported_weights, read_export, retrain_epochs
 
     best = members[0]
     best_dir = study_path / "best"

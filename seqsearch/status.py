@@ -65,7 +65,7 @@ def study_status(study: str, workdir="seqsearch-runs", storage: str | None = Non
     if metrics_file.is_file():
         try:
             m = json.loads(metrics_file.read_text())
-            from .export import exported_trials
+            from .study import exported_trials
 
             best_model = {"trial": m.get("trial"), "members": exported_trials(m), "summary": m.get("summary"),
                           "test": m.get("test"), "path": str(path / "best" / "model.keras")}

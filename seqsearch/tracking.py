@@ -295,7 +295,7 @@ class Tracker:
 
         mlflow.set_tracking_uri(self.uri)
         signature = infer_signature(input_example, _outputs(model, input_example))
-        from .export import exported_trials, library_versions
+        from .study import exported_trials, library_versions
 
         v = library_versions()
         # Named, not inferred: inference would load the model in a fresh process to guess them.
