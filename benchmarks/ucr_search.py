@@ -110,7 +110,8 @@ def long_series_path() -> Path:
 
 
 def budget_use(study_path: Path, study: str, started_at: float) -> dict:
-    """How the budget was spent, from the study's Optuna journal: trials started (queued
+    """How the budget was spent, from the study's Optuna journal: processes training trials
+    (``--jobs``, as the run resolved it), trials started (queued
     warm-start specs vs. the sampler's), how many reached the last rung (completed, with every
     fold when cross-validated), and the seconds from the command's start to the first completed
     trial."""
@@ -125,7 +126,9 @@ def budget_use(study_path: Path, study: str, started_at: float) -> dict:
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     last_rung = [t for t in complete if folds == 1 or len(t.user_attrs.get("fold_values", [])) == folds]
     first = min((t.datetime_complete.timestamp() for t in complete), default=None)
+    run_config = study_path / "run_config.json"
     return {
+        "jobs": json.loads(run_config.read_text()).get("jobs", 1) if run_config.is_file() else 1,
         "trials_started": len(trials),
         "trials_queued": sum("fixed_params" in t.system_attrs for t in trials),
         "trials_sampled": sum("fixed_params" not in t.system_attrs for t in trials),

@@ -21,10 +21,11 @@ Pure arithmetic, no TensorFlow: the engine-independent policy that ``api`` appli
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 
-__all__ = ["Budget", "MIN_EPOCHS", "FinishPlan", "plan_finish", "retrain_seconds"]
+__all__ = ["Budget", "MIN_EPOCHS", "FinishPlan", "plan_finish", "retrain_seconds", "auto_jobs"]
 
 # A trial's first fold must be able to reach this many epochs within its share (the first rung
 # of the default successive-halving pruner): below it, it is "too slow for the budget".
@@ -56,6 +57,41 @@ FINISH_OVERHEAD_S = 12.0
 # The retrain may run this part of --timeout past it rather than be cut (the promise is 1.1 x T):
 # a retrain 1 s short of its 4 epochs would otherwise lose a quarter of them.
 FINISH_SLACK = 0.05
+
+
+# With a --timeout of at least this many seconds and no --jobs given, trials train in parallel,
+# one process per core: a candidate's first seconds are TensorFlow tracing its graphs, Python
+# on one core, so one process leaves the other cores idle most of a short trial (on two cores a
+# 5-minute search started 12 trials with one process, 34 with two: benchmarks/README.md). Under
+# it, starting a worker (a TensorFlow of its own, ~10 s) costs more than it brings.
+AUTO_JOBS_MIN_TIMEOUT = 120.0
+# At most this many processes by default (each holds a TensorFlow runtime, ~1 GB).
+AUTO_JOBS_MAX = 4
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def gpu_visible() -> bool:
+    """An NVIDIA GPU this process may use (without importing TensorFlow): a device node, not
+    hidden by CUDA_VISIBLE_DEVICES."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return os.path.exists("/dev/nvidia0")
+
+
+def auto_jobs(timeout: float | None, engine: str = "optuna") -> int:
+    """The processes a run uses when --jobs is not given: one per usable core (at most
+    ``AUTO_JOBS_MAX``) for an Optuna search bounded by a --timeout of ``AUTO_JOBS_MIN_TIMEOUT``
+    or more on a machine without a GPU; otherwise 1. A run without --timeout keeps one process:
+    the same seed then gives the same sequence of trials."""
+    if engine != "optuna" or not timeout or timeout < AUTO_JOBS_MIN_TIMEOUT or gpu_visible():
+        return 1
+    return max(1, min(usable_cores(), AUTO_JOBS_MAX))
 
 
 class Budget:

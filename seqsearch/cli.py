@@ -151,7 +151,7 @@ def main():
 @click.option("--engine", type=click.Choice(["optuna", "kerastuner"]), default="optuna", show_default=True, help="Who decides what to try next: Optuna or KerasTuner (same space, same tracking and export).")
 @click.option("--sampler", type=click.Choice(["tpe", "random", "nsga2", "hyperband", "bayesian"]), help="optuna: tpe (default), random, or nsga2 (multi-objective); kerastuner: hyperband (default), bayesian or random.")
 @click.option("--pruner", type=click.Choice(["median", "sha", "hyperband", "none"]), help="Optuna's per-epoch pruning, warm-start specs included: successive halving (sha, the default: after epochs 4, 10, 28 and 82 only the best third of the trials go on), Hyperband, median, or none.")
-@click.option("--jobs", type=int, default=1, show_default=True, help="Trials trained in parallel by this many processes on one machine (same study and storage).")
+@click.option("--jobs", type=int, help="Trials trained in parallel by this many processes on one machine (same study and storage). Default: with --timeout of 120 s or more, one per CPU core (at most 4; 1 on a GPU machine or with --engine kerastuner); otherwise 1.")
 @click.option("--objectives", default="val_loss", show_default=True, help="Comma-separated objectives to minimise: val_loss, then params and/or latency_ms (a Pareto front).")
 @click.option("--trial-timeout", type=float, help="Seconds one trial may train; a trial over it stops and is recorded as failed.")
 @click.option("--max-params", type=int, help="Reject (prune) candidates with more parameters than this, before training.")

@@ -86,7 +86,7 @@ class RunConfig:
     pruner: str | None = None  # default: sha, successive halving from epoch 3 (Optuna only)
     max_params: int | None = None
     trial_timeout: float | None = None
-    jobs: int = 1
+    jobs: int | None = None  # None: budget.auto_jobs (parallel under a --timeout of 2 minutes or more)
     test_size: float = 0.2
     val_size: float = 0.2
     fixed: dict = field(default_factory=dict)
@@ -124,6 +124,12 @@ class RunConfig:
 
         positive_int("trials", self.trials, 1_000_000)
         positive_int("max_epochs", self.max_epochs, 100_000)
+        if self.timeout is not None and not (0 < self.timeout <= 10**8):
+            raise SeqsearchError(f"--timeout must be a positive number of seconds, got {self.timeout!r}")
+        if self.jobs is None:
+            from .budget import auto_jobs
+
+            self.jobs = auto_jobs(self.timeout, self.engine)
         positive_int("jobs", self.jobs, 64)
         if self.ensemble is not None:
             positive_int("ensemble", self.ensemble, MAX_ENSEMBLE)
@@ -136,8 +142,6 @@ class RunConfig:
                                  f"got {self.ensemble_selection!r}")
         if self.max_params is not None:
             positive_int("max_params", self.max_params, 10**12)
-        if self.timeout is not None and not (0 < self.timeout <= 10**8):
-            raise SeqsearchError(f"--timeout must be a positive number of seconds, got {self.timeout!r}")
         if self.trial_timeout is not None and not (0 < self.trial_timeout <= 10**8):
             raise SeqsearchError(f"--trial-timeout must be a positive number of seconds, got {self.trial_timeout!r}")
         if self.fillna is not None and self.fillna not in FILLNA:

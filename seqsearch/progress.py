@@ -104,6 +104,8 @@ class Console:
         if config.timeout:
             self.echo(f"budget: {config.timeout:g} s for the whole command (search, retrain, test, export); each "
                       f"trial gets a share of the search time left, and one too slow for it is pruned")
+        if config.jobs > 1:
+            self.echo(f"parallel: {config.jobs} processes train trials at once on this machine (--jobs 1: one)")
         if n_done:
             self.echo(f"resuming: {n_done} finished trial(s) kept; target {config.trials} trials")
         if warm:

@@ -2,6 +2,13 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The suite runs one test file per core (pytest -n auto) and many tests start the CLI or worker
+# processes beside their worker: one TensorFlow thread each keeps them from fighting over the
+# cores (the tests' models are tiny: a second thread buys them nothing). Inherited by every
+# process a test starts.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from pathlib import Path  # noqa: E402
 

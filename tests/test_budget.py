@@ -343,6 +343,38 @@ def _run(dataset, tmp_path, **options):
     return seqsearch.run(dataset, workdir=tmp_path / "runs", console=Console(quiet=True), seed=0, **options)
 
 
+def test_parallel_by_default_only_under_a_long_enough_timeout(monkeypatch):
+    monkeypatch.setattr(B, "usable_cores", lambda: 8)
+    monkeypatch.setattr(B, "gpu_visible", lambda: False)
+    assert B.auto_jobs(300.0) == B.AUTO_JOBS_MAX == 4  # one per core, at most 4
+    assert B.auto_jobs(B.AUTO_JOBS_MIN_TIMEOUT) == 4
+    assert B.auto_jobs(B.AUTO_JOBS_MIN_TIMEOUT - 1) == 1  # a worker's start-up would not pay
+    assert B.auto_jobs(None) == 1  # no --timeout: one process, the same trials for the same seed
+    assert B.auto_jobs(300.0, engine="kerastuner") == 1
+    monkeypatch.setattr(B, "usable_cores", lambda: 2)
+    assert B.auto_jobs(300.0) == 2
+    monkeypatch.setattr(B, "gpu_visible", lambda: True)
+    assert B.auto_jobs(300.0) == 1
+    # The run's configuration resolves it; an explicit --jobs wins.
+    from seqsearch.config import RunConfig
+
+    monkeypatch.setattr(B, "gpu_visible", lambda: False)
+    assert RunConfig(dataset="x.npz", timeout=300.0).jobs == 2
+    assert RunConfig(dataset="x.npz", timeout=300.0, jobs=1).jobs == 1
+    assert RunConfig(dataset="x.npz").jobs == 1
+
+
+def test_gpu_visible_respects_cuda_visible_devices(monkeypatch):
+    monkeypatch.setattr(B.os.path, "exists", lambda p: p == "/dev/nvidia0")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert B.gpu_visible()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert not B.gpu_visible()
+    monkeypatch.setattr(B.os.path, "exists", lambda p: False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert not B.gpu_visible()
+
+
 @pytest.mark.slow
 def test_a_tiny_budget_with_a_slow_candidate_finishes_in_time(tmp_path):
     data = _long_series(tmp_path, n_train=64, length=600)
@@ -355,13 +387,17 @@ def test_a_tiny_budget_with_a_slow_candidate_finishes_in_time(tmp_path):
     ]))
     timeout = 45.0
     started = time.perf_counter()
-    r = _run(data, tmp_path, trials=1000, timeout=timeout, specs_file=str(space_file), folds=1, ensemble=1)
+    # Two processes (as a longer --timeout gets by default): a worker ends with the main process's clock.
+    r = _run(data, tmp_path, trials=1000, timeout=timeout, specs_file=str(space_file), folds=1, ensemble=1, jobs=2)
     wall = time.perf_counter() - started
     assert wall <= 1.1 * timeout + 15, wall
     engine = OptunaEngine(r.study, r.study_path).load()
-    slow = engine.records()[0]
+    records = engine.records()
+    slow = records[0]
     assert slow.state == "pruned" and slow.attrs.get("too_slow") is True
     assert slow.attrs["reason"].startswith("too slow for the budget"), slow.attrs["reason"]
+    assert len({t.attrs.get("worker") for t in records}) == 2  # both processes trained trials
+    assert not [t for t in records if t.state == "running"]
     assert r.states["complete"] >= 1 and (r.study_path / "best" / "model.keras").is_file()
 
 
