@@ -67,6 +67,10 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     started = time.perf_counter()
     ds = _load_dataset(config)
     load_seconds = time.perf_counter() - started
+    if config.jobs is None:  # --jobs not given: parallel under a long enough --timeout
+        from .budget import auto_jobs
+
+        config.jobs = auto_jobs(config.timeout, config.engine, data_bytes=ds.nbytes())
     space = _search_space(config, ds)
     replay = load_specs_file(config.specs_file, space) if config.specs_file else {}
     info = ds.describe()
@@ -437,6 +441,23 @@ def _not_finalist(value, rank, finalists, folds, bar) -> str | None:
     return None
 
 
+def _is_first(number, records) -> bool:
+    """Whether trial ``number`` is the study's first (it gets the short first share). Not every
+    trial that starts before one has finished: with --jobs the others start beside the first
+    and get ordinary shares."""
+    return not any(r.number != number for r in records)
+
+
+def _leads(number, value, records) -> bool:
+    """Whether ``value`` beats every other trial's loss on the first fold (the validation split):
+    the completed trials', and those of trials still in their later folds (another --jobs
+    process cross-validating them). With none of them yet, no trial leads."""
+    others = [r.attrs.get("split_value", r.value) for r in records
+              if r.number != number and (r.state == "complete"
+                                         or (r.state == "running" and r.attrs.get("split_value") is not None))]
+    return bool(others) and value < min(others)
+
+
 def _evaluator(config, ds, space, tracker, engine, console, budget):
     from dataclasses import replace
 
@@ -483,11 +504,7 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
         return better < finalists
 
     def leads(number, value) -> bool:
-        """Whether ``value`` beats every other completed trial's loss on the first fold (the
-        validation split): with none completed yet, no trial leads."""
-        others = [r.attrs.get("split_value", r.value) for r in engine.records()
-                  if r.number != number and r.state == "complete"]
-        return bool(others) and value < min(others)
+        return _leads(number, value, engine.records())
 
     def evaluate(ctx):
         try:
@@ -527,7 +544,7 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
                     ctx.report(epoch, logs.get("val_loss"))
 
                 records = engine.records()
-                first = not any(r.state in ("complete", "pruned", "failed") for r in records)
+                first = _is_first(ctx.number, records)
                 completed = any(r.state == "complete" for r in records)
                 share = budget.trial_share(first=first, completed=completed)
                 left_at_start = budget.search_left()

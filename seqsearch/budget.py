@@ -65,8 +65,10 @@ FINISH_SLACK = 0.05
 # 5-minute search started 12 trials with one process, 34 with two: benchmarks/README.md). Under
 # it, starting a worker (a TensorFlow of its own, ~10 s) costs more than it brings.
 AUTO_JOBS_MIN_TIMEOUT = 120.0
-# At most this many processes by default (each holds a TensorFlow runtime, ~1 GB).
+# At most this many processes by default, and no more than half the memory available holds:
+# each has a TensorFlow runtime (~1.5 GB with a model training) and its own copy of the data.
 AUTO_JOBS_MAX = 4
+PROCESS_BYTES = 1.5 * 2**30
 
 
 def usable_cores() -> int:
@@ -84,14 +86,31 @@ def gpu_visible() -> bool:
     return os.path.exists("/dev/nvidia0")
 
 
-def auto_jobs(timeout: float | None, engine: str = "optuna") -> int:
+def available_bytes() -> float | None:
+    """Memory available to new processes (Linux: MemAvailable), None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def auto_jobs(timeout: float | None, engine: str = "optuna", data_bytes: float = 0.0) -> int:
     """The processes a run uses when --jobs is not given: one per usable core (at most
-    ``AUTO_JOBS_MAX``) for an Optuna search bounded by a --timeout of ``AUTO_JOBS_MIN_TIMEOUT``
-    or more on a machine without a GPU; otherwise 1. A run without --timeout keeps one process:
-    the same seed then gives the same sequence of trials."""
+    ``AUTO_JOBS_MAX``, and as many as half the available memory holds at ``PROCESS_BYTES`` plus
+    the data each) for an Optuna search bounded by a --timeout of ``AUTO_JOBS_MIN_TIMEOUT`` or
+    more on a machine without a GPU; otherwise 1. A run without --timeout keeps one process: the
+    same seed then gives the same sequence of trials."""
     if engine != "optuna" or not timeout or timeout < AUTO_JOBS_MIN_TIMEOUT or gpu_visible():
         return 1
-    return max(1, min(usable_cores(), AUTO_JOBS_MAX))
+    jobs = min(usable_cores(), AUTO_JOBS_MAX)
+    free = available_bytes()
+    if free is not None:
+        jobs = min(jobs, int(0.5 * free // (PROCESS_BYTES + max(data_bytes, 0.0))))
+    return max(1, jobs)
 
 
 class Budget:

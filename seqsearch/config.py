@@ -126,11 +126,8 @@ class RunConfig:
         positive_int("max_epochs", self.max_epochs, 100_000)
         if self.timeout is not None and not (0 < self.timeout <= 10**8):
             raise SeqsearchError(f"--timeout must be a positive number of seconds, got {self.timeout!r}")
-        if self.jobs is None:
-            from .budget import auto_jobs
-
-            self.jobs = auto_jobs(self.timeout, self.engine)
-        positive_int("jobs", self.jobs, 64)
+        if self.jobs is not None:  # None: chosen by the run once the data is loaded (budget.auto_jobs)
+            positive_int("jobs", self.jobs, 64)
         if self.ensemble is not None:
             positive_int("ensemble", self.ensemble, MAX_ENSEMBLE)
         if self.folds is not None:
@@ -200,7 +197,7 @@ class RunConfig:
                     "--pruner applies to --engine optuna; with kerastuner use --sampler hyperband, whose "
                     "schedule stops the weaker trials"
                 )
-            if self.jobs > 1:
+            if (self.jobs or 1) > 1:
                 raise SeqsearchError("--jobs needs --engine optuna (KerasTuner runs one trial at a time here)")
             self.pruner = "none"
         self.pruner = self.pruner or "sha"

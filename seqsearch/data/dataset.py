@@ -171,6 +171,11 @@ class Dataset:
             return np.arange(len(self.X_train), len(self.X_train) + len(self.X_val))
         return self._fold_split(f, k, seed)[0]
 
+    def nbytes(self) -> int:
+        """Bytes the splits' arrays hold (what each process that loads the dataset holds)."""
+        return int(sum(np.asarray(a).nbytes for a in (self.X_train, self.y_train, self.X_val, self.y_val,
+                                                       self.X_test, self.y_test) if a is not None))
+
     def fingerprint(self) -> str:
         """SHA-256 over every split (shapes, dtypes, bytes); computed once, the splits never change."""
         cached = self.__dict__.get("_fingerprint")
