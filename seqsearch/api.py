@@ -442,10 +442,11 @@ def _not_finalist(value, rank, finalists, folds, bar) -> str | None:
 
 
 def _is_first(number, records) -> bool:
-    """Whether trial ``number`` is the study's first (it gets the short first share). Not every
-    trial that starts before one has finished: with --jobs the others start beside the first
-    and get ordinary shares."""
-    return not any(r.number != number for r in records)
+    """Whether trial ``number`` is the study's first to start (it gets the short first share):
+    no other trial has started (queued warm-start specs wait in the storage unstarted). Not
+    every trial that starts before one has finished: with --jobs the others start beside the
+    first and get ordinary shares."""
+    return not any(r.number != number and r.state != "waiting" for r in records)
 
 
 def _leads(number, value, records) -> bool:

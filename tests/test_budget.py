@@ -278,8 +278,8 @@ def test_with_parallel_processes_only_the_first_trial_gets_the_short_share_and_a
         return TrialRecord(number=number, state=state, value=value, spec={}, attrs=attrs)
 
     # #1 starts in a second process while #0 still trains its first fold: #1 is not the first.
-    assert _is_first(0, [rec(0, "running")])
-    assert not _is_first(1, [rec(0, "running"), rec(1, "running")])
+    assert _is_first(0, [rec(0, "running"), rec(1, "waiting"), rec(2, "waiting")])  # queued specs wait
+    assert not _is_first(1, [rec(0, "running"), rec(1, "running"), rec(2, "waiting")])
     assert not _is_first(5, [rec(0, "complete", 0.5), rec(5, "running")])  # a resumed study
     # #1's share ends while #0 is cross-validating (its first fold done): #1 may lead against it.
     records = [rec(0, "running", split_value=1.0), rec(1, "running")]
