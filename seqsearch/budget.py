@@ -62,7 +62,7 @@ FINISH_SLACK = 0.05
 # With a --timeout of at least this many seconds and no --jobs given, trials train in parallel,
 # one process per core: a candidate's first seconds are TensorFlow tracing its graphs, Python
 # on one core, so one process leaves the other cores idle most of a short trial (on two cores a
-# 5-minute search started 12 trials with one process, 34 with two: benchmarks/README.md). Under
+# 5-minute OSULeaf search started 8-13 trials with one process, 20-34 with two: benchmarks/README.md). Under
 # it, starting a worker (a TensorFlow of its own, ~10 s) costs more than it brings.
 AUTO_JOBS_MIN_TIMEOUT = 120.0
 # At most this many processes by default, and no more than half the memory available holds:
