@@ -118,13 +118,14 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         room = config.trials - engine.n_finished() - len(queued)
         queued += engine.enqueue(warm_start_specs(space, config.warm_start, ds.task_spec.kind), limit=max(room, 0))
     n_done = engine.n_finished()
-    console.header(info, config, n_done, queued)
+    remaining = config.trials - n_done
+    processes = max(1, min(config.jobs, remaining))  # no more processes than trials left
+    console.header(info, config, n_done, queued, processes=processes)
     status = "FAILED"
     _freeze_heap()
     try:
-        remaining = config.trials - n_done
         if remaining > 0:
-            workers = _start_workers(config, storage, tracking_uri, min(config.jobs, remaining) - 1, console,
+            workers = _start_workers(config, storage, tracking_uri, processes - 1, console,
                                      budget.end_wall())
             try:
                 engine.search(_evaluator(config, ds, space, tracker, engine, console, budget), remaining,

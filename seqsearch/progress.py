@@ -66,7 +66,7 @@ class Console:
         if self.live and not self.quiet:
             print("\r\033[K", end="", file=self.stream, flush=True)
 
-    def header(self, info: dict, config, n_done: int, warm: list | None = None):
+    def header(self, info: dict, config, n_done: int, warm: list | None = None, processes: int = 1):
         self.score_key = "val_accuracy" if info["task"] == "classification" or info.get("vocabulary") else "val_mae"
         self.echo(
             f"seqsearch: study {config.study!r} on {info['name']} — {info['task']}, "
@@ -104,8 +104,8 @@ class Console:
         if config.timeout:
             self.echo(f"budget: {config.timeout:g} s for the whole command (search, retrain, test, export); each "
                       f"trial gets a share of the search time left, and one too slow for it is pruned")
-        if config.jobs > 1:
-            self.echo(f"parallel: {config.jobs} processes train trials at once on this machine (--jobs 1: one)")
+        if processes > 1:
+            self.echo(f"parallel: {processes} processes train trials at once on this machine (--jobs 1: one)")
         if n_done:
             self.echo(f"resuming: {n_done} finished trial(s) kept; target {config.trials} trials")
         if warm:

@@ -46,6 +46,7 @@ def test_jobs_share_one_study_without_losing_or_duplicating_trials(data, tmp_pat
     r = seqsearch("run", data, "--workdir", wd, "--trials", 8, "--max-epochs", 8, "--jobs", 2, *SMALL)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "locked" not in r.stderr + r.stdout
+    assert "parallel: 2 processes train trials at once" in r.stdout
     ran = _check_study(wd / "w", "w", 8)
     # Two workers really ran trials (the worker token names the process).
     assert len({t.user_attrs["worker"] for t in ran}) == 2
