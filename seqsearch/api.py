@@ -80,6 +80,10 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     ds.check_folds(config.folds)  # too few training sequences: said before anything is written
     created = not config.study_path.exists()
     study_path = _prepare_study_dir(config, ds, info)
+    # --jobs workers start now: their own TensorFlow start-up (~10 s) runs on the cores this
+    # process's start-up leaves idle, and they wait until the study is ready to join it.
+    workers = _Workers.spawn(config, storage, tracking_uri, min(config.jobs, config.trials) - 1, console,
+                             budget.end_wall())
     try:
         with console.phase("starting TensorFlow and the study's storage"):
             load_keras()
@@ -99,39 +103,43 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
             with study_lock(study_path):  # several `seqsearch run` on one study share one parent run
                 tracker.open_study(config.to_dict(), info)
     except BaseException:
+        workers.join()  # stopped before they touch the study
         if created:  # a start that failed (a tracking server that does not answer) leaves no study behind
             import shutil
 
             shutil.rmtree(study_path, ignore_errors=True)
         raise
-    stale = engine.recover_stale()
-    if stale:
-        tracker.fail_trials(stale, "worker process died")
-    # Given specs first, then the warm start (the portfolio chosen on the tuning suite, or the
-    # seed tutorials' models): a budget starts with candidates known to work, before the sampler
-    # explores.
-    queued = engine.enqueue(replay) if replay else []
-    if config.warm_start != "none":
-        from search_spaces import warm_start_specs
+    try:
+        stale = engine.recover_stale()
+        if stale:
+            tracker.fail_trials(stale, "worker process died")
+        # Given specs first, then the warm start (the portfolio chosen on the tuning suite, or the
+        # seed tutorials' models): a budget starts with candidates known to work, before the sampler
+        # explores.
+        queued = engine.enqueue(replay) if replay else []
+        if config.warm_start != "none":
+            from search_spaces import warm_start_specs
 
-        # No more specs than the trials left: a short run is not left with a queue it never ran.
-        room = config.trials - engine.n_finished() - len(queued)
-        queued += engine.enqueue(warm_start_specs(space, config.warm_start, ds.task_spec.kind), limit=max(room, 0))
-    n_done = engine.n_finished()
-    remaining = config.trials - n_done
-    processes = max(1, min(config.jobs, remaining))  # no more processes than trials left
-    console.header(info, config, n_done, queued, processes=processes)
+            # No more specs than the trials left: a short run is not left with a queue it never ran.
+            room = config.trials - engine.n_finished() - len(queued)
+            queued += engine.enqueue(warm_start_specs(space, config.warm_start, ds.task_spec.kind), limit=max(room, 0))
+        n_done = engine.n_finished()
+        remaining = config.trials - n_done
+        processes = max(1, min(config.jobs, remaining))  # no more processes than trials left
+        console.header(info, config, n_done, queued, processes=processes)
+    except BaseException:
+        workers.join()
+        raise
     status = "FAILED"
     _freeze_heap()
     try:
-        if remaining > 0:
-            workers = _start_workers(config, storage, tracking_uri, processes - 1, console,
-                                     budget.end_wall())
-            try:
+        workers.release(processes - 1 if remaining > 0 else 0)
+        try:
+            if remaining > 0:
                 engine.search(_evaluator(config, ds, space, tracker, engine, console, budget), remaining,
                               target=config.trials, stop=_search_over(budget, engine))
-            finally:
-                _join_workers(workers)
+        finally:
+            workers.join()
         result = _finish(config, ds, engine, tracker, console, study_path, budget)
         status = "FINISHED"
         return result
@@ -187,41 +195,62 @@ def _search_over(budget, engine):
     return lambda: budget.search_over(completed=engine.best() is not None)
 
 
-def _start_workers(config, storage, tracking_uri, n: int, console, end_wall=None):
-    """``--jobs``: n more processes search the same study beside this one (spawned, so each
-    has its own TensorFlow runtime); this process retrains and exports once all are done."""
-    if n <= 0:
-        return []
-    import multiprocessing
+class _Workers:
+    """``--jobs``: more processes that search the same study beside this one (spawned, so each
+    has its own TensorFlow runtime); this process retrains and exports once all are done.
 
-    ctx = multiprocessing.get_context("spawn")
-    procs = []
-    for i in range(1, n + 1):
-        p = ctx.Process(target=_worker_main, args=(config.to_dict(), storage, tracking_uri, i, console.quiet, end_wall),
-                        name=f"seqsearch-worker-{i}")
-        p.start()
-        procs.append(p)
-    return procs
+    They are spawned before this process starts TensorFlow and opens the study (``spawn``) and
+    wait, started up, until ``release(n)`` says how many of them join it (the others exit
+    untouched: fewer trials left than processes, or a start that failed). The word is a shared
+    integer without a lock (-1 until released), which a worker polls: a worker terminated while
+    waiting can hold no lock that this process would then wait for."""
+
+    def __init__(self, procs, go=None):
+        self.procs, self._go = procs, go
+
+    @classmethod
+    def spawn(cls, config, storage, tracking_uri, n: int, console, end_wall=None) -> _Workers:
+        if n <= 0:
+            return cls([])
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        go = ctx.Value("i", -1, lock=False)
+        procs = []
+        for i in range(1, n + 1):
+            # Daemons: if this process ends before releasing them, they end with it.
+            p = ctx.Process(target=_worker_main, name=f"seqsearch-worker-{i}", daemon=True,
+                            args=(config.to_dict(), storage, tracking_uri, i, console.quiet, end_wall, go))
+            p.start()
+            procs.append(p)
+        return cls(procs, go)
+
+    def release(self, n: int) -> None:
+        """Workers 1..n join the study now; the others exit."""
+        if self._go is not None and self._go.value < 0:
+            self._go.value = max(0, n)
+
+    def join(self) -> None:
+        import sys
+
+        if sys.exc_info()[0] is not None:  # interrupted or failed: do not leave workers training
+            for p in self.procs:
+                p.terminate()
+        self.release(0)
+        for p in self.procs:
+            p.join()
 
 
-def _join_workers(procs):
-    import sys
-
-    if sys.exc_info()[0] is not None:  # interrupted or failed: do not leave workers training
-        for p in procs:
-            p.terminate()
-    for p in procs:
-        p.join()
-
-
-def _worker_main(config_dict, storage, tracking_uri, worker, quiet, end_wall=None):
+def _worker_main(config_dict, storage, tracking_uri, worker, quiet, end_wall=None, go=None):
     """One ``--jobs`` worker: the same data, space and storage, trials only; its budget ends
-    when the main process's does (``end_wall``, ``time.time()``)."""
+    when the main process's does (``end_wall``, ``time.time()``). Spawned before the study is
+    open, it starts up (TensorFlow, MLflow's modules) and then waits until ``go`` is set (no
+    longer -1); it joins the study only if its number is at most ``go``."""
     import signal
 
     from ._backend import load_keras
     from .progress import Console
-    from .tracking import Tracker
+    from .tracking import Tracker, preload
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the main process, which stops us
     _exit_with_parent()
@@ -229,6 +258,12 @@ def _worker_main(config_dict, storage, tracking_uri, worker, quiet, end_wall=Non
     ds = _load_dataset(config)
     space = _search_space(config, ds)
     load_keras()
+    preload()
+    if go is not None:
+        while go.value < 0:
+            time.sleep(0.05)
+        if worker > go.value:
+            return
     tracker = Tracker(config.study, config.study_path, tracking_uri)
     tracker.join_study()
     engine = _engine(config, config.study_path, storage, space, worker=worker)

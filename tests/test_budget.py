@@ -81,7 +81,9 @@ def test_shares_reserve_and_the_first_trial():
     share = b.trial_share()
     assert share == pytest.approx((300 - 30) / B.TRIAL_SHARES, rel=0.01)
     # Before anything completed, a trial gets a small share: a first result comes fast.
-    assert b.trial_share(first=True) == pytest.approx(max(B.FIRST_SHARE * 300, B.MIN_SHARE_S))
+    assert b.trial_share(first=True) == pytest.approx(max(B.FIRST_SHARE * 300, B.FIRST_MIN_S))
+    assert B.Budget(60.0).trial_share(first=True) == B.FIRST_MIN_S
+    assert B.Budget(3600.0).trial_share(first=True) == pytest.approx(B.FIRST_SHARE * 3600)
     # A short budget still gives a trial a few seconds, never more than half what is left.
     short = B.Budget(10.0)
     left = short.search_left()

@@ -107,3 +107,18 @@ def test_workers_opening_a_new_database_at_once(tmp_path, postgres_url):
     for p in procs:
         p.join(120)
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+
+
+def test_a_worker_spawned_for_a_finished_study_exits_without_touching_it(data, tmp_path):
+    """Workers are spawned before the study is opened; when it turns out to have no trials left
+    they exit untouched and the run goes on to its finish alone."""
+    wd = tmp_path / "runs"
+    first = seqsearch("run", data, "--workdir", wd, "--trials", 2, "--max-epochs", 2, "--jobs", 1, *SMALL)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = [(t.number, t.state, t.datetime_start) for t in _optuna_trials(wd / "w", "w")]
+    again = seqsearch("run", data, "--workdir", wd, "--trials", 2, "--max-epochs", 2, "--jobs", 2, *SMALL)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "parallel:" not in again.stdout  # one process: nothing was left to search
+    # No worker asked for a trial (not even one given up as surplus).
+    assert [(t.number, t.state, t.datetime_start) for t in _optuna_trials(wd / "w", "w")] == before
+    _check_study(wd / "w", "w", 2)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -271,15 +272,19 @@ def test_a_tracking_server_that_does_not_answer_fails_in_seconds_and_leaves_noth
     np.savez(tmp_path / "d.npz", X=X, y=y)
     wd = tmp_path / "runs"
     started = time.time()
+    marker = f"SEQSEARCH_TEST_MARK={os.getpid()}-{time.time_ns()}"
     r = subprocess.run([sys.executable, "-m", "seqsearch", "run", str(tmp_path / "d.npz"), "--workdir", str(wd),
-                        "--tracking-uri", f"http://127.0.0.1:{free_port()}", "--trials", "1"],
-                       capture_output=True, text=True, timeout=300)
+                        "--tracking-uri", f"http://127.0.0.1:{free_port()}", "--trials", "2", "--jobs", "2"],
+                       capture_output=True, text=True, timeout=300,
+                       env={**os.environ, marker.split("=")[0]: marker.split("=")[1]})
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "does not answer" in lines[0], r.stderr[-2000:]
     assert "Max retries exceeded" in lines[0] or "Connection refused" in lines[0], lines[0]
     assert time.time() - started < 60
     assert list(wd.iterdir()) == []  # no study folder left behind by the failed start
+    # The --jobs worker, spawned before the study was opened, was stopped with it.
+    assert not _processes_with_env(marker), "a worker outlived the failed start"
 
 
 def test_workers_stop_when_their_parent_dies(tmp_path):
@@ -300,6 +305,18 @@ def test_workers_stop_when_their_parent_dies(tmp_path):
     while _running(child) and time.time() < deadline:
         time.sleep(0.2)
     assert not _running(child)
+
+
+def _processes_with_env(marker):
+    """Live processes whose environment holds ``marker`` (children inherit it)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if marker.encode() in (proc / "environ").read_bytes() and _running(int(proc.name)):
+                found.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def _running(pid):
