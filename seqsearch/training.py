@@ -77,13 +77,16 @@ def _deadline_callback(deadline):
     return _Deadline()
 
 
-def _share_callback(share, started, min_epochs, durations, history, extend=None, trace_cap=None):
+def _share_callback(share, started, min_epochs, durations, history, extend=None, trace_cap=None, reach=None):
     """A trial's share of the budget, counted without the graph tracing of its first training
     and first validation batch (on two cores that alone can take 5-15 s and says nothing about
     how fast the candidate trains). Training stops once ``share`` seconds of training have
     passed, or as soon as the measured batch or epoch time shows that ``min_epochs`` epochs
     cannot fit in it (``hit`` then says which: "too_slow" or "share"). Tracing longer than
-    ``trace_cap`` seconds makes it too slow as well.
+    ``trace_cap`` seconds makes it too slow as well. ``reach`` (seconds, more than ``share``):
+    a trial may train past its share, up to this, to reach ``min_epochs`` (too slow only if they
+    do not fit in it; the run's first trial, whose share is short so that a first result comes
+    fast, but should not be called too slow for it).
 
     ``extend(best_val_loss, granted)``: asked when the share is spent (after ``min_epochs``
     epochs) while the trial is still improving (``still_improving``); the seconds it answers are
@@ -101,6 +104,8 @@ def _share_callback(share, started, min_epochs, durations, history, extend=None,
             self._traced = {"train": False, "test": False}
             self._steady_batches = 0
             self.traced_too_long = False
+            # Seconds within which min_epochs must fit (the share, or the longer reach).
+            self.within = max(share, reach or 0.0)
 
         def spent(self):
             return time.perf_counter() - started - self.overhead
@@ -144,10 +149,10 @@ def _share_callback(share, started, min_epochs, durations, history, extend=None,
                 elapsed = time.perf_counter() - self._steady_from
                 if steps and self._steady_batches >= 3 and elapsed > 1.0:
                     per_batch = elapsed / self._steady_batches
-                    if self.spent() + per_batch * (steps * min_epochs - self._steady_batches - 1) > self.granted:
+                    if self.spent() + per_batch * (steps * min_epochs - self._steady_batches - 1) > self.within:
                         self._stop(0)
                         return
-            if self.spent() > self.granted:
+            if self.spent() > self.granted and not (done < min_epochs and self.spent() <= self.within):
                 self._share_spent(done)
 
         def _share_spent(self, done):
@@ -161,11 +166,13 @@ def _share_callback(share, started, min_epochs, durations, history, extend=None,
 
         def on_epoch_end(self, epoch, logs=None):
             done = epoch + 1
+            if not self.hit and done >= min_epochs and self.spent() > self.granted:
+                self._share_spent(done)  # not one batch into another epoch (past a reach, an epoch)
             if self.hit or done >= min_epochs or not durations:
                 return
             # The latest epoch's time (less the tracing, for the first) projects the epochs still needed.
             steady = durations[-1] - (self.overhead if epoch == 0 else 0.0)
-            if self.spent() + max(steady, 0.0) * (min_epochs - done) > self.granted:
+            if self.spent() + max(steady, 0.0) * (min_epochs - done) > self.within:
                 self._stop(done)
 
     return _Share()
@@ -379,7 +386,7 @@ def measure_latency(model, X, repeats: int = 7) -> float:
 def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_params=None,
                   time_limit: float | None = None, latency: bool = False,
                   deadline=None, share: float | None = None, min_epochs: int = 1, extend=None,
-                  trace_cap: float | None = None, predict_val=None) -> TrialOutcome:
+                  trace_cap: float | None = None, predict_val=None, reach: float | None = None) -> TrialOutcome:
     """Train ``spec`` on the training split, validating every epoch; stop on patience.
     ``time_limit``: seconds of training after which the trial stops and is recorded as failed.
     ``deadline``: the search budget's end (``time.perf_counter()`` time, or a function returning
@@ -391,6 +398,8 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
     tracing outlasts ``trace_cap`` seconds, is pruned as too slow for the budget; one that can
     stops when the share ends and counts with the epochs it finished, unless ``extend(best
     val_loss, seconds granted)`` then grants it more seconds (see ``_share_callback``).
+    ``reach``: seconds (more than the share) within which ``min_epochs`` must fit: the trial
+    trains past its share until it has them, and is too slow only past ``reach``.
     ``predict_val(best val_loss) -> bool``: asked once a complete trial finished training;
     when True, the outcome keeps the model's outputs on the validation split at its best epoch
     (``val_predictions``; one prediction pass).
@@ -404,7 +413,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
             outcome = _fit_candidate(spec, dataset, max_epochs=max_epochs, seed=seed, hooks=hooks,
                                      max_params=max_params, time_limit=time_limit, latency=latency,
                                      deadline=deadline, share=share, min_epochs=min_epochs,
-                                     extend=extend, trace_cap=trace_cap, predict_val=predict_val)
+                                     extend=extend, trace_cap=trace_cap, predict_val=predict_val, reach=reach)
     finally:
         keras.backend.clear_session()  # the model is unreachable now: one collection frees it
     outcome.rss_mb = process_rss_mb()
@@ -511,7 +520,7 @@ def process_rss_mb() -> float:
 
 def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_limit, latency,
                    deadline=None, share=None, min_epochs=1, extend=None, trace_cap=None,
-                   predict_val=None) -> TrialOutcome:
+                   predict_val=None, reach=None) -> TrialOutcome:
     import keras
 
     started = time.perf_counter()
@@ -540,7 +549,7 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
             callbacks.insert(0, budget)
         if share is not None:
             # After the hooks: a pruner's verdict on the epoch comes first.
-            portion = _share_callback(share, started, min_epochs, durations, history, extend, trace_cap)
+            portion = _share_callback(share, started, min_epochs, durations, history, extend, trace_cap, reach)
             callbacks.append(portion)
         keep = _best_weights_callback() if predict_val is not None else None
         if keep is not None:
@@ -564,7 +573,7 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
             else:
                 why = (f"{TOO_SLOW}: {len(history)} epoch(s) in {time.perf_counter() - started:.1f} s "
                        f"({portion.overhead:.1f} s of it tracing), and {min_epochs} epochs would not fit its "
-                       f"{share:.0f} s share of the search time left")
+                       f"{portion.within:.0f} s share of the search time left")
             raise TrialPruned(max(len(history) - 1, 0), why)
         if budget is not None and budget.hit:
             outcome.reason = f"stopped in epoch {len(history)} at the end of the --timeout budget"

@@ -245,6 +245,11 @@ def test_a_candidate_that_cannot_reach_three_epochs_in_its_share_is_pruned_as_to
     # Tracing longer than its allowance is too slow as well.
     o = fit_candidate(spec, ds, max_epochs=50, seed=0, share=5.0, min_epochs=3, trace_cap=0.001)
     assert o.state == "pruned" and o.too_slow and "tracing its graphs took" in o.reason, o.reason
+    # The run's first trial: a share too short for three epochs, but a reach they fit in. It
+    # trains past its share to them and completes, at the end of its share.
+    o = fit_candidate(spec, ds, max_epochs=50, seed=0, share=0.001, min_epochs=3, reach=60.0)
+    assert o.state == "complete" and not o.too_slow and o.epochs_run == 3, o.reason
+    assert "share of the budget" in o.reason, o.reason
 
 
 def test_a_share_excludes_tracing_and_the_leader_is_granted_more(clf_npz, monkeypatch):
