@@ -500,7 +500,7 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
 
     from search_spaces import cudnn_eligible, spec_summary
 
-    from .budget import FINISH_OVERHEAD_S, FOLD_SHARE, MIN_EPOCHS, MIN_SHARE_S
+    from .budget import FINISH_OVERHEAD_S, FOLD_SHARE, MIN_EPOCHS
     from .ensemble import save_predictions
     from .training import TrialOutcome, cross_validate, fit_candidate, out_of_fold
 
@@ -604,9 +604,7 @@ def _evaluator(config, ds, space, tracker, engine, console, budget):
                     latency="latency_ms" in config.objectives, deadline=deadline,
                     share=share, min_epochs=min(MIN_EPOCHS, max_epochs), extend=extend,
                     trace_cap=budget.trace_cap(share),
-                    # The first trial's share is short (a first result comes fast); it is too
-                    # slow only if its first epochs would not fit an ordinary trial's least share.
-                    reach=MIN_SHARE_S if first else None,
+                    reach=budget.reach(first),
                     predict_val=(lambda v: keeps_outputs(ctx.number, v)) if selecting else None,
                 )
                 if outcome.too_slow:

@@ -197,6 +197,12 @@ class Budget:
         return share
 
 
+    def reach(self, first: bool) -> float | None:
+        """Seconds within which a trial must fit ``MIN_EPOCHS`` epochs, when longer than its
+        share: the run's first trial, whose share is short so that a first result comes fast, is
+        too slow only if they would not fit an ordinary trial's least share."""
+        return MIN_SHARE_S if first and self.end is not None else None
+
     def trace_cap(self, share: float | None) -> float | None:
         """Seconds a trial with this share may spend tracing its graphs."""
         return None if share is None else max(share, TRACE_S)

@@ -83,6 +83,8 @@ def test_shares_reserve_and_the_first_trial():
     # Before anything completed, a trial gets a small share: a first result comes fast.
     assert b.trial_share(first=True) == pytest.approx(max(B.FIRST_SHARE * 300, B.FIRST_MIN_S))
     assert B.Budget(60.0).trial_share(first=True) == B.FIRST_MIN_S
+    # Too slow only past an ordinary trial's least share (the first trial), or its own share.
+    assert b.reach(True) == B.MIN_SHARE_S and b.reach(False) is None and B.Budget(None).reach(True) is None
     assert B.Budget(3600.0).trial_share(first=True) == pytest.approx(B.FIRST_SHARE * 3600)
     # A short budget still gives a trial a few seconds, never more than half what is left.
     short = B.Budget(10.0)
