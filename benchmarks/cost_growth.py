@@ -75,7 +75,8 @@ def epoch_times(lengths, n=256, batch=32) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from search_spaces import SearchSpace, build_models, compile_model
     from seqsearch._backend import load_keras
-    from seqsearch.data.dataset import RawArrays, frame_task
+    from seqsearch.data.dataset import RawArrays
+    from seqsearch.data.framing import frame_task
 
     keras = load_keras()
 

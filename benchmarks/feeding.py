@@ -12,7 +12,7 @@ fitted from the same seed with per-epoch validation, fed four ways:
 * ``tf_data``: the textbook ``tf.data`` pipeline, built once (``from_tensor_slices``, ``cache``,
   ``shuffle`` over all sequences each epoch, ``batch``, ``prefetch(AUTOTUNE)``), train and
   validation alike; its shuffle buffer holds a second copy of the data;
-* ``seqsearch``: ``seqsearch.training.batches``, what trials use now: sliced once per fit,
+* ``seqsearch``: ``seqsearch.feeding.batches``, what trials use now: sliced once per fit,
   shuffled in a buffer each epoch (no cache), batched, prefetching 2 (splits over 256 MiB
   shuffle indices and gather batches instead, to keep one copy of the data);
 * ``spe4``: arrays, compiled with ``steps_per_execution=4`` (four batches inside one traced
@@ -84,7 +84,7 @@ def fit_once(spec, ds, epochs, mode, seed):
     compile_model(model, spec, ds.task_spec, steps_per_execution=int(mode[3:]) if mode.startswith("spe") else 1)
     batch = int(spec["train.batch_size"])
     if mode == "seqsearch":
-        from seqsearch.training import batches
+        from seqsearch.feeding import batches
 
         got = timed_fit(model, batches(ds.X_train, ds.y_train, batch, shuffle=True),
                         validation_data=batches(ds.X_val, ds.y_val, batch, shuffle=False), epochs=epochs)

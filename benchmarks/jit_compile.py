@@ -97,7 +97,8 @@ def memory_probe(jit: bool, trials: int = 16):
 
     from search_spaces import SearchSpace, build_models, compile_model
     from seqsearch.data import load_dataset
-    from seqsearch.training import process_rss_mb, released_gradients
+    from seqsearch.measure import process_rss_mb
+    from seqsearch.tf_internals import released_gradients
 
     ds = load_dataset(DATA / "ItalyPowerDemand.npz")
     space = SearchSpace(["rnn"], data_spec=ds.data_spec(), task_spec=ds.task_spec)

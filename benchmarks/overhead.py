@@ -87,13 +87,13 @@ def with_seqsearch(specs, epochs, workdir):
     from seqsearch.progress import Console
 
     marks = {}
-    finish = api._finish
+    finish = api.finish_run
 
     def timed_finish(*a, **k):
         marks["search_done"] = time.perf_counter()
         return finish(*a, **k)
 
-    api._finish = timed_finish
+    api.finish_run = timed_finish
     specs_file = Path(workdir) / "specs.json"
     specs_file.write_text(json.dumps(specs))
     started, started_wall = time.perf_counter(), time.time()
@@ -103,7 +103,7 @@ def with_seqsearch(specs, epochs, workdir):
                          folds=1,  # the same N trainings as the plain-Keras side (no cross-validation)
                          specs_file=str(specs_file))
     finally:
-        api._finish = finish
+        api.finish_run = finish
     ended = time.perf_counter()
     import optuna
     from optuna.storages.journal import JournalFileBackend

@@ -48,7 +48,7 @@ def one_length(length: int, epochs: int, seed: int = 0) -> dict:
 
     from feeding import timed_fit
     from search_spaces import SearchSpace, build_models, compile_model
-    from seqsearch.training import batches
+    from seqsearch.feeding import batches
 
     space = SearchSpace(["tlb"], data_spec=ds.data_spec(), task_spec=ds.task_spec)
     spec = space.default_spec("tlb")

@@ -142,7 +142,7 @@ def compare_selection(study_path: Path) -> dict:
     the average greedy selection chooses and of the best-N rule's, each retrained on
     train+validation for its members' full best epoch counts (a paired comparison: same
     trials, same retrain seeds)."""
-    from seqsearch.api import load_study_dataset
+    from seqsearch.parts import load_study_dataset
     from seqsearch.engines import OptunaEngine
     from seqsearch.ensemble import select_members
     from seqsearch.export import export_best
@@ -181,7 +181,7 @@ def run_seqsearch(name, budget, seed, pruner=None, folds=None, alone=True, compa
         if alone and len(r.ensemble) > 1:
             # What the best trial alone scores (retrained and tested the same way), outside the
             # budget and the wall time: the average's gain over betting on one model.
-            from seqsearch.api import export_trial
+            from seqsearch.finish import export_trial
 
             single = json.loads((export_trial(r.study_path, r.best_trial) / "metrics.json").read_text())
         paired = compare_selection(r.study_path) if compare and len(r.leaderboard) > 1 else {}

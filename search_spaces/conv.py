@@ -13,18 +13,12 @@ settings (FCN 128-256-128 filters with kernels 8-5-3; ResNet 3 blocks of 64-128-
 from __future__ import annotations
 
 from .family import Family
-from .front import LONG_STEPS
+from .front import BN_MOMENTUM, LONG_STEPS
 from .params import Boolean, Choice, Float, Int
 from .pooling import pool
 from .registry import get_cell, register_family
 
-__all__ = ["BN_MOMENTUM", "Convolutional", "conv_kernels"]
-
-# Batch norm's moving statistics follow the batches ten times faster than Keras' default (0.99):
-# on a training set of 50-200 series an epoch is a few batches, and with 0.99 the statistics the
-# validation reads lag so far behind that early stopping ends FCN on OSULeaf at chance level
-# (validation loss 1.77 = ln 6 after 25 epochs; 0.79 and 86% accuracy with 0.9).
-BN_MOMENTUM = 0.9
+__all__ = ["Convolutional", "conv_kernels"]
 
 # Average-pooling sizes of the stem before the convolutions (``conv.stem``, long series only).
 STEMS = (1, 2, 4, 8)

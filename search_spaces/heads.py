@@ -20,7 +20,7 @@ def finish_head(values, task_spec):
     """Answer in the target's own units: probabilities pass, standard units are de-standardised."""
     if task_spec.categorical:
         return values
-    from .space import destandardize
+    from .scaling import destandardize
 
     return destandardize(values, task_spec.target_mean, task_spec.target_var)
 
@@ -55,7 +55,7 @@ def _forecast_head(x, task_spec, inputs, output_scale="global"):
     import keras
     from keras import ops
 
-    from .space import destandardize
+    from .scaling import destandardize
 
     steps, n = task_spec.output_steps, task_spec.n_outputs
     if inputs is None or len(x.shape) != 2:

@@ -57,11 +57,11 @@ def _slice(x, ratio: float):
 def _augmenter(kind: str, data_spec):
     import tensorflow as tf
 
-    from search_spaces.space import _std  # the model's own standardisation divisor
+    from search_spaces.scaling import feature_std  # the model's own standardisation divisor
 
     n = _dynamic(data_spec)
     mean = np.asarray(data_spec.feature_mean, dtype="float32")[:n]
-    std = _std(data_spec.feature_var)[:n]
+    std = feature_std(data_spec.feature_var)[:n]
     masked = bool(getattr(data_spec, "masked", False))
 
     def augment(x):

@@ -15,7 +15,7 @@ If the retrain still does not fit what is left (plus ``FINISH_SLACK`` of T, part
 promise allows), ``plan_finish`` shortens it honestly. It drops
 ensemble members first, then cuts epochs, and says so in one line.
 
-Pure arithmetic, no TensorFlow: the engine-independent policy that ``api`` applies.
+Pure arithmetic, no TensorFlow: the engine-independent policy that ``evaluate`` and ``finish`` apply.
 """
 
 from __future__ import annotations

@@ -16,7 +16,11 @@ from .boundary import guarded, set_log_dir
 from .errors import SeqsearchError, one_line
 from search_spaces.portfolio import WARM_STARTS
 
-from .config import FILLNA
+from .config import ENGINES, ENSEMBLE_SELECTIONS, PRUNERS, SAMPLERS, TASK_CHOICES
+from .data.tables import FILLNA, TOKENS
+
+# --sampler's choices over every engine, each once, in the engines' order.
+ALL_SAMPLERS = tuple(dict.fromkeys(s for names in SAMPLERS.values() for s in names))
 
 # TensorFlow's C++ start-up chatter hides the live view; users can still raise it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -34,7 +38,8 @@ def _log_into_study(workdir, study, dataset=None):
     """A bug's traceback goes into the study folder when it exists (else the temp folder)."""
     from pathlib import Path
 
-    from .config import archive_name, study_dir
+    from .config import study_dir
+    from .data.tables import archive_name
 
     try:
         name = study or archive_name(Path(dataset))
@@ -124,12 +129,12 @@ def main():
 
 @main.command(cls=_RunCommand, short_help="Search architectures for a dataset and export the best model.")
 @click.argument("dataset", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--task", type=click.Choice(["classification", "regression", "seq2seq", "forecasting"]), help="Task; inferred from the target when unambiguous (Y in an .npz means seq2seq, --horizon forecasting).")
+@click.option("--task", type=click.Choice(TASK_CHOICES), help="Task; inferred from the target when unambiguous (Y in an .npz means seq2seq, --horizon forecasting).")
 @click.option("--target", help="Target column (CSV/Parquet). Default: label, target, y or class. Forecasting: the column(s) to forecast, comma-separated.")
 @click.option("--id-col", help="Sequence id column (CSV/Parquet long format). Default: id, series_id, sequence_id, ...")
 @click.option("--time-col", help="Time order column (CSV/Parquet long format). Default: time, timestep, t, step, ...")
 @click.option("--text-col", help="Text column of a CSV/Parquet text table (one row per text, and a label): text classification or regression. Default: text, sentence, review, ... when the table has no time column.")
-@click.option("--tokens", type=click.Choice(["chars", "words"]), help="Seq2seq pairs (.tsv, or a table with source and target columns): split both sides into characters or words. Default: per side, words when its entries have spaces.")
+@click.option("--tokens", type=click.Choice(TOKENS), help="Seq2seq pairs (.tsv, or a table with source and target columns): split both sides into characters or words. Default: per side, words when its entries have spaces.")
 @click.option("--static-cols", help="Comma-separated CSV/Parquet feature columns that are constant per sequence: static features (an .npz stores them as 'static').")
 @click.option("--horizon", type=int, help="Forecasting: steps ahead to forecast from a time-series table (CSV/Parquet with a time column; several series keyed by --id-col). Implies --task forecasting.")
 @click.option("--lookback", type=int, help="Forecasting: input window length in steps. Default: max(2 x horizon, season).")
@@ -148,16 +153,16 @@ def main():
 @click.option("--warm-start", type=click.Choice(WARM_STARTS), default="portfolio", show_default=True, help="What runs first, before the sampler explores: portfolio (a few specs chosen offline on benchmark data; tasks it was not built for start from the seeds), seeds (the small models of the Keras tutorials seqsearch grew from: SimpleRNN, LSTM, a one-block transformer, ...), none. seqsearch spaces --seeds lists them.")
 @click.option("--no-warm-start", is_flag=True, help="Same as --warm-start none.")
 @click.option("--cudnn-only", is_flag=True, help="Keep recurrent layers inside the cuDNN kernel conditions (LSTM/GRU, no recurrent dropout).")
-@click.option("--engine", type=click.Choice(["optuna", "kerastuner"]), default="optuna", show_default=True, help="Who decides what to try next: Optuna or KerasTuner (same space, same tracking and export).")
-@click.option("--sampler", type=click.Choice(["tpe", "random", "nsga2", "hyperband", "bayesian"]), help="optuna: tpe (default), random, or nsga2 (multi-objective); kerastuner: hyperband (default), bayesian or random.")
-@click.option("--pruner", type=click.Choice(["median", "sha", "hyperband", "none"]), help="Optuna's per-epoch pruning, warm-start specs included: successive halving (sha, the default: after epochs 4, 10, 28 and 82 only the best third of the trials go on), Hyperband, median, or none.")
+@click.option("--engine", type=click.Choice(ENGINES), default="optuna", show_default=True, help="Who decides what to try next: Optuna or KerasTuner (same space, same tracking and export).")
+@click.option("--sampler", type=click.Choice(ALL_SAMPLERS), help="optuna: tpe (default), random, or nsga2 (multi-objective); kerastuner: hyperband (default), bayesian or random.")
+@click.option("--pruner", type=click.Choice(PRUNERS), help="Optuna's per-epoch pruning, warm-start specs included: successive halving (sha, the default: after epochs 4, 10, 28 and 82 only the best third of the trials go on), Hyperband, median, or none.")
 @click.option("--jobs", type=int, help="Trials trained in parallel by this many processes on one machine (same study and storage). Default: with --timeout of 120 s or more, one per CPU core (at most 4; 1 on a GPU machine or with --engine kerastuner); otherwise 1.")
 @click.option("--objectives", default="val_loss", show_default=True, help="Comma-separated objectives to minimise: val_loss, then params and/or latency_ms (a Pareto front).")
 @click.option("--trial-timeout", type=float, help="Seconds one trial may train; a trial over it stops and is recorded as failed.")
 @click.option("--max-params", type=int, help="Reject (prune) candidates with more parameters than this, before training.")
 @click.option("--folds", type=int, help="Cross-validate the finalists (trials that complete on the validation split among the 3 best so far; the others end pruned) on K folds of train+validation (every sequence validated once) and rank them by the mean val_loss; the pruner still judges the first fold. Default: 3 when the validation split has fewer than 100 sequences (not forecasting), else 1 (the split alone).")
 @click.option("--ensemble", type=int, help="Export an average of up to N distinct trials, each retrained on train+validation (one model file, every export format). Default: 3 when the validation split has fewer than 100 sequences (too few to pick one model), else 1.")
-@click.option("--ensemble-selection", type=click.Choice(["greedy", "best"]), help="How the average's members are chosen: greedy (default: greedy selection with replacement on the finalists' out-of-fold predictions, which weighs members and may keep one; classification and regression) or best (the N best by val_loss within a margin of the best, equal weights).")
+@click.option("--ensemble-selection", type=click.Choice(ENSEMBLE_SELECTIONS), help="How the average's members are chosen: greedy (default: greedy selection with replacement on the finalists' out-of-fold predictions, which weighs members and may keep one; classification and regression) or best (the N best by val_loss within a margin of the best, equal weights).")
 @click.option("--storage", help="Optuna storage URL (e.g. postgresql://...) shared by several machines. Default: a journal file in the study folder.")
 @click.option("--tracking-uri", help="MLflow tracking URI. Default: SQLite store in the study folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout at the end.")
@@ -278,7 +283,7 @@ def export(study, workdir, formats, out, tolerance, trial, storage):
     set_log_dir(path)
     if not (math.isfinite(tolerance) and tolerance > 0):
         raise SeqsearchError(f"--tolerance must be a finite positive number (e.g. 1e-4), got {tolerance!r}")
-    from .export import check_export_target, check_formats
+    from .formats import check_export_target, check_formats
 
     chosen = check_formats([f.strip() for f in formats.split(",") if f.strip()])
     out_dir = Path(out).expanduser() if out else path / ("export" if trial is None else f"export-trial-{trial}")
@@ -286,11 +291,11 @@ def export(study, workdir, formats, out, tolerance, trial, storage):
     from ._backend import load_keras
 
     load_keras()
-    from .export import export_formats
+    from .formats import export_formats
 
     source = path / "best"
     if trial is not None:
-        from .api import export_trial
+        from .finish import export_trial
 
         source = export_trial(path, trial, storage)
     manifest = export_formats(source, out_dir, chosen, tolerance)

@@ -8,22 +8,21 @@ from pathlib import Path
 
 from search_spaces.portfolio import WARM_STARTS
 
+from .data.tables import FILLNA, archive_name
+from .engines import ENGINES as ENGINE_CLASSES
+from .engines.optuna_engine import PRUNERS
 from .errors import SeqsearchError, one_line
 
 __all__ = ["RunConfig", "check_study_name", "study_dir"]
 
 _STUDY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 TASK_CHOICES = ("classification", "regression", "seq2seq", "forecasting")
-ENGINES = ("optuna", "kerastuner")
 # What a search may minimise: the validation loss first, then optionally the parameter count
 # and the prediction latency on a fixed batch (multi-objective: a Pareto front).
 OBJECTIVES = ("val_loss", "params", "latency_ms")
-# Per engine: the samplers (KerasTuner: oracles), the first being the default.
-SAMPLERS = {"optuna": ("tpe", "random", "nsga2"), "kerastuner": ("hyperband", "bayesian", "random")}
-PRUNERS = ("median", "sha", "hyperband", "none")
-# How missing feature values are filled (seqsearch.data.dataset.fill_missing; kept here so the
-# CLI can check the option without importing numpy).
-FILLNA = ("interpolate", "ffill", "zero", "drop")
+# --engine's choices (the default first) and, per engine, --sampler's (KerasTuner: oracles).
+ENGINES = tuple(ENGINE_CLASSES)
+SAMPLERS = {name: cls.samplers for name, cls in ENGINE_CLASSES.items()}
 # A validation split below SMALL_VAL_SEQUENCES sequences cannot pick one model reliably (on
 # ItalyPowerDemand's 14, eight candidates fit them all and the pick among them is noise), so by
 # default each completed trial is cross-validated over SMALL_VAL_FOLDS folds of train+val
@@ -35,14 +34,6 @@ ENSEMBLE_SMALL_VAL = 3
 MAX_ENSEMBLE = 20
 ENSEMBLE_SELECTIONS = ("greedy", "best")
 MAX_FOLDS = 20
-
-
-def archive_name(path: Path) -> str:
-    """A data file's dataset name: its stem, without the archive's ``_TRAIN`` for ``.ts`` files
-    (BasicMotions_TRAIN.ts -> BasicMotions)."""
-    if path.suffix.lower() == ".ts":
-        return re.sub(r"_train$", "", path.stem, flags=re.IGNORECASE) or path.stem
-    return path.stem
 
 
 def check_study_name(name: str) -> str:

@@ -1,4 +1,7 @@
-"""Retrain the best spec, score it on the test split, and write it out atomically."""
+"""The best model, exported: its trials retrained on train+validation (an average of several when
+the search picked an ensemble), scored on the test split, and written atomically to the
+study's best/ folder with its spec, metrics and parity samples. Converting it to deployment
+formats is ``formats``."""
 
 from __future__ import annotations
 
@@ -10,13 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import SeqsearchError, one_line
-from .study import library_versions, read_export
+from .study import library_versions
 
-__all__ = ["export_best", "average_model", "export_formats", "check_formats", "check_export_target",
-           "remove_stale_temps", "FORMATS"]
+__all__ = ["export_best", "average_model", "remove_stale_temps", "atomic_replace", "PARITY_SAMPLES"]
 
-FORMATS = ("keras", "savedmodel", "onnx", "tflite")
 # Sequences kept beside the best model so any later export can verify parity on real inputs.
 PARITY_SAMPLES = 32
 
@@ -156,7 +156,7 @@ def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, prog
         (tmp / "task_spec.json").write_text(json.dumps(task_spec.to_dict(), indent=2) + "\n")
         # metrics.json last: its presence marks the export complete.
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        _atomic_replace(tmp, best_dir)
+        atomic_replace(tmp, best_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -189,43 +189,7 @@ def remove_stale_temps(folder: Path) -> list[Path]:
     return removed
 
 
-# What an export folder may hold besides its formats: a folder with anything else is not
-# (only) seqsearch's, and replacing it would delete the user's files.
-_EXPORT_FILES = {"manifest.json", "spec.json", "metrics.json", "data_spec.json", "task_spec.json", "vocabulary.json"}
-
-
-def check_export_target(out_dir: Path) -> None:
-    """``--out``: a new folder, an empty one, or an earlier seqsearch export holding nothing but
-    what that export wrote (it is replaced atomically). Anything else is refused before any work."""
-    out_dir = Path(out_dir)
-    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
-        raise ExportError(f"--out {str(out_dir)!r} exists and is not a folder; pass a new folder")
-    if not out_dir.exists():
-        parent = out_dir.parent
-        while not parent.exists() and parent != parent.parent:
-            parent = parent.parent
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise ExportError(f"--out {str(out_dir)!r} cannot be created: {str(parent)!r} is not writable")
-        return
-    if not os.access(out_dir.parent, os.W_OK | os.X_OK):
-        raise ExportError(f"--out {str(out_dir)!r} cannot be replaced: {str(out_dir.parent)!r} is not writable")
-    names = {p.name for p in out_dir.iterdir()}
-    if not names:
-        return
-    try:
-        manifest = json.loads((out_dir / "manifest.json").read_text())
-        owned = set(manifest.get("files") or []) | _EXPORT_FILES | {f["path"] for f in manifest["formats"].values()}
-        ours = isinstance(manifest.get("versions"), dict) and names <= owned
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        ours = False
-    if not ours:
-        raise ExportError(
-            f"--out {str(out_dir)!r} already exists and holds files seqsearch did not write (it is not an earlier "
-            "seqsearch export); pass a new or empty folder: export replaces only its own exports"
-        )
-
-
-def _atomic_replace(tmp: Path, dest: Path):
+def atomic_replace(tmp: Path, dest: Path):
     old = None
     if dest.exists():
         old = dest.with_name(f".old-{dest.name}-{os.getpid()}")
@@ -233,279 +197,3 @@ def _atomic_replace(tmp: Path, dest: Path):
     os.replace(tmp, dest)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def _write_keras(model, tmp):
-    path = tmp / "model.keras"
-    model.save(path)
-    return path
-
-
-def _predict(model, X):
-    if X.dtype.kind in "US":
-        from .data.text import predict_texts
-
-        return predict_texts(model, X)
-    return model.predict(X, verbose=0)
-
-
-def _run_keras(path, X):
-    from . import load_model
-
-    return _predict(load_model(path), X)
-
-
-def _write_savedmodel(model, tmp):
-    path = tmp / "savedmodel"
-    model.export(str(path), format="tf_saved_model", verbose=False)
-    return path
-
-
-def _run_savedmodel(path, X):
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(path))  # keep a reference: its variables die with it
-    return loaded.serve(X).numpy()
-
-
-def _write_onnx(model, tmp):
-    try:
-        import onnx  # noqa: F401
-        import tf2onnx  # noqa: F401
-    except ImportError:
-        raise ExportError("ONNX export needs onnx and tf2onnx, which install with seqsearch: pip install onnx tf2onnx") from None
-    import warnings
-
-    path = tmp / "model.onnx"
-    with warnings.catch_warnings():
-        # Keras' ONNX bridge probes np.object, which numpy answers with a FutureWarning.
-        warnings.simplefilter("ignore", FutureWarning)
-        model.export(str(path), format="onnx", verbose=False)
-    return path
-
-
-def _run_onnx(path, X):
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise ExportError("checking the ONNX export needs onnxruntime, which installs with seqsearch: pip install onnxruntime") from None
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    inputs = session.get_inputs()
-    if len(inputs) != 1:
-        raise ExportError(f"the ONNX graph asks for {len(inputs)} inputs ({', '.join(i.name for i in inputs)}), not one sequence")
-    return session.run(None, {inputs[0].name: X})[0]
-
-
-def _write_tflite(model, tmp):
-    import tensorflow as tf
-
-    import keras
-
-    saved = tmp / ".tflite-savedmodel"
-    # Batch size 1, static: TFLite lowers the recurrent loops to built-in ops only when every
-    # shape is known (a dynamic batch leaves TensorList ops that need Flex). One sequence per
-    # call is how TFLite models are served on devices anyway.
-    spec = keras.InputSpec(shape=(1, *model.input_shape[1:]), dtype="float32")
-    model.export(str(saved), format="tf_saved_model", verbose=False, input_signature=[spec])
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-    # Built-in ops only: a model that needs TensorFlow's own kernels (Flex) would not run on a
-    # plain TFLite runtime, and its parity could not be checked here.
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    path = tmp / "model.tflite"
-    try:
-        path.write_bytes(converter.convert())
-    except Exception as e:  # noqa: BLE001
-        text = str(e)
-        if "Select TensorFlow op" in text or "Flex" in text or "not supported" in text:
-            raise ExportError(
-                "tflite: this architecture needs TensorFlow ops outside the TFLite built-ins (Flex), which a "
-                "plain TFLite runtime cannot run; export it without tflite"
-            ) from None
-        raise
-    finally:
-        shutil.rmtree(saved, ignore_errors=True)
-    return path
-
-
-def _run_tflite(path, X):
-    import warnings
-
-    import numpy as np
-
-    import tensorflow as tf
-
-    from ._backend import native_stderr_without
-
-    # The runtime announces its CPU delegate on stderr ("INFO: Created TensorFlow Lite XNNPACK
-    # delegate for CPU."): not something to act on.
-    with native_stderr_without("INFO: Created TensorFlow Lite XNNPACK delegate"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the deprecation notice of tf.lite.Interpreter
-            interpreter = tf.lite.Interpreter(model_path=str(path))
-        inp = interpreter.get_input_details()[0]
-        out = interpreter.get_output_details()[0]
-        interpreter.allocate_tensors()
-        preds = []
-        for x in X:  # the model takes one sequence per call
-            interpreter.set_tensor(inp["index"], x[None])
-            interpreter.invoke()
-            preds.append(interpreter.get_tensor(out["index"])[0])
-    return np.stack(preds)
-
-
-_WRITERS = {"keras": _write_keras, "savedmodel": _write_savedmodel, "onnx": _write_onnx, "tflite": _write_tflite}
-_RUNNERS = {
-    "keras": ("keras", _run_keras), "savedmodel": ("tensorflow.saved_model", _run_savedmodel),
-    "onnx": ("onnxruntime", _run_onnx), "tflite": ("tf.lite.Interpreter", _run_tflite),
-}
-
-
-class ExportError(SeqsearchError):
-    """A format could not be written, or its predictions differ from the Keras model's."""
-
-
-def check_formats(formats) -> list[str]:
-    """``--format``: known formats, at least one."""
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise ExportError(f"--format {one_line(','.join(formats), 80)!r}: choose from {', '.join(FORMATS)}")
-    return list(formats)
-
-
-def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) -> dict:
-    """Write ``formats`` of the model in ``best_dir`` to ``out_dir`` with ``manifest.json``.
-
-    Every format is loaded back with its own runtime and its predictions on stored test
-    sequences are compared with the Keras model's; a difference above ``tolerance`` (absolute
-    for values within +-1, relative to the value beyond) fails the export, naming the format and the difference. Written to a temporary folder and renamed
-    into place, so a failed or interrupted export leaves the previous one intact.
-    """
-    import numpy as np
-
-    from . import load_model
-
-    best_dir, out_dir = Path(best_dir), Path(out_dir)
-    check_formats(formats)
-    metrics = read_export(best_dir)
-    sample = best_dir / "sample_input.npy"
-    if metrics is None or not sample.is_file():
-        raise ExportError(f"no complete best model in {str(best_dir)!r}; run `seqsearch run` for this study first")
-    model = load_model(best_dir / "model.keras")
-    X = np.load(sample)
-    text = (best_dir / "token_model.keras").is_file()
-    if text:
-        # Strings in Keras and SavedModel; ONNX and TFLite have no string ops for the
-        # tokeniser: they get the token model and the same texts' token ids.
-        token_model = load_model(best_dir / "token_model.keras")
-        tokens = np.load(best_dir / "sample_tokens.npy").astype("float32")
-        token_model(tokens[:1])
-    else:
-        X = X.astype("float32")
-        model(X[:1])  # a loaded model must be called once before ONNX export
-    reference = np.asarray(_predict(model, X))
-    check_export_target(out_dir)  # again: the folder may have changed since the command started
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(out_dir.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".export-{os.getpid()}-", dir=out_dir.parent))
-    os.chmod(tmp, 0o755)
-    manifest_formats = {}
-    try:
-        for fmt in formats:
-            try:
-                by_tokens = text and fmt in ("onnx", "tflite")
-                path = _WRITERS[fmt](token_model if by_tokens else model, tmp)
-                runtime, run = _RUNNERS[fmt]
-                pred = np.asarray(run(path, tokens if by_tokens else X))
-            except ExportError:
-                raise
-            except Exception as e:  # noqa: BLE001 - converter errors are long; keep their first line
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-                raise ExportError(f"{fmt} export failed for this architecture ({metrics.get('summary')}): {first}") from None
-            if pred.shape != reference.shape:
-                raise ExportError(f"{fmt} export predicts shape {pred.shape}, the Keras model {reference.shape}")
-            # Absolute below 1, relative above: float32 rounding grows with the values' size.
-            diff = float(np.max(np.abs(pred - reference) / np.maximum(1.0, np.abs(reference))))
-            if not diff <= tolerance:
-                raise ExportError(
-                    f"{fmt} export differs from the Keras model by {diff:.2e} (tolerance {tolerance:g}) "
-                    f"on {len(X)} test sequences; nothing was written"
-                )
-            manifest_formats[fmt] = {"path": path.name, "runtime": runtime, "max_abs_diff": diff}
-            if text:
-                manifest_formats[fmt]["input"] = (
-                    "token ids and mask (batch, steps, 2) from the TextVectorization vocabulary in vocabulary.json"
-                    if by_tokens else "raw strings (batch,)")
-        for name in ("spec.json", "metrics.json", "data_spec.json", "task_spec.json"):
-            if (best_dir / name).is_file():
-                shutil.copy2(best_dir / name, tmp / name)
-        vocab = json.loads((best_dir / "data_spec.json").read_text()).get("vocabulary", [])
-        if vocab:  # text and seq2seq pairs: the token ids' meaning, for runtimes fed token ids
-            (tmp / "vocabulary.json").write_text(json.dumps(vocab) + "\n")
-        spec = json.loads((best_dir / "spec.json").read_text())
-        manifest = {
-            "study": metrics.get("study"),
-            "task": metrics["task"],
-            "architecture": metrics.get("summary"),
-            "input": _input_text(metrics, spec),
-            "output": _output_text(metrics),
-            "classes": metrics.get("classes", []),
-            "metrics": {"test": metrics["test"], "val_loss": metrics["val_loss"]},
-            "parity": {"samples": int(len(X)), "tolerance": tolerance},
-            "formats": manifest_formats,
-            "versions": library_versions(),
-        }
-        manifest["files"] = sorted(p.name for p in tmp.iterdir()) + ["manifest.json"]
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        _atomic_replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return manifest
-
-
-def _input_text(metrics, spec) -> dict:
-    text = (metrics.get("dataset") or {}).get("text")
-    pairs = (metrics.get("dataset") or {}).get("pairs")
-    if pairs and metrics.get("input_dtype") == "string":
-        return {"name": "source", "shape": [None], "dtype": "string", "raw": True,
-                "preprocessing": f"split into {pairs['source_tokens']} inside the model (no other change), token ids "
-                                 f"from a vocabulary of {pairs['source_vocabulary']}, the first "
-                                 f"{pairs['source_length']} tokens kept; the output is per-step probabilities over "
-                                 "'classes', up to the <end> token"}
-    if text:
-        return {"name": "text", "shape": [None], "dtype": "string", "raw": True,
-                "preprocessing": f"TextVectorization inside the model (lower case, punctuation stripped, split on "
-                                 f"whitespace, a vocabulary of {text['vocabulary_size']} tokens, the first {text['length']} tokens kept)"}
-    out = {"name": "sequence", "shape": metrics["input_shape"], "dtype": metrics["input_dtype"], "raw": True,
-           "preprocessing": _preprocessing_text(spec)}
-    if metrics.get("masked"):
-        out["mask_channel"] = ("the last channel: 1 at observed steps, 0 at padding; sequences are right-padded with "
-                               "zeros to the input's steps")
-    return out
-
-
-def _preprocessing_text(spec) -> str:
-    if isinstance(spec, list):  # an ensemble: each member scales its own input
-        texts = list(dict.fromkeys(_preprocessing_text(s) for s in spec))
-        return texts[0] if len(texts) == 1 else "per member of the average: " + "; ".join(texts)
-    scaling = spec.get("train.scaling")
-    return {
-        "global": "per-feature standardisation with the training split's mean and deviation (inside the model)",
-        "per_series": "z-normalisation of each series over time, per feature (inside the model)",
-        "none": "none: the model takes the values as they are",
-    }.get(scaling, str(scaling))
-
-
-def _output_text(metrics) -> str:
-    task, classes = metrics["task"], metrics.get("classes") or []
-    if task == "classification":
-        return f"class probabilities, columns in the order of 'classes' ({len(classes)})"
-    if task == "seq2seq" and classes:
-        return "per-step token probabilities (batch, steps, vocabulary), vocabulary in the order of 'classes'"
-    if task == "seq2seq":
-        return "per-step values (batch, steps, values) in the target's units"
-    if task == "forecasting":
-        f = (metrics.get("dataset") or {}).get("framing") or {}
-        return (f"forecast (batch, {f.get('horizon')} steps, targets {', '.join(f.get('targets', []))}) in the "
-                f"targets' units, from windows of the last {f.get('lookback')} rows (targets first, then covariates)")
-    return "target values in the target's units"

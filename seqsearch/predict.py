@@ -61,7 +61,7 @@ def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None,
     """Write predictions for every sequence of ``data_path`` as CSV (``out`` or stdout);
     returns the number of sequences. Missing values are filled as the study filled them
     (``fillna`` overrides)."""
-    from . import load_model
+    from .model_file import load_model
     from .data import load_inputs
 
     check_out(out)
@@ -72,21 +72,21 @@ def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None,
         return _forecast(model_file, meta, framing, data_path, out, fillna)
     pairs = (meta.get("dataset") or {}).get("pairs")
     if pairs:
-        from .data import _check_path
+        from .data.loaders import check_path
         from .data.pairs import decode, read_pairs
         from .data.text import predict_texts
 
-        sources, _, _, ids = read_pairs(_check_path(data_path))  # the model splits them itself
+        sources, _, _, ids = read_pairs(check_path(data_path))  # the model splits them itself
         pred = np.asarray(predict_texts(load_model(model_file), sources))
         decoded = decode(pred, meta.get("classes") or [], pairs["target_tokens"])
         _write([["id", "prediction"], *([i, d] for i, d in zip(ids, decoded))], out)
         return len(sources)
     text = (meta.get("dataset") or {}).get("text")
     if text:
-        from .data import _check_path
+        from .data.loaders import check_path
         from .data.text import predict_texts, text_inputs
 
-        texts, ids = text_inputs(_check_path(data_path), text["column"], id_col)
+        texts, ids = text_inputs(check_path(data_path), text["column"], id_col)
         pred = np.asarray(predict_texts(load_model(model_file), texts))
         _write(_rows(pred, ids, meta), out)
         return len(texts)
@@ -146,11 +146,11 @@ def _write(rows, out):
 def _forecast(model_file, meta, framing, data_path, out, fillna) -> int:
     """Forecast the next ``horizon`` steps after the end of every series in the table: one row
     per series and step, with the time it falls on."""
-    from . import load_model
-    from .data import _check_path
+    from .model_file import load_model
+    from .data.loaders import check_path
     from .data.forecast import forecast_inputs
 
-    X, ids, times = forecast_inputs(_check_path(data_path), framing, meta.get("feature_names"), fillna)
+    X, ids, times = forecast_inputs(check_path(data_path), framing, meta.get("feature_names"), fillna)
     pred = np.asarray(load_model(model_file).predict(X, verbose=0, batch_size=256))
     keyed = [framing["id_col"]] if framing.get("id_col") else []  # one series: no id column
     rows = [[*keyed, "step", framing.get("time_col") or "time", *framing["targets"]]]

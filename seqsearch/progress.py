@@ -42,6 +42,11 @@ def format_table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(out)
 
 
+def score_key(categorical: bool) -> str:
+    """The metric shown beside the loss: accuracy for categorical targets, MAE otherwise."""
+    return "val_accuracy" if categorical else "val_mae"
+
+
 class Console:
     def __init__(self, stream=None, quiet: bool = False):
         self.stream = stream or sys.stdout
@@ -67,7 +72,8 @@ class Console:
             print("\r\033[K", end="", file=self.stream, flush=True)
 
     def header(self, info: dict, config, n_done: int, warm: list | None = None, processes: int = 1):
-        self.score_key = "val_accuracy" if info["task"] == "classification" or info.get("vocabulary") else "val_mae"
+        # Categorical targets: classes, or the tokens of seq2seq pairs (describe() gives their vocabulary).
+        self.score_key = score_key(info["task"] == "classification" or bool(info.get("vocabulary")))
         self.echo(
             f"seqsearch: study {config.study!r} on {info['name']} — {info['task']}, "
             f"{info['n_train']}/{info['n_val']}/{info['n_test']} train/val/test sequences of "

@@ -19,21 +19,17 @@ __all__ = ["study_status", "format_status"]
 
 def study_status(study: str, workdir="seqsearch-runs", storage: str | None = None) -> dict:
     from .config import check_study_name, study_dir
-    from .engines import KerasTunerEngine, OptunaEngine
+    from .engines import ENGINES, engine_in, get_engine
 
     check_study_name(study)
     path = study_dir(workdir, study)
-    if storage is None and (path / "kerastuner" / "seqsearch").is_dir():
-        # A KerasTuner study: seqsearch's per-trial records (the oracle itself is not needed).
-        engine = KerasTunerEngine(study, path, space=None)
-    elif storage is None and not (path / "optuna.journal").is_file():
+    name = "optuna" if storage is not None else engine_in(path)  # --storage: an Optuna storage URL
+    if name is None:
         root = Path(workdir).expanduser().resolve()
-        found = sorted({q.parent.name for q in root.glob("*/optuna.journal")}
-                       | {q.parent.parent.name for q in root.glob("*/kerastuner/seqsearch")})
+        found = sorted(q.name for q in root.glob("*/") if any(cls.holds(q) for cls in ENGINES.values()))
         have = f"; studies there: {', '.join(found)}" if found else ""
         raise SeqsearchError(f"no study {study!r} in {str(root)!r}{have}")
-    else:
-        engine = OptunaEngine(study, path, storage=storage).load()
+    engine = get_engine(name).for_reading(study, path, storage=storage)
     records = engine.records()
     notices = list(getattr(engine, "notices", []))
     trials = []

@@ -3,9 +3,7 @@ outcome, not an exception (bad *configuration* still raises ``SeqsearchError``).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -14,6 +12,11 @@ from typing import Callable
 import numpy as np
 
 from .errors import SeqsearchError, TrialFailed, TrialPruned
+from .feeding import fit_batched
+from .fit_callbacks import (best_weights_callback, deadline_callback, epoch_callback, share_callback,
+                            time_limit_callback)
+from .measure import measure_latency, process_rss_mb
+from .tf_internals import released_gradients
 
 __all__ = ["TrialOutcome", "fit_candidate", "cross_validate", "retrain", "score", "EpochHook"]
 
@@ -53,188 +56,6 @@ class TrialOutcome:
 TOO_SLOW = "too slow for the budget"
 
 
-def _time_limit_callback(seconds, started):
-    """Stops training after the batch that passes ``started + seconds`` (perf_counter time);
-    Keras still validates the epoch it cut short."""
-    return _deadline_callback(started + seconds)
-
-
-def _deadline_callback(deadline):
-    """Stops training after the batch that passes ``deadline`` (a perf_counter time, or a
-    function returning one: the search's end moves as the finish's reserve is re-estimated)."""
-    import keras
-
-    when = deadline if callable(deadline) else (lambda: deadline)
-
-    class _Deadline(keras.callbacks.Callback):
-        hit = False
-
-        def on_train_batch_end(self, batch, logs=None):
-            if time.perf_counter() > when():
-                self.hit = True
-                self.model.stop_training = True
-
-    return _Deadline()
-
-
-def _share_callback(share, started, min_epochs, durations, history, extend=None, trace_cap=None, reach=None):
-    """A trial's share of the budget, counted without the graph tracing of its first training
-    and first validation batch (on two cores that alone can take 5-15 s and says nothing about
-    how fast the candidate trains). Training stops once ``share`` seconds of training have
-    passed, or as soon as the measured batch or epoch time shows that ``min_epochs`` epochs
-    cannot fit in it (``hit`` then says which: "too_slow" or "share"). Tracing longer than
-    ``trace_cap`` seconds makes it too slow as well. ``reach`` (seconds, more than ``share``):
-    a trial may train past its share, up to this, to reach ``min_epochs`` (too slow only if they
-    do not fit in it; the run's first trial, whose share is short so that a first result comes
-    fast, but should not be called too slow for it).
-
-    ``extend(best_val_loss, granted)``: asked when the share is spent (after ``min_epochs``
-    epochs) while the trial is still improving (``still_improving``); the seconds it answers are
-    added to the share (the search lets the trial that leads it train on towards its patience
-    stop)."""
-    import keras
-
-    class _Share(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.hit = None
-            self.overhead = 0.0  # seconds of tracing, not counted against the share
-            self.granted = share
-            self._begin = self._steady_from = None
-            self._traced = {"train": False, "test": False}
-            self._steady_batches = 0
-            self.traced_too_long = False
-            # Seconds within which min_epochs must fit (the share, or the longer reach).
-            self.within = max(share, reach or 0.0)
-
-        def spent(self):
-            return time.perf_counter() - started - self.overhead
-
-        def _stop(self, done):
-            self.hit = "too_slow" if done < min_epochs else "share"
-            self.model.stop_training = True
-
-        def _first_batch(self, kind):
-            took = time.perf_counter() - self._begin
-            self._traced[kind] = True
-            self.overhead += took
-            if trace_cap is not None and time.perf_counter() - started > trace_cap:
-                self.traced_too_long = True
-                self._stop(0)
-
-        def on_train_batch_begin(self, batch, logs=None):
-            if not self._traced["train"]:
-                self._begin = time.perf_counter()
-
-        def on_test_batch_begin(self, batch, logs=None):
-            if not self._traced["test"]:
-                self._begin = time.perf_counter()
-
-        def on_test_batch_end(self, batch, logs=None):
-            if not self._traced["test"]:
-                self._first_batch("test")
-
-        def on_train_batch_end(self, batch, logs=None):
-            if self.hit:
-                return
-            if not self._traced["train"]:
-                self._first_batch("train")
-                self._steady_from = time.perf_counter()
-                return
-            done = len(durations)
-            if done == 0 and min_epochs > 0:
-                # Within the first epoch, the steady batch time projects what min_epochs cost.
-                self._steady_batches += 1
-                steps = (self.params or {}).get("steps") or 0
-                elapsed = time.perf_counter() - self._steady_from
-                if steps and self._steady_batches >= 3 and elapsed > 1.0:
-                    per_batch = elapsed / self._steady_batches
-                    if self.spent() + per_batch * (steps * min_epochs - self._steady_batches - 1) > self.within:
-                        self._stop(0)
-                        return
-            if self.spent() > self.granted and not (done < min_epochs and self.spent() <= self.within):
-                self._share_spent(done)
-
-        def _share_spent(self, done):
-            if done >= min_epochs and extend is not None and still_improving(history):
-                best = min(v for v in (h.get("val_loss", math.nan) for h in history) if math.isfinite(v))
-                extra = extend(best, self.granted)
-                if extra > 0:
-                    self.granted += extra
-                    return
-            self._stop(done)
-
-        def on_epoch_end(self, epoch, logs=None):
-            done = epoch + 1
-            if not self.hit and done >= min_epochs and self.spent() > self.granted:
-                self._share_spent(done)  # not one batch into another epoch (past a reach, an epoch)
-            if self.hit or done >= min_epochs or not durations:
-                return
-            # The latest epoch's time (less the tracing, for the first) projects the epochs still needed.
-            steady = durations[-1] - (self.overhead if epoch == 0 else 0.0)
-            if self.spent() + max(steady, 0.0) * (min_epochs - done) > self.within:
-                self._stop(done)
-
-    return _Share()
-
-
-# A trial "still improves" when the best validation loss of its recent epochs beats the best
-# before them by at least this fraction: a gain of a hair is noise, not worth more of the budget.
-MIN_IMPROVEMENT = 0.01
-
-
-def still_improving(history) -> bool:
-    """Whether the last quarter of the epochs (at least the last 3) brought the best validation
-    loss down by at least ``MIN_IMPROVEMENT`` of the best before them (with 3 epochs or fewer:
-    of the first epoch's): a trial that has levelled off gains nothing from more time."""
-    losses = [h.get("val_loss", math.nan) for h in history]
-    recent = max(3, math.ceil(len(losses) / 4))
-    head, tail = (losses[:1], losses[1:]) if len(losses) <= recent else (losses[:-recent], losses[-recent:])
-    head = [v for v in head if math.isfinite(v)]
-    tail = [v for v in tail if math.isfinite(v)]
-    if not head or not tail:
-        return False
-    before = min(head)
-    return min(tail) < before - MIN_IMPROVEMENT * abs(before)
-
-
-def _epoch_callback(hooks, history, durations=None):
-    import keras
-
-    class _Hooks(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self._t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            if durations is not None:
-                durations.append(time.perf_counter() - self._t0)
-            logs = {k: float(v) for k, v in (logs or {}).items()}
-            history.append(logs)
-            if not all(math.isfinite(v) for v in logs.values()):
-                bad = [k for k, v in logs.items() if not math.isfinite(v)]
-                raise TrialFailed(f"{', '.join(bad)} became NaN or infinite in epoch {epoch + 1}")
-            for hook in hooks:
-                hook(epoch, logs)
-
-    return _Hooks()
-
-
-def _best_weights_callback():
-    """Keeps a copy of the weights at the lowest validation loss so far (the first epoch to
-    reach it, as the outcome's best epoch is chosen)."""
-    import keras
-
-    class _Best(keras.callbacks.Callback):
-        best, weights = math.inf, None
-
-        def on_epoch_end(self, epoch, logs=None):
-            v = float((logs or {}).get("val_loss", math.nan))
-            if v < self.best:
-                self.best, self.weights = v, self.model.get_weights()
-
-    return _Best()
-
-
 def _fresh_session(seed: int):
     import keras
 
@@ -242,97 +63,6 @@ def _fresh_session(seed: int):
     # when it ended (a full collection costs ~0.2 s with TensorFlow loaded: once is enough).
     keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(seed)
-
-
-@contextlib.contextmanager
-def released_gradients():
-    """Forget the gradient functions TensorFlow registered while this block traced.
-
-    Every ``tf.custom_gradient`` call made while tracing (the default distribution strategy's
-    ``all_reduce`` in Keras' train step is one) adds a ``CustomGradient-N`` entry to TF's
-    global gradient registry and never removes it. The entry's closure holds the traced
-    graph, so each fitted model left ~9 MB and ~16,000 Python objects behind for good, and
-    every later garbage collection got slower (tensorflow#61791, keras#17458). The entries
-    are only read while a gradient is being traced, which is over when the block ends; a
-    model that is fitted again traces and registers anew.
-    """
-    try:
-        from tensorflow.python.framework import ops
-
-        registry = ops._gradient_registry._registry
-    except (ImportError, AttributeError):  # another backend, or TensorFlow moved it
-        yield
-        return
-    before = set(registry)
-    try:
-        yield
-    finally:
-        for key in [k for k in registry if k not in before and k.startswith("CustomGradient-")]:
-            registry.pop(key, None)
-
-
-# Up to this many bytes of training data are shuffled as whole sequences in a tf.data buffer
-# (a second copy of the split); larger splits shuffle indices and gather batches (no copy).
-SHUFFLE_BUFFER_BYTES = 256 * 2**20
-
-
-def batches(x, y, batch_size: int, shuffle: bool, transform=None):
-    """A ``tf.data`` pipeline of ``(x, y)`` batches (``x`` may be a list of arrays), or None
-    where TensorFlow is not installed (the caller then hands Keras the arrays).
-
-    Keras' own feeding of NumPy arrays starts a parallel, autotuned slicing pipeline anew every
-    epoch; for the few batches of a UCR-sized epoch that start-up is most of the epoch. Slicing
-    the arrays once and shuffling them in a buffer is 1.8-3.1x faster per epoch on the archives
-    and on par with 75 batches an epoch (``benchmarks/feeding.py``). The buffer is a
-    second copy of the training split, so splits over ``SHUFFLE_BUFFER_BYTES`` shuffle indices
-    and gather each batch instead (no copy). Every row is seen once per epoch, reshuffled each
-    epoch from TensorFlow's seed (``keras.utils.set_random_seed``). ``transform(x, y) -> (x, y)``
-    maps each batch (the recipe's augmentation, ``augment.batch_transform``).
-    """
-    try:
-        import tensorflow as tf
-    except ImportError:
-        return None
-    data = (tuple(x) if isinstance(x, list) else x, y)
-    n = len(y)
-    nbytes = sum(np.asarray(a).nbytes for a in tf.nest.flatten(data))
-    if not shuffle or nbytes <= SHUFFLE_BUFFER_BYTES:
-        ds = tf.data.Dataset.from_tensor_slices(data)
-        if shuffle:
-            ds = ds.shuffle(n, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size)
-        return (ds.map(transform) if transform is not None else ds).prefetch(2)
-    index = tf.data.Dataset.range(n).shuffle(n, reshuffle_each_iteration=True).batch(batch_size)
-    whole = tf.data.Dataset.from_tensors(data).repeat()
-
-    def grab(i, d):
-        return tf.nest.map_structure(lambda a: tf.gather(a, i, axis=0), d)
-
-    ds = tf.data.Dataset.zip((index, whole)).map(grab)
-    if transform is not None:
-        ds = ds.map(transform)
-    options = tf.data.Options()
-    # No graph rewrites: they would serialise the pipeline, data element included.
-    options.experimental_optimization.apply_default_optimizations = False
-    return ds.with_options(options).prefetch(2)
-
-
-def _fit_batched(fit, X, y, validation_data=None, batch_size=32, transform=None, targets=None, **kw):
-    """``fit`` fed by ``batches`` (falls back to the arrays when TensorFlow is absent).
-    ``transform`` maps training batches, ``targets(y, train)`` turns labels into what the loss
-    reads (``augment.batch_transform``)."""
-    if targets is not None:
-        y = targets(y, True)
-        if validation_data is not None:
-            validation_data = (validation_data[0], targets(validation_data[1], False))
-    train = batches(X, y, batch_size, shuffle=True, transform=transform)
-    if train is None:
-        if transform is not None:
-            raise SeqsearchError("train.augment needs TensorFlow's tf.data: install tensorflow or set train.augment=none")
-        return fit(X, y, validation_data=validation_data, batch_size=batch_size, **kw)
-    if validation_data is not None:
-        validation_data = batches(*validation_data, batch_size, shuffle=False)
-    return fit(train, validation_data=validation_data, shuffle=False, **kw)  # shuffled in the pipeline
 
 
 def _build(spec, data_spec, task_spec, max_params):
@@ -352,7 +82,7 @@ def _build(spec, data_spec, task_spec, max_params):
         transform, targets = batch_transform(spec, data_spec, task_spec)
 
         def fit(X, y, **kw):
-            return _fit_batched(model.fit, X, y, transform=transform, targets=targets, **kw)
+            return fit_batched(model.fit, X, y, transform=transform, targets=targets, **kw)
 
         return model, fit, n_params
     compile_model(trainer, spec, task_spec)
@@ -362,25 +92,9 @@ def _build(spec, data_spec, task_spec, max_params):
         if validation_data is not None:
             Xv, yv = validation_data
             validation_data = ([Xv, yv], yv)
-        return _fit_batched(trainer.fit, [X, y], y, validation_data=validation_data, **kw)
+        return fit_batched(trainer.fit, [X, y], y, validation_data=validation_data, **kw)
 
     return model, fit, n_params
-
-
-LATENCY_BATCH = 32
-
-
-def measure_latency(model, X, repeats: int = 7) -> float:
-    """Median milliseconds to predict one batch of ``LATENCY_BATCH`` sequences (after a warm-up
-    call that traces the graph); the batch is cycled from ``X`` when it has fewer rows."""
-    batch = np.resize(X, (LATENCY_BATCH, *X.shape[1:])).astype("float32")
-    model.predict_on_batch(batch)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model.predict_on_batch(batch)
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return float(np.median(times))
 
 
 def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_params=None,
@@ -397,7 +111,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
     of its first batches. One that cannot reach ``min_epochs`` epochs within it, or whose
     tracing outlasts ``trace_cap`` seconds, is pruned as too slow for the budget; one that can
     stops when the share ends and counts with the epochs it finished, unless ``extend(best
-    val_loss, seconds granted)`` then grants it more seconds (see ``_share_callback``).
+    val_loss, seconds granted)`` then grants it more seconds (see ``share_callback``).
     ``reach``: seconds (more than the share) within which ``min_epochs`` must fit: the trial
     trains past its share until it has them, and is too slow only past ``reach``.
     ``predict_val(best val_loss) -> bool``: asked once a complete trial finished training;
@@ -505,19 +219,6 @@ def later_fold_epochs(best_epochs: int) -> int:
     return best_epochs + max(3, math.ceil(best_epochs / 4))
 
 
-def process_rss_mb() -> float:
-    """This process's resident memory in MiB now (Linux); elsewhere its peak so far."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        import resource
-        import sys
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
-
-
 def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_limit, latency,
                    deadline=None, share=None, min_epochs=1, extend=None, trace_cap=None,
                    predict_val=None, reach=None) -> TrialOutcome:
@@ -539,19 +240,19 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
         patience = int(spec.get("train.patience", 20))
         callbacks = [
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
-            _epoch_callback(hooks, history, durations),
+            epoch_callback(hooks, history, durations),
         ]
-        limit = _time_limit_callback(time_limit, started) if time_limit else None
+        limit = time_limit_callback(time_limit, started) if time_limit else None
         if limit is not None:
             callbacks.insert(0, limit)
-        budget = _deadline_callback(deadline) if deadline is not None else None
+        budget = deadline_callback(deadline) if deadline is not None else None
         if budget is not None:
             callbacks.insert(0, budget)
         if share is not None:
             # After the hooks: a pruner's verdict on the epoch comes first.
-            portion = _share_callback(share, started, min_epochs, durations, history, extend, trace_cap, reach)
+            portion = share_callback(share, started, min_epochs, durations, history, extend, trace_cap, reach)
             callbacks.append(portion)
-        keep = _best_weights_callback() if predict_val is not None else None
+        keep = best_weights_callback() if predict_val is not None else None
         if keep is not None:
             callbacks.append(keep)
         fit(
@@ -637,7 +338,7 @@ def retrain(spec, dataset, *, epochs: int, seed: int, on_epoch=None):
     X, y = dataset.train_val
     _fresh_session(seed)
     model, fit, _ = _build(spec, dataset.data_spec(X), dataset.task_spec_for(y, X), None)
-    callbacks = [_epoch_callback([on_epoch], [])] if on_epoch else []
+    callbacks = [epoch_callback([on_epoch], [])] if on_epoch else []
     fit(X, y, epochs=epochs, batch_size=int(spec["train.batch_size"]), verbose=0, callbacks=callbacks)
     return model
 

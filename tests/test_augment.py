@@ -7,7 +7,8 @@ from conftest import make_classification
 from search_spaces import SearchSpace, TaskSpec
 from search_spaces.specs import DataSpec
 from seqsearch.augment import JITTER_SIGMA, batch_transform
-from seqsearch.data.dataset import RawArrays, frame_task
+from seqsearch.data.dataset import RawArrays
+from seqsearch.data.framing import frame_task
 from seqsearch.training import fit_candidate
 
 

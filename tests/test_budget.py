@@ -255,7 +255,7 @@ def test_a_candidate_that_cannot_reach_three_epochs_in_its_share_is_pruned_as_to
 
 
 def test_a_share_excludes_tracing_and_the_leader_is_granted_more(clf_npz, monkeypatch):
-    from seqsearch import training
+    from seqsearch import fit_callbacks
     from seqsearch.data import load_dataset
     from seqsearch.training import fit_candidate
 
@@ -269,7 +269,7 @@ def test_a_share_excludes_tracing_and_the_leader_is_granted_more(clf_npz, monkey
     assert o.epochs_run >= 3 and o.epoch_seconds > 0 and o.trace_seconds > 0.2
     assert o.seconds > 1.0 + o.trace_seconds * 0.9
     asked = []
-    monkeypatch.setattr(training, "still_improving", lambda history: True)
+    monkeypatch.setattr(fit_callbacks, "still_improving", lambda history: True)
 
     def extend(best, granted):  # leads twice, then no longer
         asked.append((best, granted))
@@ -281,26 +281,26 @@ def test_a_share_excludes_tracing_and_the_leader_is_granted_more(clf_npz, monkey
 
 
 def test_with_parallel_processes_only_the_first_trial_gets_the_short_share_and_a_leader_is_seen():
-    from seqsearch.api import _is_first, _leads
+    from seqsearch.evaluate import is_first, leads_split
 
     def rec(number, state, value=None, **attrs):
         return TrialRecord(number=number, state=state, value=value, spec={}, attrs=attrs)
 
     # #1 starts in a second process while #0 still trains its first fold: #1 is not the first.
-    assert _is_first(0, [rec(0, "running"), rec(1, "waiting"), rec(2, "waiting")])  # queued specs wait
-    assert not _is_first(1, [rec(0, "running"), rec(1, "running"), rec(2, "waiting")])
-    assert not _is_first(5, [rec(0, "complete", 0.5), rec(5, "running")])  # a resumed study
+    assert is_first(0, [rec(0, "running"), rec(1, "waiting"), rec(2, "waiting")])  # queued specs wait
+    assert not is_first(1, [rec(0, "running"), rec(1, "running"), rec(2, "waiting")])
+    assert not is_first(5, [rec(0, "complete", 0.5), rec(5, "running")])  # a resumed study
     # #1's share ends while #0 is cross-validating (its first fold done): #1 may lead against it.
     records = [rec(0, "running", split_value=1.0), rec(1, "running")]
-    assert _leads(1, 0.9, records) and not _leads(1, 1.1, records)
-    assert not _leads(1, 0.9, [rec(0, "running"), rec(1, "running")])  # nothing measured yet
+    assert leads_split(1, 0.9, records) and not leads_split(1, 1.1, records)
+    assert not leads_split(1, 0.9, [rec(0, "running"), rec(1, "running")])  # nothing measured yet
     # A completed trial counts by its first fold; a pruned one not at all.
     records = [rec(0, "complete", 0.7, split_value=0.8), rec(2, "pruned", 0.1), rec(1, "running")]
-    assert _leads(1, 0.75, records) and not _leads(1, 0.85, records)
+    assert leads_split(1, 0.75, records) and not leads_split(1, 0.85, records)
 
 
 def test_only_a_trial_still_improving_may_train_on():
-    from seqsearch.training import still_improving
+    from seqsearch.fit_callbacks import still_improving
 
     def h(*losses):
         return [{"val_loss": v} for v in losses]
@@ -453,13 +453,13 @@ def test_a_tiny_budget_with_a_slow_candidate_finishes_in_time(tmp_path):
 
 
 def test_a_finalist_is_among_the_best_first_folds_and_within_the_leaders_folds():
-    from seqsearch.api import _not_finalist
+    from seqsearch.evaluate import not_finalist
 
-    assert _not_finalist(1.30, 0, 3, 3, None) is None  # the first to complete
-    assert _not_finalist(1.36, 1, 3, 3, (1, 1.37)) is None  # within the best one's folds
-    why = _not_finalist(1.389, 1, 3, 3, (1, 1.3695))
+    assert not_finalist(1.30, 0, 3, 3, None) is None  # the first to complete
+    assert not_finalist(1.36, 1, 3, 3, (1, 1.37)) is None  # within the best one's folds
+    why = not_finalist(1.389, 1, 3, 3, (1, 1.3695))
     assert why.startswith("not a finalist") and "worse than every fold of #1" in why and "(worst fold 1.369)" in why
-    why = _not_finalist(0.5, 3, 3, 3, (1, 2.0))
+    why = not_finalist(0.5, 3, 3, 3, (1, 2.0))
     assert why.startswith("not a finalist") and "3 trials did better" in why
 
 

@@ -151,7 +151,7 @@ def test_workers_starting_together_create_the_study_once(tmp_path):
     import threading
     from types import SimpleNamespace
 
-    from seqsearch.api import _prepare_study_dir
+    from seqsearch.study import prepare_study_dir
     from seqsearch.errors import SeqsearchError
 
     info = {"name": "w", "fingerprint": "f1", "task": "classification"}
@@ -162,7 +162,7 @@ def test_workers_starting_together_create_the_study_once(tmp_path):
         def worker():
             barrier.wait()
             try:
-                _prepare_study_dir(config, None, info)
+                prepare_study_dir(config, None, info)
             except Exception as e:  # noqa: BLE001 - collected and reported below
                 errors.append(e)
 
@@ -175,7 +175,7 @@ def test_workers_starting_together_create_the_study_once(tmp_path):
         assert json.loads((config.study_path / "study.json").read_text())["fingerprint"] == "f1"
         assert sorted(p.name for p in config.study_path.iterdir()) == ["study.json"]
     with pytest.raises(SeqsearchError, match="not on this data/task"):
-        _prepare_study_dir(config, None, {**info, "fingerprint": "f2"})
+        prepare_study_dir(config, None, {**info, "fingerprint": "f2"})
 
 
 def test_help_groups_every_run_option_and_shows_whole_descriptions():

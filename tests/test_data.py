@@ -5,7 +5,8 @@ import pytest
 
 from conftest import EXAMPLES, make_classification, make_regression, write_long_csv
 from seqsearch.data import load_dataset
-from seqsearch.data.dataset import RawArrays, frame_task
+from seqsearch.data.dataset import RawArrays
+from seqsearch.data.framing import frame_task
 from seqsearch.errors import DataError
 
 
@@ -232,7 +233,7 @@ def test_bad_seq2seq_input(tmp_path, arrays, kwargs, message):
 def test_large_arrays_are_checked_and_summarised_a_chunk_at_a_time(monkeypatch):
     """Input statistics and the NaN report stream over X in chunks (a 1 GB X is never copied
     whole for them) and give the same numbers as the whole-array computation."""
-    from seqsearch.data import dataset as dmod
+    from seqsearch.data import arrays as dmod
 
     monkeypatch.setattr(dmod, "CHUNK", 50)  # a handful of sequences per chunk
     rng = np.random.default_rng(1)
@@ -243,9 +244,9 @@ def test_large_arrays_are_checked_and_summarised_a_chunk_at_a_time(monkeypatch):
     X[20, 4, 1] = np.nan
     X[31, 0, 2] = np.inf
     X[31, 1, 2] = np.nan
-    assert dmod._first_bad(X) == (3, 2, (20, 4, 1))
+    assert dmod.first_bad(X) == (3, 2, (20, 4, 1))
     with pytest.raises(DataError, match=r"X has 3 NaN or infinite value\(s\) in 2 sequence\(s\) \(first at sequence 20, timestep 4, feature 1\)"):
-        dmod._check_X(X, "X")
+        dmod.check_X(X, "X")
 
 
 def test_splits_index_the_data_once_and_stay_reproducible():

@@ -91,3 +91,36 @@ def test_database_storage_with_heartbeat_and_bad_url(tmp_path):
     assert info["counts"]["complete"] + info["counts"]["pruned"] == 4
     with pytest.raises(SeqsearchError, match="--storage 'nosuchdb://x' cannot be opened"):
         OptunaEngine("s", tmp_path / "s", storage="nosuchdb://x").open()
+
+
+def test_every_engine_answers_the_base_class_and_one_place_picks_it(tmp_path):
+    """The run, status and export ask engines through ``Engine``; ``get_engine`` picks the class
+    by --engine's name and ``engine_in`` by what a study folder holds."""
+    import inspect
+
+    from seqsearch.config import ENGINES, SAMPLERS
+    from seqsearch.engines import ENGINES as CLASSES
+    from seqsearch.engines import Engine, KerasTunerEngine, engine_in, get_engine
+
+    assert tuple(CLASSES) == ENGINES == ("optuna", "kerastuner")
+    for name, cls in CLASSES.items():
+        assert issubclass(cls, Engine) and not inspect.isabstract(cls) and cls.name == name
+        assert get_engine(name) is cls and SAMPLERS[name] == cls.samplers and cls.samplers
+    with pytest.raises(SeqsearchError, match="--engine must be one of optuna, kerastuner, got 'nevergrad'"):
+        get_engine("nevergrad")
+
+    class Half(Engine):  # an engine that cannot search is refused at once
+        def records(self):
+            return []
+
+    with pytest.raises(TypeError, match="abstract"):
+        Half()
+
+    engine = _fake_search(tmp_path, "none", n_trials=3)
+    assert engine_in(tmp_path / "s") == "optuna" and engine_in(tmp_path) is None
+    read = get_engine("optuna").for_reading("s", tmp_path / "s")
+    assert [r.number for r in read.records()] == [0, 1, 2] and read.pareto_front() == []
+    (tmp_path / "kt" / "kerastuner" / "seqsearch").mkdir(parents=True)
+    assert engine_in(tmp_path / "kt") == "kerastuner"
+    kt = KerasTunerEngine.for_reading("kt", tmp_path / "kt")
+    assert kt.records() == [] and kt.best() is None and kt.pareto_front() == []

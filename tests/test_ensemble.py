@@ -9,11 +9,13 @@ import pytest
 from conftest import make_classification, make_regression
 from search_spaces import SearchSpace
 from seqsearch.config import RunConfig
-from seqsearch.data.dataset import RawArrays, frame_task
+from seqsearch.data.dataset import RawArrays
+from seqsearch.data.framing import frame_task
 from seqsearch.engines import TrialRecord
 from seqsearch.errors import SeqsearchError
 from seqsearch.ensemble import ensemble_members, greedy_selection, save_predictions, select_members, selection_loss
-from seqsearch.export import FORMATS, average_model, export_best, export_formats
+from seqsearch.export import average_model, export_best
+from seqsearch.formats import FORMATS, export_formats
 from test_cli import seqsearch
 
 

@@ -7,10 +7,12 @@ import pytest
 
 from conftest import make_classification
 from search_spaces import SearchSpace
-from seqsearch.data.dataset import RawArrays, frame_task
+from seqsearch.data.dataset import RawArrays
+from seqsearch.data.framing import frame_task
 from seqsearch.engines import TrialRecord
 from seqsearch.errors import SeqsearchError
-from seqsearch.export import FORMATS, export_best, export_formats
+from seqsearch.export import export_best
+from seqsearch.formats import FORMATS, export_formats
 from test_cli import seqsearch
 
 pytestmark = pytest.mark.slow

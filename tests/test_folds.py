@@ -10,7 +10,8 @@ import pytest
 from conftest import make_classification, make_regression
 from seqsearch import training
 from seqsearch.config import RunConfig
-from seqsearch.data.dataset import RawArrays, frame_task
+from seqsearch.data.dataset import RawArrays
+from seqsearch.data.framing import frame_task
 from seqsearch.errors import SeqsearchError
 from seqsearch.training import TrialOutcome, cross_validate
 from test_cli import seqsearch

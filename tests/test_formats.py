@@ -9,7 +9,7 @@ import pytest
 
 from conftest import make_classification, write_long_csv
 from seqsearch.data import load_dataset, load_inputs
-from seqsearch.data.dataset import fill_missing
+from seqsearch.data.arrays import fill_missing
 from seqsearch.data.tsfile import read_ts
 from seqsearch.errors import DataError
 from test_cli import seqsearch

@@ -1,6 +1,7 @@
 """The pipeline's stages import forwards only: data -> space -> engine -> training -> tracking ->
-export -> the commands. Read from the source (ast), function-level imports included, so a
-late `from .export import ...` inside a function counts like one at the top."""
+export -> the commands; no two modules import each other, even through others; no module is
+over MAX_LINES lines. Read from the source (ast), function-level imports included, so a late
+`from .export import ...` inside a function counts like one at the top."""
 
 import ast
 from pathlib import Path
@@ -17,8 +18,27 @@ LATER = {
                           "seqsearch.cli"),
     "seqsearch.training": ("seqsearch.tracking", "seqsearch.export", "seqsearch.api", "seqsearch.cli"),
     "seqsearch.augment": ("seqsearch.tracking", "seqsearch.export", "seqsearch.api", "seqsearch.cli"),
-    "seqsearch.tracking": ("seqsearch.export", "seqsearch.api", "seqsearch.cli"),
-    "seqsearch.study": ("seqsearch.",),  # the study folder's record: nothing of seqsearch's
+    "seqsearch.feeding": ("seqsearch.tracking", "seqsearch.export", "seqsearch.evaluate", "seqsearch.finish", "seqsearch.api",
+                        "seqsearch.cli"),
+    "seqsearch.fit_callbacks": ("seqsearch.tracking", "seqsearch.export", "seqsearch.evaluate", "seqsearch.finish", "seqsearch.api",
+                        "seqsearch.cli"),
+    "seqsearch.measure": ("seqsearch.tracking", "seqsearch.export", "seqsearch.evaluate", "seqsearch.finish", "seqsearch.api",
+                        "seqsearch.cli"),
+    "seqsearch.tf_internals": ("seqsearch.tracking", "seqsearch.export", "seqsearch.evaluate", "seqsearch.finish", "seqsearch.api",
+                        "seqsearch.cli"),
+    "seqsearch.formats": ("seqsearch.finish", "seqsearch.workers", "seqsearch.api", "seqsearch.cli"),
+    "seqsearch.tracking": ("seqsearch.export", "seqsearch.finish", "seqsearch.api", "seqsearch.cli"),
+    # The run's parts (dataset, space, engine) come before any trial is trained.
+    "seqsearch.parts": ("seqsearch.training", "seqsearch.tracking", "seqsearch.export", "seqsearch.evaluate",
+                        "seqsearch.finish", "seqsearch.workers", "seqsearch.api", "seqsearch.cli"),
+    "seqsearch.evaluate": ("seqsearch.export", "seqsearch.finish", "seqsearch.workers", "seqsearch.api",
+                           "seqsearch.cli"),
+    "seqsearch.workers": ("seqsearch.export", "seqsearch.finish", "seqsearch.api", "seqsearch.cli"),
+    "seqsearch.finish": ("seqsearch.workers", "seqsearch.api", "seqsearch.cli"),
+    # The study folder and its record: nothing of seqsearch's but the error type.
+    "seqsearch.study": tuple(f"seqsearch.{m}" for m in (
+        "data", "engines", "training", "tracking", "export", "finish", "evaluate", "workers", "parts", "api", "cli",
+        "config", "budget", "ensemble", "predict", "progress", "status")),
     "search_spaces": ("seqsearch",),
 }
 
@@ -71,3 +91,103 @@ def test_the_check_finds_a_back_arrow_inside_a_function():
     source = "from ..tracking import Tracker\nfrom .dataset import Dataset\nfrom ..errors import one_line\n"
     assert back_arrows(source, "seqsearch.data.loaders") == ["seqsearch.tracking", "seqsearch.tracking.Tracker"]
     assert back_arrows("import seqsearch.api\n", "search_spaces.conv") == ["seqsearch.api"]
+
+
+# Modules over this many lines hold several concepts: split them (one concept per module).
+MAX_LINES = 400
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each module of ``seqsearch`` and ``search_spaces`` and the modules of both it imports
+    (an imported name resolved to the module that defines it)."""
+    names = {module_name(p): p for p in SOURCES}
+    graph = {}
+    for name, path in names.items():
+        deps = set()
+        for i in imports(path.read_text(), name, path.name == "__init__.py"):
+            parts = i.split(".")
+            while parts and ".".join(parts) not in names:
+                parts.pop()
+            if parts and ".".join(parts) != name:
+                deps.add(".".join(parts))
+        graph[name] = deps
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or through others (strongly
+    connected components of more than one module, Tarjan's algorithm)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_two_modules_import_each_other():
+    found = circles(import_graph())
+    assert not found, "modules that import each other (move what both need into a module of its own): " + \
+        "; ".join(" <-> ".join(group) for group in found)
+
+
+def test_the_check_finds_a_circle_through_a_third_module():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert circles(graph) == [["a", "b", "c"]]
+    assert circles({"a": {"b"}, "b": set()}) == []
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO)))
+def test_no_module_is_over_the_line_limit(path):
+    rel = str(path.relative_to(REPO))
+    n = len(path.read_text().splitlines())
+    assert n <= MAX_LINES, f"{rel} has {n} lines, over {MAX_LINES}: split it into modules of one concept each"
+
+
+def private_imports(source: str, name: str, is_package: bool = False) -> list[str]:
+    """Names with a leading underscore that ``source`` imports from another module of ours (a
+    private helper used elsewhere should be public, in the module of its concept)."""
+    modules = {module_name(p) for p in SOURCES}
+    package = name.split(".") if is_package else name.split(".")[:-1]
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            mod = ".".join(base + ([node.module] if node.module else []))
+            if not mod.startswith(("seqsearch", "search_spaces")):
+                continue
+            out += [f"{mod}.{a.name}" for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__") and f"{mod}.{a.name}" not in modules]
+    return out
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO)))
+def test_no_module_imports_another_modules_private_names(path):
+    bad = private_imports(path.read_text(), module_name(path), path.name == "__init__.py")
+    assert not bad, f"{module_name(path)} imports private names {bad}: make them public where they belong"
+
+
+def test_the_check_finds_a_private_name_but_not_a_private_module():
+    assert private_imports("from .data import _check_path\n", "seqsearch.predict") == ["seqsearch.data._check_path"]
+    assert private_imports("from ._backend import load_keras\nfrom . import _backend\n", "seqsearch.api") == []

@@ -5,7 +5,7 @@ import pytest
 
 import keras
 from search_spaces import DataSpec, SearchSpace, TaskSpec, build_model, compile_model, register_cell, unregister_cell
-from search_spaces.space import series_standardize
+from search_spaces.scaling import series_standardize
 
 DATA = DataSpec(timesteps=7, n_features=2, feature_mean=[0.5, -1.0], feature_var=[2.0, 0.5])
 CLF = TaskSpec(kind="classification", n_outputs=3, classes=["a", "b", "c"])

@@ -148,9 +148,9 @@ def test_a_bug_is_one_line_with_the_traceback_in_the_study_folder(study, monkeyp
     log = line.split("the traceback is in ")[1].split(";")[0]
     assert "Traceback" in open(log).read() and "TypeError: a bug" in open(log).read()
 
-    import seqsearch.export
+    import seqsearch.formats
 
-    monkeypatch.setattr(seqsearch.export, "check_export_target", broken)
+    monkeypatch.setattr(seqsearch.formats, "check_export_target", broken)
     line = _one_line_error(CliRunner().invoke(main, ["export", "s", "--workdir", str(runs), "--format", "keras"]), code=1)
     assert str(runs / "s" / "seqsearch-error.log") in line
     assert "TypeError: a bug" in (runs / "s" / "seqsearch-error.log").read_text()
@@ -290,14 +290,14 @@ def test_a_tracking_server_that_does_not_answer_fails_in_seconds_and_leaves_noth
 def test_workers_stop_when_their_parent_dies(tmp_path):
     script = (
         "import subprocess, sys, time\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'from seqsearch.api import _exit_with_parent; "
-        "_exit_with_parent(0.1); import time; time.sleep(120)'])\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'from seqsearch.workers import exit_with_parent; "
+        "exit_with_parent(0.1); import time; time.sleep(120)'])\n"
         "print(child.pid, flush=True)\n"
         "time.sleep(120)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
-    time.sleep(3)  # the child has imported seqsearch.api and started watching
+    time.sleep(3)  # the child has imported seqsearch.workers and started watching
     assert _running(child)
     parent.send_signal(signal.SIGKILL)
     parent.wait()

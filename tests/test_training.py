@@ -6,7 +6,8 @@ import pytest
 import keras
 from conftest import make_classification
 from search_spaces import SearchSpace, register_cell, unregister_cell
-from seqsearch.data.dataset import RawArrays, frame_task
+from seqsearch.data.dataset import RawArrays
+from seqsearch.data.framing import frame_task
 from seqsearch.errors import TrialPruned
 from seqsearch.training import fit_candidate, score
 
@@ -158,7 +159,7 @@ def test_a_finished_candidate_leaves_nothing_behind(ds):
 def test_released_gradients_keeps_what_existed_before():
     from tensorflow.python.framework import ops
 
-    from seqsearch.training import released_gradients
+    from seqsearch.tf_internals import released_gradients
 
     registry = ops._gradient_registry._registry
     before = dict(registry)
@@ -207,11 +208,11 @@ def test_each_candidate_traces_its_train_and_test_steps_once(monkeypatch, task, 
 
 @pytest.mark.parametrize("buffer_bytes", [None, 0])  # small splits: a shuffle buffer; large: gathered
 def test_batches_cover_every_row_once_per_epoch_and_reshuffle(monkeypatch, buffer_bytes):
-    from seqsearch import training
-    from seqsearch.training import batches
+    from seqsearch import feeding
+    from seqsearch.feeding import batches
 
     if buffer_bytes is not None:
-        monkeypatch.setattr(training, "SHUFFLE_BUFFER_BYTES", buffer_bytes)
+        monkeypatch.setattr(feeding, "SHUFFLE_BUFFER_BYTES", buffer_bytes)
     X = np.arange(50, dtype="float32").reshape(25, 2, 1)
     y = np.arange(25)
     train = batches(X, y, 8, shuffle=True)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from seqsearch.data import load_dataset, load_inputs
-from seqsearch.data.dataset import fill_missing, masked_array
+from seqsearch.data.arrays import fill_missing, masked_array
 from seqsearch.errors import DataError
 from test_cli import seqsearch
 from test_formats import write_ts

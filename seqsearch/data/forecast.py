@@ -24,8 +24,9 @@ from search_spaces.specs import TaskSpec
 
 from ..config import FILLNA
 from ..errors import DataError
-from .dataset import Dataset, fill_missing
-from .loaders import _pick, _plain
+from .arrays import fill_missing
+from .dataset import Dataset
+from .tables import archive_name, pick_column, plain, read_table
 
 __all__ = ["load_forecast", "forecast_inputs", "forecast_metrics", "seasonal_naive", "infer_season"]
 
@@ -100,16 +101,15 @@ def infer_season(step_seconds: float | None) -> int:
 def _read(path, *, target, id_col, time_col, feature_order=None):
     """The table as series: (list of (series id, sorted frame)), target columns, feature
     columns (targets first), id column, time column, median spacing in seconds or None)."""
-    from .loaders import _read_table
 
-    df = _read_table(path)
+    df = read_table(path)
     # A DataFrame index written by pandas.to_csv ("Unnamed: 0" = 0..n-1) is not a covariate.
     for c in [c for c in df.columns if str(c).startswith("Unnamed:")]:
         if (df[c].to_numpy() == np.arange(len(df))).all():
             df = df.drop(columns=c)
     cols = list(df.columns)
-    time_c = _pick(cols, time_col, TIME_CANDIDATES, "--time-col", "time")
-    id_c = _pick([c for c in cols if c != time_c], id_col, ID_CANDIDATES, "--id-col", "series id", required=False)
+    time_c = pick_column(cols, time_col, TIME_CANDIDATES, "--time-col", "time")
+    id_c = pick_column([c for c in cols if c != time_c], id_col, ID_CANDIDATES, "--id-col", "series id", required=False)
     rest = [c for c in cols if c not in (time_c, id_c)]
     if target:
         targets = [t.strip() for t in target.split(",") if t.strip()]
@@ -117,7 +117,7 @@ def _read(path, *, target, id_col, time_col, feature_order=None):
             if t not in rest:
                 raise DataError(f"--target {t!r} is not a column of the file; columns: {', '.join(map(str, cols))}")
     else:
-        found = _pick(rest, None, TARGET_CANDIDATES, "--target", "target", required=False)
+        found = pick_column(rest, None, TARGET_CANDIDATES, "--target", "target", required=False)
         numeric = [c for c in rest if _is_numeric(df[c])]
         if found is not None:
             targets = [found]
@@ -161,14 +161,14 @@ def _read(path, *, target, id_col, time_col, feature_order=None):
         g = g.sort_values("_key", kind="stable")
         dup = g["_key"].duplicated()
         if dup.any():
-            where = f" in series {_plain(sid)!r}" if id_c is not None else ""
+            where = f" in series {plain(sid)!r}" if id_c is not None else ""
             raise DataError(
-                f"time {_plain(g.loc[dup.idxmax(), time_c])!r} appears twice{where}; each time must appear once per series"
+                f"time {plain(g.loc[dup.idxmax(), time_c])!r} appears twice{where}; each time must appear once per series"
                 + ("" if id_c is not None else " (pass --id-col if the file holds several series)")
             )
         if len(g) > 1:
             steps.append(np.diff(g["_key"].to_numpy()))
-        series.append((str(_plain(sid)), g))
+        series.append((str(plain(sid)), g))
     spacing = float(np.median(np.concatenate(steps))) if steps and stamps is not None else None
     return series, targets, features, id_c, time_c, spacing
 
@@ -188,7 +188,7 @@ def _filled(values, sid, time_values, fillna, features, time_c, id_c):
         t, f = np.argwhere(bad)[0]
         where = f"series {sid!r}, " if id_c is not None else ""
         raise DataError(
-            f"{int(bad.sum())} missing or infinite value(s) (first: {where}{time_c}={_plain(time_values[t])!r}, "
+            f"{int(bad.sum())} missing or infinite value(s) (first: {where}{time_c}={plain(time_values[t])!r}, "
             f"column {features[f]!r}); pass --fillna {'|'.join(FILLNA)} or fix the file"
         )
     if fillna == "drop":
@@ -211,7 +211,6 @@ def _windows(values, n_targets, lookback, horizon, start, stop):
 def load_forecast(path, *, lookback=None, horizon, season=None, target=None, id_col=None, time_col=None,
                   fillna=None, test_size=0.2, val_size=0.2) -> Dataset:
     """Frame a time-series table for direct multi-step forecasting (see the module's doc)."""
-    from ..config import archive_name
 
     path = Path(path)
     if horizon is None or horizon < 1:
@@ -303,7 +302,7 @@ def forecast_inputs(path, framing: dict, feature_names, fillna=None):
         else:
             keys = g["_key"].to_numpy()
             d = float(np.median(np.diff(keys))) if len(keys) > 1 else 1.0
-            times.append([_plain(keys[-1] + d * (h + 1)) for h in range(horizon)])
+            times.append([plain(keys[-1] + d * (h + 1)) for h in range(horizon)])
     return np.stack(X), ids, times
 
 

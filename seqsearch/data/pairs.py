@@ -17,22 +17,21 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .tables import TOKENS, archive_name, check_text, pick_column, read_table
 
 __all__ = ["PAD", "END", "UNK", "is_pairs_table", "load_pairs", "read_pairs", "decode", "token_error_rate",
            "TOKENS"]
 
 PAD, UNK, END = "<pad>", "<unk>", "<end>"
-TOKENS = ("chars", "words")
 SOURCE_CANDIDATES = ("source", "src", "input")
 TARGET_CANDIDATES = ("target", "tgt", "output")
 
 
 def _columns(columns):
-    from .loaders import _pick
 
     columns = list(columns)
-    return (_pick(columns, None, SOURCE_CANDIDATES, "", "source", required=False),
-            _pick(columns, None, TARGET_CANDIDATES, "", "target", required=False))
+    return (pick_column(columns, None, SOURCE_CANDIDATES, "", "source", required=False),
+            pick_column(columns, None, TARGET_CANDIDATES, "", "target", required=False))
 
 
 def is_pairs_table(columns) -> bool:
@@ -46,7 +45,6 @@ def read_pairs(path: Path):
     source/target columns."""
     import pandas as pd
 
-    from .loaders import _read_table, check_text
 
     if path.suffix.lower() == ".tsv":
         check_text(path, "TSV")
@@ -64,7 +62,7 @@ def read_pairs(path: Path):
         else:
             df.columns = ["source", "target", *[f"c{i}" for i in range(2, df.shape[1])]]
     else:
-        df = _read_table(path).astype(str)
+        df = read_table(path).astype(str)
     if df.empty:
         raise DataError(f"{path.name} has no pairs")
     src, tgt = _columns(df.columns)
@@ -123,10 +121,10 @@ def _encode_targets(seqs, vocabulary, length):
 
 
 def load_pairs(path: Path, *, tokens=None, seed=0, test_size=0.2, val_size=0.2, task=None):
-    from ..config import archive_name
     from search_spaces.specs import TaskSpec
 
-    from .dataset import Dataset, _stratified_split
+    from .dataset import Dataset
+    from .framing import stratified_split
 
     if task not in (None, "seq2seq"):
         raise DataError(f"a table of source and target sequences is a seq2seq task, not {task}")
@@ -151,14 +149,14 @@ def load_pairs(path: Path, *, tokens=None, seed=0, test_size=0.2, val_size=0.2, 
     else:
         if n < 3:
             raise DataError(f"{path.name} has {n} pair(s); train, validation and test need at least 3")
-        pool, test = _stratified_split(np.zeros(n, dtype=int), test_size, rng, False)
+        pool, test = stratified_split(np.zeros(n, dtype=int), test_size, rng, False)
         given_val = np.array([], dtype=int)
     if len(given_val):
         train, val = np.setdiff1d(pool, given_val), given_val
     else:
         if len(pool) < 2:
             raise DataError(f"the training split has {len(pool)} pair(s); carving a validation split needs at least 2")
-        keep, hold = _stratified_split(np.zeros(len(pool), dtype=int), val_size, rng, False)
+        keep, hold = stratified_split(np.zeros(len(pool), dtype=int), val_size, rng, False)
         train, val = pool[keep], pool[hold]
     src_vocab = _vocabulary([src_seqs[i] for i in train], (PAD, UNK))
     tgt_vocab = _vocabulary([tgt_seqs[i] for i in train], (PAD, END, UNK))

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .tables import SPLIT_COLUMN, archive_name, pick_column, read_table
 
 __all__ = ["TEXT_CANDIDATES", "find_text_column", "load_text", "text_inputs", "text_model", "source_model",
            "predict_texts",
@@ -30,9 +31,8 @@ TEXT_TARGETS = ("label", "target", "y", "class", "sentiment", "category")
 
 def find_text_column(columns, given=None):
     """The text column: ``given`` (must exist) or the first candidate name present (case-blind)."""
-    from .loaders import _pick
 
-    return _pick(list(columns), given, TEXT_CANDIDATES, "--text-col", "text", required=False)
+    return pick_column(list(columns), given, TEXT_CANDIDATES, "--text-col", "text", required=False)
 
 
 def _texts(df, col, path):
@@ -67,12 +67,11 @@ def encode(texts, vocabulary, length) -> np.ndarray:
 def load_text(path: Path, df, *, text_col, target=None, task=None, seed=0, test_size=0.2, val_size=0.2):
     """Frame a text table (``df`` already read from ``path``) as a Dataset of token ids."""
     from .._backend import load_keras
-    from ..config import archive_name
-    from .dataset import RawArrays, frame_task
-    from .loaders import SPLIT_COLUMN, _pick
+    from .dataset import RawArrays
+    from .framing import frame_task
 
     cols = list(df.columns)
-    target_c = _pick([c for c in cols if c != text_col], target, TEXT_TARGETS, "--target", "label")
+    target_c = pick_column([c for c in cols if c != text_col], target, TEXT_TARGETS, "--target", "label")
     texts = _texts(df, text_col, path)
     if df[target_c].isna().any():
         raise DataError(f"target column {target_c!r} has {int(df[target_c].isna().sum())} empty value(s)")
@@ -121,9 +120,8 @@ def load_text(path: Path, df, *, text_col, target=None, task=None, seed=0, test_
 
 def text_inputs(path, column, id_col=None):
     """Prediction input: the texts of ``column`` and their ids (``id_col`` or row numbers)."""
-    from .loaders import _read_table
 
-    df = _read_table(Path(path))
+    df = read_table(Path(path))
     if column not in df.columns:
         raise DataError(f"{Path(path).name} has no {column!r} column (the model's text column); "
                         f"columns: {', '.join(map(str, df.columns))}")

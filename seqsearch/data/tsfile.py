@@ -128,7 +128,7 @@ def read_ts(path: Path) -> TsFile:
             "(they are then padded and masked) or the series"
         )
     if masked:
-        from .dataset import masked_array
+        from .arrays import masked_array
 
         X = masked_array(series, name=path.name)
     else:
@@ -180,7 +180,7 @@ def load_ts(path: Path, *, target=None, **_):
             raise DataError(f"{test_path.name} has no labels; the test split needs them")
         if (test.masked or train.masked) and test.X.shape[2] - int(test.masked) == dims:
             # Either file of unequal length: both padded to the longer one, both masked.
-            from .dataset import repad, with_lengths
+            from .arrays import repad, with_lengths
 
             Xs = [with_lengths(t.X, np.full(len(t.X), t.X.shape[1])) if not t.masked else t.X for t in (train, test)]
             T = max(X.shape[1] for X in Xs)

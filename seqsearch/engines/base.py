@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import abc
 import math
 import os
 import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["TrialContext", "TrialRecord", "RecordQueries", "process_token", "process_alive"]
+__all__ = ["Engine", "TrialContext", "TrialRecord", "process_token", "process_alive"]
 
 FINISHED_STATES = ("complete", "pruned", "failed")
 # Trials that stopped because their worker did, not because of the candidate: they do not count
@@ -51,8 +52,59 @@ def counts_towards_target(record) -> bool:
     return record.state in FINISHED_STATES and record.attrs.get("reason") not in NOT_COUNTED
 
 
-class RecordQueries:
-    """What every engine answers from its ``records()``, the same way."""
+class Engine(abc.ABC):
+    """What the run, its ``--jobs`` workers, ``status`` and ``export`` ask of a search engine.
+    An engine owns the study's storage, sampler and pruner; ``search`` calls ``evaluate(ctx)``
+    once per trial. A new engine is one module with a subclass, named in ``engines.ENGINES``."""
+
+    name: str = ""
+    # --sampler's choices with this engine, the default first.
+    samplers: tuple = ()
+    # One line each for the user (a storage healed on opening, damaged state moved aside).
+    notices: list
+
+    # -- opening -------------------------------------------------------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def for_run(cls, config, study_path, *, storage=None, space=None, worker: int = 0) -> "Engine":
+        """The study opened (created if new) to search with the run's options (``RunConfig``)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def for_reading(cls, study: str, study_path, *, storage=None) -> "Engine":
+        """An existing study opened read-side (``status``, ``export --trial``): never creates one."""
+
+    @classmethod
+    @abc.abstractmethod
+    def holds(cls, study_path) -> bool:
+        """Whether the study folder holds this engine's state."""
+
+    # -- searching -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def search(self, evaluate, n_trials: int, timeout: float | None = None, target: int | None = None, stop=None):
+        """Run trials until ``n_trials`` more finished (``target``: the study's total), the
+        ``timeout`` passed or ``stop()`` says so."""
+
+    @abc.abstractmethod
+    def enqueue(self, named_specs: dict, limit: int | None = None) -> list[str]:
+        """Queue specs to run first (the warm start, --specs); returns the names queued."""
+
+    @abc.abstractmethod
+    def recover_stale(self) -> list[int]:
+        """Trials left running by a process that died: failed, their specs queued again."""
+
+    # -- reading -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def records(self) -> list[TrialRecord]:
+        """Every trial, as the engine-independent record."""
+
+    def importances(self) -> dict:
+        """Each parameter's importance to the objective, where the engine can tell."""
+        return {}
+
+    def pareto_front(self) -> list[TrialRecord]:
+        """The non-dominated trials of a multi-objective study (none for one objective)."""
+        return []
 
     def n_running(self) -> int:
         return sum(r.state == "running" for r in self.records())

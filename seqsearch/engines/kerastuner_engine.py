@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from ..errors import SeqsearchError
-from .base import RETRY_REASONS, RecordQueries, TrialContext, TrialRecord, process_alive, process_token
+from .base import RETRY_REASONS, Engine, TrialContext, TrialRecord, process_alive, process_token
 from .heal import heal_json_files
 
 __all__ = ["KerasTunerEngine", "ORACLES"]
@@ -28,8 +28,9 @@ ORACLES = ("hyperband", "bayesian", "random")
 _TUNER_ID = "seqsearch"
 
 
-class KerasTunerEngine(RecordQueries):
+class KerasTunerEngine(Engine):
     name = "kerastuner"
+    samplers = ORACLES  # the first is the default
 
     def __init__(self, study_name: str, study_path: Path, *, space, seed: int = 0, sampler: str = "hyperband",
                  max_epochs: int = 100, trials: int = 20):
@@ -46,6 +47,22 @@ class KerasTunerEngine(RecordQueries):
         self.attrs_dir = self.dir / "seqsearch"
         self.oracle = None
         self.notices: list[str] = []  # one line each for the user (damaged state files moved aside)
+
+    @classmethod
+    def for_run(cls, config, study_path, *, storage=None, space=None, worker: int = 0) -> "KerasTunerEngine":
+        if storage:
+            raise SeqsearchError("--storage is an Optuna storage URL; KerasTuner keeps its state in the study folder")
+        return cls(config.study, study_path, space=space, seed=config.seed, sampler=config.sampler,
+                   max_epochs=config.max_epochs, trials=config.trials).open()
+
+    @classmethod
+    def for_reading(cls, study: str, study_path, *, storage=None) -> "KerasTunerEngine":
+        # seqsearch's per-trial records: the oracle itself is not needed to read them.
+        return cls(study, study_path, space=None)
+
+    @classmethod
+    def holds(cls, study_path) -> bool:
+        return (Path(study_path) / "kerastuner" / "seqsearch").is_dir()
 
     # -- setup -------------------------------------------------------------------------------
     def _declared_space(self):

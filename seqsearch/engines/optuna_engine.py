@@ -12,7 +12,7 @@ from ..errors import SeqsearchError, TrialFailed, TrialPruned
 from .base import (
     RETRY_REASONS,
     SURPLUS,
-    RecordQueries,
+    Engine,
     TrialContext,
     TrialRecord,
     counts_towards_target,
@@ -26,8 +26,9 @@ __all__ = ["OptunaEngine"]
 _STATE = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
 
 
-class OptunaEngine(RecordQueries):
+class OptunaEngine(Engine):
     name = "optuna"
+    samplers = ("tpe", "random", "nsga2")  # the first is the default
 
     def __init__(self, study_name: str, study_path: Path, *, storage: str | None = None, seed: int = 0,
                  sampler: str = "tpe", pruner: str = "median", max_epochs: int = 100, worker: int = 0,
@@ -42,8 +43,23 @@ class OptunaEngine(RecordQueries):
         self.worker = worker  # parallel workers (--jobs) draw from different random streams
         self.objectives = list(objectives)
         self.study = None
+        self.storage = None  # the Optuna storage object, once opened
         self.notices: list[str] = []  # one line each for the user (a journal healed on opening)
         self._read_only = False
+
+    @classmethod
+    def for_run(cls, config, study_path, *, storage=None, space=None, worker: int = 0) -> "OptunaEngine":
+        return cls(config.study, study_path, storage=storage, seed=config.seed, sampler=config.sampler,
+                   pruner=config.pruner, max_epochs=config.max_epochs, worker=worker,
+                   objectives=config.objectives).open()
+
+    @classmethod
+    def for_reading(cls, study: str, study_path, *, storage=None) -> "OptunaEngine":
+        return cls(study, study_path, storage=storage).load()
+
+    @classmethod
+    def holds(cls, study_path) -> bool:
+        return (Path(study_path) / "optuna.journal").is_file()
 
     def _storage(self):
         import optuna
@@ -100,7 +116,7 @@ class OptunaEngine(RecordQueries):
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-        storage = self._storage()
+        storage = self.storage = self._storage()
         n_before = 0
         stored = None
         try:
@@ -143,7 +159,8 @@ class OptunaEngine(RecordQueries):
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         self._read_only = True
         try:
-            self.study = optuna.load_study(study_name=self.study_name, storage=self._storage())
+            self.storage = self._storage()
+            self.study = optuna.load_study(study_name=self.study_name, storage=self.storage)
         except KeyError:
             raise SeqsearchError(f"the storage has no study named {self.study_name!r}") from None
         return self
@@ -155,13 +172,15 @@ class OptunaEngine(RecordQueries):
         from optuna.trial import TrialState
 
         failed = []
-        storage = self.study._storage
+        storage = self.storage
+        study_id = storage.get_study_id_from_name(self.study_name)
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if process_alive(t.user_attrs.get("worker", "")) is not False:
                 continue
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
             try:
-                storage.set_trial_user_attr(t._trial_id, "reason", RETRY_REASONS[0])
-                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                storage.set_trial_user_attr(trial_id, "reason", RETRY_REASONS[0])
+                storage.set_trial_state_values(trial_id, TrialState.FAIL)
             except UpdateFinishedTrialError:
                 continue  # another worker recovered it first
             if t.params:

@@ -1,0 +1,238 @@
+"""One trial, as every engine asks for it (``make_evaluator``): the spec sampled, trained within its
+share of the budget, cross-validated if it is a finalist, recorded in the engine and MLflow,
+and shown; and the rules it ranks and shares by (finalists, the first trial, the leader, when
+the search is over, what the finish would cost)."""
+
+from __future__ import annotations
+
+from .errors import SeqsearchError
+
+__all__ = ["FINALISTS", "make_evaluator", "not_finalist", "is_first", "leads_split", "train_scale", "finish_estimate", "search_over"]
+
+
+# With --folds, only trials whose first-fold loss is among this many best so far (or among the
+# ensemble's size, if larger) are cross-validated: the finalists. A trial whose first fold is
+# worse than every fold of the best cross-validated trial is not one either: on the suite, none
+# such ever won on the fold mean, and their folds cost twice their first.
+FINALISTS = 3
+
+
+def not_finalist(value, rank, finalists, folds, bar) -> str | None:
+    """Why a trial whose first fold ended at ``value`` is not cross-validated, or None if it is
+    a finalist. ``rank``: how many trials did better on the first fold; ``bar``: (number, worst
+    fold loss) of the best cross-validated trial, or None while there is none."""
+    if rank >= finalists:
+        return (f"not a finalist: val_loss {value:.4g} on the first fold, {rank} trials did better "
+                f"(the {finalists} best are cross-validated on {folds} folds)")
+    if bar is not None and value > bar[1]:
+        return (f"not a finalist: val_loss {value:.4g} on the first fold, worse than every fold of "
+                f"#{bar[0]}, the best cross-validated trial (worst fold {bar[1]:.4g})")
+    return None
+
+
+def is_first(number, records) -> bool:
+    """Whether trial ``number`` is the study's first to start (it gets the short first share):
+    no other trial has started (queued warm-start specs wait in the storage unstarted). Not
+    every trial that starts before one has finished: with --jobs the others start beside the
+    first and get ordinary shares."""
+    return not any(r.number != number and r.state != "waiting" for r in records)
+
+
+def leads_split(number, value, records) -> bool:
+    """Whether ``value`` beats every other trial's loss on the first fold (the validation split):
+    the completed trials', and those of trials still in their later folds (another --jobs
+    process cross-validating them). With none of them yet, no trial leads."""
+    others = [r.attrs.get("split_value", r.value) for r in records
+              if r.number != number and (r.state == "complete"
+                                         or (r.state == "running" and r.attrs.get("split_value") is not None))]
+    return bool(others) and value < min(others)
+
+
+def make_evaluator(config, ds, space, tracker, engine, console, budget):
+    from dataclasses import replace
+
+    from search_spaces import cudnn_eligible, spec_summary
+
+    from .budget import FINISH_OVERHEAD_S, FOLD_SHARE, MIN_EPOCHS
+    from .ensemble import save_predictions
+    from .training import TrialOutcome, cross_validate, fit_candidate, out_of_fold
+
+    folds = config.folds_for(ds.task_spec.kind, len(ds.X_val))  # resolved by run(): config.folds
+    finalists = max(FINALISTS, config.ensemble_size(len(ds.X_val)))
+    # The trial training when the search's part of --timeout runs out stops there; that end
+    # moves as the finish's reserve is re-estimated after every trial.
+    deadline = budget.search_deadline if budget.bounded else None
+    # What a second of a trial's first fold costs after it: its other folds (if it is a
+    # finalist) and its retrain on train+validation.
+    scale = train_scale(ds)
+    later = (FOLD_SHARE * (folds - 1) if folds > 1 else 0.0) + scale
+
+    def finalist_rank(number, value) -> int:
+        """How many other trials did better on the first fold (the validation split)."""
+        return sum(1 for r in engine.records()
+                   if r.number != number and r.attrs.get("split_value") is not None and r.attrs["split_value"] < value)
+
+    def finalist_bar(number):
+        """The best cross-validated trial (by fold mean) and its worst fold's loss, or None."""
+        done = [r for r in engine.records() if r.number != number and r.state == "complete" and r.attrs.get("fold_values")]
+        if not done:
+            return None
+        best = min(done, key=lambda r: r.value)
+        return best.number, max(best.attrs["fold_values"])
+
+    # Greedy ensemble selection chooses among the finalists by their out-of-fold outputs: a
+    # finalist keeps them (one prediction pass per fold). Sequence-to-sequence models (their
+    # trainer is another graph) and forecasting windows keep the rule.
+    selecting = (config.ensemble_size(len(ds.X_val)) > 1 and config.ensemble_selection == "greedy"
+                 and ds.task_spec.kind in ("classification", "regression"))
+
+    def keeps_outputs(number, value) -> bool:
+        """Whether a trial whose first fold ended at ``value`` is one the selection may choose."""
+        if folds > 1:
+            return not_finalist(value, finalist_rank(number, value), finalists, folds, finalist_bar(number)) is None
+        better = sum(1 for r in engine.records() if r.number != number and r.state == "complete" and r.value < value)
+        return better < finalists
+
+    def leads(number, value) -> bool:
+        return leads_split(number, value, engine.records())
+
+    def evaluate(ctx):
+        try:
+            spec = space.sample(ctx.hp)
+        except ValueError as e:  # a space that cannot be sampled is a configuration error
+            raise SeqsearchError(f"search space error: {e}") from None
+        ctx.spec = spec
+        console.begin_trial()
+        max_epochs = ctx.max_epochs or config.max_epochs
+        summary = spec_summary(spec)
+        tags = {"family": spec["family"], "summary": summary, "cudnn_eligible": cudnn_eligible(spec)}
+        fam = spec["family"]
+        for key in ("cell", "bidirectional"):
+            if f"{fam}.{key}" in spec:
+                tags[key] = spec[f"{fam}.{key}"]
+        run_id = tracker.start_trial(ctx.number, spec, tags)
+        ctx.set_attr("summary", summary)
+        ctx.set_attr("mlflow_run_id", run_id)
+        outcome = None
+        dup = None
+        try:
+            dup = ctx.find_duplicate(spec)
+            if dup is not None:
+                # Same spec, same seed rules: training it again would buy nothing.
+                outcome = TrialOutcome(
+                    state="complete", value=dup.value, best_epoch=int(dup.attrs.get("best_epoch", 0)),
+                    n_params=int(dup.attrs.get("n_params", 0)), metrics=dict(dup.attrs.get("metrics", {})),
+                    reason=None,
+                )
+                ctx.set_attr("duplicate_of", dup.number)
+            else:
+                fold = (1, folds) if folds > 1 else None
+
+                def on_epoch(epoch, logs):
+                    tracker.log_epoch(run_id, epoch, logs)
+                    console.epoch(ctx.number, epoch, max_epochs, logs, summary, fold=fold)
+                    ctx.report(epoch, logs.get("val_loss"))
+
+                records = engine.records()
+                first = is_first(ctx.number, records)
+                completed = any(r.state == "complete" for r in records)
+                share = budget.trial_share(first=first, completed=completed)
+                left_at_start = budget.search_left()
+
+                def extend(best, granted):
+                    # The trial leading the search trains on towards its patience stop, a share at a time.
+                    if not leads(ctx.number, best):
+                        return 0.0
+                    extra = budget.extension(share, left_at_start, granted, later)
+                    if extra:
+                        # Its retrain may now be the finish's largest cost: reserve it before it trains on.
+                        budget.set_reserve(max(budget.reserve, scale * (granted + extra) + FINISH_OVERHEAD_S))
+                    return extra
+                if budget.bounded and not completed and budget.search_left() < 0:
+                    console.warn(f"budget: no trial has completed within --timeout {config.timeout:g} s; trial "
+                                 f"#{ctx.number} gets {share:.0f} s so that there is a model to export")
+                outcome = fit_candidate(
+                    spec, ds, max_epochs=max_epochs, seed=config.seed + ctx.number,
+                    hooks=[on_epoch], max_params=config.max_params, time_limit=config.trial_timeout,
+                    latency="latency_ms" in config.objectives, deadline=deadline,
+                    share=share, min_epochs=min(MIN_EPOCHS, max_epochs), extend=extend,
+                    trace_cap=budget.trace_cap(share),
+                    reach=budget.reach(first),
+                    predict_val=(lambda v: keeps_outputs(ctx.number, v)) if selecting else None,
+                )
+                if outcome.too_slow:
+                    ctx.set_attr("too_slow", True)  # the sampler ranks it infeasible
+                if folds > 1 and outcome.state == "complete":
+                    console.fold(ctx.number, 1, folds, outcome, summary)
+                    ctx.set_attr("split_value", outcome.value)
+                    why_not = not_finalist(outcome.value, finalist_rank(ctx.number, outcome.value), finalists,
+                                                 folds, finalist_bar(ctx.number))
+                if folds > 1 and outcome.state == "complete" and why_not:
+                    # Not a finalist: its single-split loss must never outrank a finalist's fold
+                    # mean, so it ends pruned (below every completed trial, for the sampler too).
+                    outcome = replace(outcome, state="pruned", reason=why_not)
+                elif folds > 1 and outcome.state == "complete":
+                    outcome = cross_validate(
+                        outcome, spec, ds, folds, max_epochs=max_epochs, seed=config.seed + ctx.number,
+                        fold_seed=config.seed, max_params=config.max_params, time_limit=config.trial_timeout,
+                        deadline=deadline, fold_share=budget.fold_share(outcome.seconds - outcome.trace_seconds),
+                        on_epoch=lambda f, epoch, logs: console.epoch(ctx.number, epoch, max_epochs, logs, summary,
+                                                                      fold=(f + 1, folds)),
+                        on_fold=lambda f, o: console.fold(ctx.number, f + 1, folds, o, summary),
+                    )
+            if outcome.state == "complete" and selecting:
+                oof = outcome.oof
+                if oof is None and folds == 1 and outcome.val_predictions is not None:
+                    oof = out_of_fold(ds, [outcome], 1, config.seed)
+                if oof is not None:
+                    save_predictions(config.study_path, ctx.number, *oof, ds.fingerprint())
+            if outcome.value == outcome.value:  # what the live view printed, for status (pruned too)
+                ctx.set_attr("val_loss", outcome.value)
+            for key in ("best_epoch", "n_params", "epochs_run", "metrics", "seconds", "latency_ms", "rss_mb",
+                        "fold_values", "fold_epochs", "first_epoch_seconds", "epoch_seconds"):
+                value = getattr(outcome, key)
+                # Latency and memory are NaN when not measured, the fold lists empty when not folded.
+                if value == value and value != []:
+                    ctx.set_attr(key, value)
+            return outcome
+        finally:
+            if outcome is None:  # interrupted or a configuration error: close the run honestly
+                outcome = TrialOutcome(state="failed", reason="interrupted")
+            tracker.end_trial(run_id, outcome, {"duplicate_of": dup.number} if dup is not None else None)
+            best = engine.best()
+            if outcome.state == "complete" and (best is None or outcome.value < best.value):
+                best_n, best_v = ctx.number, outcome.value
+            elif best is not None:
+                best_n, best_v = best.number, best.value
+            else:
+                best_n, best_v = None, None
+            console.trial(ctx.number, outcome, summary, best_n, best_v)
+            if budget.bounded:
+                budget.set_reserve(finish_estimate(config, ds, engine))
+
+    return evaluate
+
+
+def train_scale(ds) -> float:
+    """Train+validation over the training split: how much longer a retrain's epoch takes."""
+    return (len(ds.X_train) + len(ds.X_val)) / max(len(ds.X_train), 1)
+
+
+def finish_estimate(config, ds, engine) -> float:
+    """Seconds the finish would take if the search stopped now: retraining the trials the
+    export would average (from their measured epoch times), plus scoring, export and logging."""
+    from .budget import FINISH_OVERHEAD_S, retrain_seconds
+    from .ensemble import ensemble_members
+
+    best = engine.best()
+    if best is None:
+        return FINISH_OVERHEAD_S
+    members = ensemble_members(engine.records(), best, config.ensemble_size(len(ds.X_val)))
+    return FINISH_OVERHEAD_S + sum(retrain_seconds(r.attrs, train_scale(ds)) for r in members)
+
+
+def search_over(budget, engine):
+    """No trial starts once the search's part of --timeout is spent (the rest is the finish's)."""
+    if not budget.bounded:
+        return None
+    return lambda: budget.search_over(completed=engine.best() is not None)

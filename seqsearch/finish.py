@@ -1,0 +1,243 @@
+"""After the search: the leaderboard and the Pareto front shown and logged, the exported
+model's members chosen and retrained within what is left of --timeout, the test score, the
+export and its copy in MLflow, and the ``RunResult``; and ``export_trial`` for any other
+completed trial."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SeqsearchError
+from .evaluate import train_scale
+from .parts import load_study_dataset
+from .progress import display_epoch, score_key
+from .study import study_lock
+
+__all__ = ["RunResult", "finish_run", "export_trial", "leaderboard", "pareto", "export_and_log"]
+
+
+@dataclass
+class RunResult:
+    study: str
+    study_path: Path
+    best_trial: int
+    best_spec: dict
+    best_summary: str
+    val_loss: float
+    val_metrics: dict
+    test_metrics: dict
+    model_path: Path
+    tracking_uri: str
+    n_trials: int
+    states: dict = field(default_factory=dict)
+    leaderboard: list = field(default_factory=list)
+    pareto_front: list = field(default_factory=list)  # multi-objective: [{trial, objectives...}]
+    baseline: dict | None = None  # forecasting: the seasonal naive forecast's test scores
+    ensemble: list = field(default_factory=list)  # the trials the exported model averages (best first)
+    folds: int = 1  # completed trials were cross-validated on this many folds (val_loss: their mean)
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["study_path"], d["model_path"] = str(self.study_path), str(self.model_path)
+        return d
+
+
+def leaderboard(engine, key):
+    rows = []
+    for r in engine.records():
+        if r.state != "complete":
+            continue
+        rows.append({
+            "trial": r.number,
+            "val_loss": r.value,
+            key: r.attrs.get("metrics", {}).get(key),
+            "best_epoch": display_epoch(r.attrs.get("best_epoch")),
+            "params": r.attrs.get("n_params"),
+            "architecture": r.attrs.get("summary", ""),
+        })
+    rows.sort(key=lambda row: (row["val_loss"], row["trial"]))
+    return rows
+
+
+def pareto(config, engine, tracker, console) -> list[dict]:
+    """Print and log the Pareto front of a multi-objective study (the export is its member with
+    the lowest validation loss; `seqsearch export --trial N` exports any other)."""
+    import csv
+    import io
+
+    rows = []
+    for r in sorted(engine.pareto_front(), key=lambda r: (r.values[0], r.number)):
+        row = {"trial": r.number}
+        row.update({o: int(v) if o == "params" else v for o, v in zip(config.objectives, r.values)})
+        row["architecture"] = r.attrs.get("summary", "")
+        rows.append(row)
+    if not rows:
+        return rows
+    from .progress import format_table
+
+    console.echo("")
+    console.echo(f"Pareto front over {', '.join(config.objectives)} ({len(rows)} trial(s); "
+                 f"export any with: seqsearch export {config.study} --trial N):")
+    console.echo(format_table(rows, ["trial", *config.objectives, "architecture"]))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    tracker.log_pareto(buf.getvalue(), [row["trial"] for row in rows])
+    return rows
+
+
+def finish_run(config, ds, engine, tracker, console, study_path, budget=None) -> RunResult:
+    records = engine.records()
+    states = {s: sum(r.state == s for r in records) for s in ("complete", "pruned", "failed", "running")}
+    best = engine.best()
+    if best is None:
+        reasons = [r.attrs.get("reason") for r in records if r.attrs.get("reason")]
+        hint = f" (e.g. {reasons[-1]})" if reasons else ""
+        fix = "raise --max-epochs/--max-params or check the data"
+        if config.timeout and (not reasons or any(r.attrs.get("too_slow") for r in records)):
+            fix = f"the --timeout of {config.timeout:g} s is too short for this data: raise it"
+        raise SeqsearchError(
+            f"no trial of study {config.study!r} completed: {states['pruned']} pruned, "
+            f"{states['failed']} failed{hint}; {fix}"
+        )
+    key = console.score_key or score_key(ds.task_spec.categorical)
+    rows = leaderboard(engine, key)
+    console.leaderboard(rows)
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    tracker.log_leaderboard(buf.getvalue())
+    from .plots import study_figures
+
+    with console.phase("logging the leaderboard and figures to MLflow"):
+        curves = tracker.val_loss_curves([row["trial"] for row in rows[:5]])
+        tracker.log_figures(study_figures(records, curves, engine.importances()))
+    front = pareto(config, engine, tracker, console) if len(config.objectives) > 1 else []
+
+    from .ensemble import select_members
+    from .study import exported_trials
+
+    _, y_pool = ds.train_val
+    members, weights, selection = select_members(
+        records, best, config.ensemble_size(len(ds.X_val)), method=config.ensemble_selection,
+        study_path=study_path, y=y_pool,
+        categorical=ds.task_spec.categorical, fingerprint=ds.fingerprint())
+    epochs = None
+    if budget is not None and budget.bounded:
+        from .budget import plan_finish
+
+        # What is left of --timeout pays for the retrain: shortened, and said so, if it must be.
+        plan = plan_finish(members, budget.retrain_left(), train_scale(ds))
+        kept = {r.number for r in plan.members}
+        weights = [w for r, w in zip(members, weights) if r.number in kept]
+        members, epochs = plan.members, plan.epochs
+        if plan.note:
+            console.warn(plan.note)
+    with study_lock(study_path):  # two processes finishing one study: one retrains, one reuses
+        metrics, model = export_and_log(config, ds, tracker, console, members, study_path, epochs,
+                                        weights=weights, selection=selection)
+    best_dir = study_path / "best"
+    test_txt = ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
+    console.echo(f"test ({metrics['dataset']['n_test']} sequences): {test_txt}")
+    base = metrics.get("baseline")
+    if base:
+        name = f"seasonal naive (season {base['season']})" if base["season"] > 1 else "naive (last value)"
+        ratio = metrics["test"]["mae"] / base["mae"] if base["mae"] > 0 else float("nan")
+        console.echo(f"baseline {name}: " + ", ".join(f"{k} {base[k]:.4f}" for k in ("mae", "rmse", "mape", "smape"))
+                     + f"; model MAE / baseline MAE = {ratio:.3f}" + (" (the model wins)" if ratio < 1 else " (the baseline wins)"))
+    console.echo(f"model: {best_dir / 'model.keras'}")
+    console.echo(f"browse: seqsearch ui --study {config.study}" + (f" --workdir {config.workdir}" if config.workdir != "seqsearch-runs" else ""))
+    return RunResult(
+        study=config.study,
+        study_path=study_path,
+        best_trial=best.number,
+        best_spec=best.spec,
+        best_summary=best.attrs.get("summary", ""),
+        val_loss=best.value,
+        val_metrics=best.attrs.get("metrics", {}),
+        test_metrics=metrics["test"],
+        model_path=best_dir / "model.keras",
+        tracking_uri=tracker.uri,
+        n_trials=sum(r.state != "waiting" for r in records),  # queued specs not reached are not trials yet
+        states=states,
+        leaderboard=rows,
+        pareto_front=front,
+        baseline=metrics.get("baseline"),
+        ensemble=exported_trials(metrics),
+        folds=config.folds,  # resolved by run()
+    )
+
+
+def export_and_log(config, ds, tracker, console, members, study_path, epochs=None, weights=None, selection=None):
+    from .export import export_best
+    from .study import exported_trials, exported_weights, read_export, retrain_epochs
+
+    best = members[0]
+    best_dir = study_path / "best"
+    metrics = read_export(best_dir)
+    model = None
+    numbers = [r.number for r in members]
+    epochs = epochs or [int(r.attrs.get("best_epoch", 0)) + 1 for r in members]
+    weights = [w / sum(weights) for w in weights] if weights else [1.0 / len(members)] * len(members)
+    if (metrics and exported_trials(metrics) == numbers and retrain_epochs(metrics) == epochs
+            and all(abs(a - b) <= 1e-4 for a, b in zip(exported_weights(metrics), weights))
+            and metrics.get("dataset", {}).get("fingerprint") == ds.fingerprint()):
+        which = f"trial #{best.number}" if len(members) == 1 else "trials " + ", ".join(f"#{n}" for n in numbers)
+        console.echo(f"\nbest {which} unchanged; keeping the export in {best_dir}")
+    else:
+        if len(members) == 1:
+            console.echo(f"\nretraining trial #{best.number} ({best.attrs.get('summary', '')}) on train+val "
+                         f"for {epochs[0]} epochs ...")
+        elif selection == "greedy":
+            console.echo(f"\nretraining {len(members)} trials on train+val; the export averages them with the "
+                         f"weights greedy selection gave on out-of-fold predictions:")
+            for r, e, w in zip(members, epochs, weights):
+                console.echo(f"  #{r.number} {r.attrs.get('summary', '')} (weight {w:.2f}, val_loss {r.value:.4g}, "
+                             f"{e} epochs)")
+        else:
+            console.echo(f"\nretraining the {len(members)} best trials on train+val; the export averages them:")
+            for r, e in zip(members, epochs):
+                console.echo(f"  #{r.number} {r.attrs.get('summary', '')} (val_loss {r.value:.4g}, {e} epochs)")
+        model, metrics = export_best(members, ds, seed=config.seed, best_dir=best_dir, study=config.study,
+                                     progress=lambda text, always=False: console.status("  " + text, always=always),
+                                     epochs=epochs, weights=weights if len(members) > 1 else None,
+                                     selection=selection if len(members) > 1 or selection == "greedy" else None)
+    if tracker.logged_model_trials() != numbers:
+        from .model_file import load_model
+
+        if ds.test_texts is not None:
+            # MLflow's exported-model form has no string signature: text and pairs studies log
+            # their token model (best/model.keras and the SavedModel export take raw text).
+            logged = load_model(best_dir / "token_model.keras")
+        else:
+            logged = model if model is not None else load_model(best_dir / "model.keras")
+        with console.phase("logging the best model to MLflow"):
+            model_uri = tracker.log_best(logged, best_dir, metrics, ds.X_test[:2])
+        console.echo(f"logged to MLflow as {model_uri}")
+    return metrics, model
+
+
+def export_trial(study_path: Path, number: int, storage: str | None = None) -> Path:
+    """Retrain trial ``number`` (e.g. a Pareto-front member) on train+validation, score it on
+    the test split and write it like ``best/`` to ``<study>/trial-<number>/``."""
+    from .engines import get_engine
+    from .export import export_best
+    from .study import read_export
+
+    config, ds = load_study_dataset(study_path)
+    engine = get_engine(config.engine).for_reading(config.study, study_path, storage=storage)
+    record = next((r for r in engine.records() if r.number == number), None)
+    if record is None or record.state != "complete":
+        state = "does not exist" if record is None else f"is {record.state}"
+        raise SeqsearchError(f"trial {number} of study {config.study!r} {state}; pick a completed trial (seqsearch status)")
+    out = study_path / f"trial-{number}"
+    metrics = read_export(out)
+    if not (metrics and metrics.get("trial") == number and metrics.get("dataset", {}).get("fingerprint") == ds.fingerprint()):
+        export_best(record, ds, seed=config.seed, best_dir=out, study=config.study)
+    return out
