@@ -9,6 +9,7 @@ import gc
 import time
 
 from .config import RunConfig
+from .engines import get_engine
 from .errors import SeqsearchError
 from .evaluate import make_evaluator, search_over
 from .finish import RunResult, finish_run
@@ -30,8 +31,9 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     from .progress import Console
 
     config = RunConfig(dataset=str(dataset), **options)
-    if storage and config.engine != "optuna":
-        raise SeqsearchError("--storage is an Optuna storage URL; KerasTuner keeps its state in the study folder")
+    if storage and not get_engine(config.engine).takes_storage:
+        raise SeqsearchError(f"--storage is an Optuna storage URL; --engine {config.engine} keeps its state in the "
+                             "study folder")
     console = console or Console()
     from .budget import Budget
 

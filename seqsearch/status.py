@@ -19,14 +19,14 @@ __all__ = ["study_status", "format_status"]
 
 def study_status(study: str, workdir="seqsearch-runs", storage: str | None = None) -> dict:
     from .config import check_study_name, study_dir
-    from .engines import ENGINES, engine_in, get_engine
+    from .engines import engine_in, get_engine
 
     check_study_name(study)
     path = study_dir(workdir, study)
     name = "optuna" if storage is not None else engine_in(path)  # --storage: an Optuna storage URL
     if name is None:
         root = Path(workdir).expanduser().resolve()
-        found = sorted(q.name for q in root.glob("*/") if any(cls.holds(q) for cls in ENGINES.values()))
+        found = sorted(q.name for q in root.glob("*/") if engine_in(q))
         have = f"; studies there: {', '.join(found)}" if found else ""
         raise SeqsearchError(f"no study {study!r} in {str(root)!r}{have}")
     engine = get_engine(name).for_reading(study, path, storage=storage)

@@ -60,6 +60,8 @@ class Engine(abc.ABC):
     name: str = ""
     # --sampler's choices with this engine, the default first.
     samplers: tuple = ()
+    # Whether --storage (a database URL for several machines) can hold its state.
+    takes_storage: bool = True
     # One line each for the user (a storage healed on opening, damaged state moved aside).
     notices: list
 

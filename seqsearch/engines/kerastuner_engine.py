@@ -31,6 +31,7 @@ _TUNER_ID = "seqsearch"
 class KerasTunerEngine(Engine):
     name = "kerastuner"
     samplers = ORACLES  # the first is the default
+    takes_storage = False  # its state lives in the study folder
 
     def __init__(self, study_name: str, study_path: Path, *, space, seed: int = 0, sampler: str = "hyperband",
                  max_epochs: int = 100, trials: int = 20):
@@ -50,8 +51,6 @@ class KerasTunerEngine(Engine):
 
     @classmethod
     def for_run(cls, config, study_path, *, storage=None, space=None, worker: int = 0) -> "KerasTunerEngine":
-        if storage:
-            raise SeqsearchError("--storage is an Optuna storage URL; KerasTuner keeps its state in the study folder")
         return cls(config.study, study_path, space=space, seed=config.seed, sampler=config.sampler,
                    max_epochs=config.max_epochs, trials=config.trials).open()
 
