@@ -17,7 +17,28 @@ __all__ = ["load_keras", "native_stderr_without"]
 _loaded = False
 
 
-def load_keras(quiet: bool = True):
+# Optional integrations Keras imports when they are installed (MLflow installs both): its
+# scikit-learn wrappers (keras.wrappers) and image-gallery plotting (keras.visualization). A
+# search uses neither; they are 1.5-2 s of every search process's start-up.
+DEFERRED = ("sklearn", "matplotlib")
+
+
+class _Deferred:
+    """A meta path entry that reports ``DEFERRED`` packages as missing while it is installed."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in DEFERRED:
+            raise ModuleNotFoundError(f"{name} is not imported while Keras loads for a search", name=name)
+        return None
+
+
+def load_keras(quiet: bool = True, lean: bool = False, threads: int | None = None):
+    """Keras on the TensorFlow backend, imported once. ``lean`` (a search's processes): when
+    this is the process's first import of Keras, it is made without the ``DEFERRED``
+    integrations, so ``keras.wrappers`` and ``keras.visualization`` do not work in this process
+    (import keras before seqsearch runs to keep them). Both packages import normally later.
+    ``threads``: the size of TensorFlow's thread pools (intra- and inter-op), set when this
+    call starts its runtime and ``TF_NUM_INTRAOP_THREADS`` does not set them already."""
     global _loaded
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -26,10 +47,19 @@ def load_keras(quiet: bool = True):
 
         _loaded = True
         return keras
-    with native_stderr_without(""):  # every line: the import's chatter is never news
-        import keras
+    deferred = _Deferred() if lean and not any(m in sys.modules for m in DEFERRED) else None
+    if deferred is not None:
+        sys.meta_path.insert(0, deferred)
+    try:
+        with native_stderr_without(""):  # every line: the import's chatter is never news
+            import keras
 
-        keras.ops.convert_to_tensor([0.0])  # device discovery prints too
+            if threads and not os.environ.get("TF_NUM_INTRAOP_THREADS"):
+                _set_threads(threads)
+            keras.ops.convert_to_tensor([0.0])  # device discovery prints too
+    finally:
+        if deferred is not None:
+            sys.meta_path.remove(deferred)
     # Retracing notices are about Keras' own per-model functions: one search builds many
     # models by design, so they say nothing the user can act on.
     import logging
@@ -37,6 +67,16 @@ def load_keras(quiet: bool = True):
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     _loaded = True
     return keras
+
+
+def _set_threads(threads: int) -> None:
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # the runtime started already (the caller used TensorFlow): it keeps its pools
+        pass
 
 
 @contextlib.contextmanager

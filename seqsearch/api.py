@@ -26,6 +26,9 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     ``options`` are those of :class:`seqsearch.config.RunConfig` (``trials``, ``max_epochs``,
     ``task``, ``study``, ``workdir``, ``seed``, ...). Returns a :class:`RunResult`.
     Raises :class:`seqsearch.errors.SeqsearchError` for input the user must fix.
+    When Keras is not imported yet, it is imported without its scikit-learn wrappers and
+    plotting helpers (``keras.wrappers``, ``keras.visualization``: seconds of start-up a search
+    does not use); import keras before calling ``run`` to keep them.
     """
     from ._backend import load_keras
     from .progress import Console
@@ -35,7 +38,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         raise SeqsearchError(f"--storage is an Optuna storage URL; --engine {config.engine} keeps its state in the "
                              "study folder")
     console = console or Console()
-    from .budget import Budget
+    from .budget import Budget, threads_per_process
 
     # --timeout bounds the whole command, from here: start-up, search, retrain, export, logging.
     budget = Budget(config.timeout)
@@ -62,12 +65,12 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
                             budget.end_wall())
     try:
         with console.phase("starting TensorFlow and the study's storage"):
-            load_keras()
+            load_keras(lean=True, threads=threads_per_process(min(config.jobs, config.trials)))
 
             from .tracking import Tracker
 
             if not tracking_uri:
-                from .tracking import check_local_store
+                from .local_store import check_local_store
 
                 check_local_store(study_path)  # damaged: said before the engine appends to the journal
             # The engine first: a study it refuses (other objectives) leaves the tracking store as it was.

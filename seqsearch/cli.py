@@ -221,7 +221,7 @@ def status(study, workdir, storage, top, as_json):
 def ui(study, workdir, host, port, verbose):
     """Start the MLflow UI on a study's tracking store (no server to set up)."""
     path = _resolve_study(study, workdir)
-    from .tracking import check_local_store
+    from .local_store import check_local_store
 
     check_local_store(path)
     uri = f"sqlite:///{path / 'mlflow.db'}"

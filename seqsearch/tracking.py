@@ -4,14 +4,13 @@ run per trial. Everything goes through ``MlflowClient`` with explicit run ids, s
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
 import time
 from pathlib import Path
 
 from .errors import SeqsearchError, one_line
+from .local_store import local_tracking_uri, quiet_mlflow, relocate_store, start_local_store
 
 __all__ = ["Tracker", "STATE_TO_STATUS"]
 
@@ -22,75 +21,12 @@ STATE = "seqsearch.state"
 STATE_TO_STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 
 
-def _quiet():
-    import mlflow  # noqa: F401 - its import configures the "mlflow" logger; override after
-
-    for name in ("mlflow", "alembic", "alembic.runtime.migration"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def preload():
     """Import MLflow's client and its SQL store (what a --jobs worker does while it waits for
     the study: joining it then costs no imports)."""
-    _quiet()
+    quiet_mlflow()
     import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
     from mlflow import MlflowClient  # noqa: F401
-
-
-def local_tracking_uri(study_path: Path) -> str:
-    return f"sqlite:///{Path(study_path) / 'mlflow.db'}"
-
-
-# Where the local store writes absolute artifact locations (MLflow keeps them as full URIs).
-_LOCATION_COLUMNS = (("experiments", "artifact_location"), ("runs", "artifact_uri"), ("model_versions", "source"),
-                     ("model_versions", "storage_location"), ("logged_models", "artifact_location"))
-
-
-def relocate_store(study_path: Path, study: str) -> str | None:
-    """A study folder copied or moved elsewhere: its store still names the old folder's
-    ``mlartifacts``, so new artifacts would land in the original study (or nowhere) and the UI
-    would show the original's files. Point every location at this folder's ``mlartifacts``.
-    Returns the old location when something was rewritten."""
-    import sqlite3
-
-    db = Path(study_path) / "mlflow.db"
-    if not db.is_file():
-        return None
-    here = (Path(study_path) / "mlartifacts").as_uri()
-    with contextlib.closing(sqlite3.connect(db, timeout=30)) as con:
-        tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
-        if "experiments" not in tables:
-            return None
-        row = con.execute("select artifact_location from experiments where name = ?", (study,)).fetchone()
-        old = row[0] if row else None
-        if not old or old == here or not old.startswith("file://") or not old.endswith("/mlartifacts"):
-            return None
-        with con:
-            for table, column in _LOCATION_COLUMNS:
-                if table not in tables or column not in {c[1] for c in con.execute(f"pragma table_info({table})")}:
-                    continue
-                con.execute(f"update {table} set {column} = ? || substr({column}, ?) "
-                            f"where {column} = ? or substr({column}, 1, ?) = ?",
-                            (here, len(old) + 1, old, len(old) + 1, old + "/"))
-    return old
-
-
-def check_local_store(study_path: Path) -> None:
-    """A damaged ``mlflow.db`` said in one line before anything is written (MLflow itself, and
-    its UI server, would fail later with screens of frames)."""
-    import sqlite3
-
-    db = Path(study_path) / "mlflow.db"
-    if not db.is_file():
-        return
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as con:
-            ok = con.execute("PRAGMA quick_check").fetchone()[0]
-    except sqlite3.Error as e:
-        ok = str(e)
-    if ok != "ok":
-        raise SeqsearchError(f"the study's tracking store {str(db)!r} is damaged ({one_line(ok, 120)}); restore it "
-                             "from a copy (the trials themselves are in optuna.journal: `seqsearch status` reads them)")
 
 
 class Tracker:
@@ -117,7 +53,7 @@ class Tracker:
                                     ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
                                     ("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")):
                     os.environ.setdefault(name, value)
-            _quiet()
+            quiet_mlflow()
             from mlflow import MlflowClient
 
             self._client = MlflowClient(tracking_uri=self.uri)
@@ -126,7 +62,8 @@ class Tracker:
     # -- study -------------------------------------------------------------------------------
     def open_study(self, config: dict, dataset_info: dict) -> str:
         if self.artifact_root is not None:
-            relocate_store(self.study_path, self.study)
+            if not start_local_store(self.study_path):
+                relocate_store(self.study_path, self.study)
         c = self.client
         try:
             exp = c.get_experiment_by_name(self.study)

@@ -9,6 +9,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The empty MLflow store every new study copies (seqsearch.local_store): built once for the
+# suite's processes, outside the user's own cache.
+os.environ.setdefault("SEQSEARCH_CACHE", os.path.join(__import__("tempfile").gettempdir(),
+                                                      f"seqsearch-tests-cache-{os.getuid()}"))
 
 from pathlib import Path  # noqa: E402
 

@@ -16,6 +16,8 @@ LATER = {
                        "seqsearch.api", "seqsearch.cli"),
     "seqsearch.engines": ("seqsearch.training", "seqsearch.tracking", "seqsearch.export", "seqsearch.api",
                           "seqsearch.cli"),
+    "seqsearch.candidate": ("seqsearch.training", "seqsearch.tracking", "seqsearch.export", "seqsearch.evaluate",
+                            "seqsearch.api", "seqsearch.cli"),
     "seqsearch.training": ("seqsearch.tracking", "seqsearch.export", "seqsearch.api", "seqsearch.cli"),
     "seqsearch.augment": ("seqsearch.tracking", "seqsearch.export", "seqsearch.api", "seqsearch.cli"),
     "seqsearch.feeding": ("seqsearch.tracking", "seqsearch.export", "seqsearch.evaluate", "seqsearch.finish", "seqsearch.api",

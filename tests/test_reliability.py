@@ -348,7 +348,7 @@ def test_a_copied_study_writes_its_artifacts_into_the_copy(study, tmp_path):
 
     from mlflow import MlflowClient
 
-    from seqsearch.tracking import local_tracking_uri, relocate_store
+    from seqsearch.local_store import local_tracking_uri, relocate_store
 
     original = study / "runs" / "s"
     copy = tmp_path / "elsewhere" / "s"
