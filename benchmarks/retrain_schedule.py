@@ -58,10 +58,12 @@ def train_for(spec, ds, epochs: int, seed: int, schedule: str) -> dict:
     its last-epoch weights on the validation split."""
     import keras
 
-    from seqsearch.training import _build, _fresh_session, score
+    from seqsearch.candidate import build_candidate, fresh_session
+    from seqsearch.training import score
 
-    _fresh_session(seed)
-    model, fit, _ = _build(spec, ds.data_spec(), ds.task_spec, None)
+    fresh_session(seed)
+    cand = build_candidate(spec, ds.data_spec(), ds.task_spec, None)
+    model, fit = cand.model, cand.fit
     callbacks = []
     if schedule == "cosine":
         callbacks.append(keras.callbacks.LearningRateScheduler(cosine(float(spec["train.learning_rate"]), epochs)))

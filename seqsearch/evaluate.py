@@ -55,6 +55,7 @@ def make_evaluator(config, ds, space, tracker, engine, console, budget):
 
     from .budget import FINISH_OVERHEAD_S, FOLD_SHARE, MIN_EPOCHS
     from .ensemble import save_predictions
+    from .candidate import TrialModel
     from .training import TrialOutcome, cross_validate, fit_candidate, out_of_fold
 
     folds = config.folds_for(ds.task_spec.kind, len(ds.X_val))  # resolved by run(): config.folds
@@ -115,6 +116,7 @@ def make_evaluator(config, ds, space, tracker, engine, console, budget):
         ctx.set_attr("mlflow_run_id", run_id)
         outcome = None
         dup = None
+        models = TrialModel()  # the first fold's model, trained again on the later folds
         try:
             dup = ctx.find_duplicate(spec)
             if dup is not None:
@@ -159,6 +161,7 @@ def make_evaluator(config, ds, space, tracker, engine, console, budget):
                     trace_cap=budget.trace_cap(share),
                     reach=budget.reach(first),
                     predict_val=(lambda v: keeps_outputs(ctx.number, v)) if selecting else None,
+                    models=models if folds > 1 else None,
                 )
                 if outcome.too_slow:
                     ctx.set_attr("too_slow", True)  # the sampler ranks it infeasible
@@ -179,6 +182,7 @@ def make_evaluator(config, ds, space, tracker, engine, console, budget):
                         on_epoch=lambda f, epoch, logs: console.epoch(ctx.number, epoch, max_epochs, logs, summary,
                                                                       fold=(f + 1, folds)),
                         on_fold=lambda f, o: console.fold(ctx.number, f + 1, folds, o, summary),
+                        models=models,
                     )
             if outcome.state == "complete" and selecting:
                 oof = outcome.oof
@@ -196,6 +200,7 @@ def make_evaluator(config, ds, space, tracker, engine, console, budget):
                     ctx.set_attr(key, value)
             return outcome
         finally:
+            models.release()
             if outcome is None:  # interrupted or a configuration error: close the run honestly
                 outcome = TrialOutcome(state="failed", reason="interrupted")
             tracker.end_trial(run_id, outcome, {"duplicate_of": dup.number} if dup is not None else None)

@@ -11,8 +11,8 @@ from typing import Callable
 
 import numpy as np
 
+from .candidate import TrialModel, build_candidate, fresh_session
 from .errors import SeqsearchError, TrialFailed, TrialPruned
-from .feeding import fit_batched
 from .fit_callbacks import (best_weights_callback, deadline_callback, epoch_callback, share_callback,
                             time_limit_callback)
 from .measure import measure_latency, process_rss_mb
@@ -56,51 +56,11 @@ class TrialOutcome:
 TOO_SLOW = "too slow for the budget"
 
 
-def _fresh_session(seed: int):
-    import keras
-
-    # Each candidate starts from an empty graph. The garbage of the one before was collected
-    # when it ended (a full collection costs ~0.2 s with TensorFlow loaded: once is enough).
-    keras.backend.clear_session(free_memory=False)
-    keras.utils.set_random_seed(seed)
-
-
-def _build(spec, data_spec, task_spec, max_params):
-    """``(model, fit, n_params)``: the model to score and export, and a ``fit(X, y, **kw)``
-    that trains it, through the teacher-forced trainer where the family has one (its second
-    input is the targets; validation still runs the model's own autoregressive graph)."""
-    from search_spaces import build_models, compile_model
-
-    from .augment import batch_transform
-
-    model, trainer = build_models(spec, data_spec, task_spec)
-    n_params = int(model.count_params())
-    if max_params is not None and n_params > max_params:
-        return None, None, n_params
-    if trainer is None:
-        compile_model(model, spec, task_spec)
-        transform, targets = batch_transform(spec, data_spec, task_spec)
-
-        def fit(X, y, **kw):
-            return fit_batched(model.fit, X, y, transform=transform, targets=targets, **kw)
-
-        return model, fit, n_params
-    compile_model(trainer, spec, task_spec)
-    compile_model(model, spec, task_spec, optimizer=trainer.optimizer)
-
-    def fit(X, y, validation_data=None, **kw):
-        if validation_data is not None:
-            Xv, yv = validation_data
-            validation_data = ([Xv, yv], yv)
-        return fit_batched(trainer.fit, [X, y], y, validation_data=validation_data, **kw)
-
-    return model, fit, n_params
-
-
 def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_params=None,
                   time_limit: float | None = None, latency: bool = False,
                   deadline=None, share: float | None = None, min_epochs: int = 1, extend=None,
-                  trace_cap: float | None = None, predict_val=None, reach: float | None = None) -> TrialOutcome:
+                  trace_cap: float | None = None, predict_val=None, reach: float | None = None,
+                  models: TrialModel | None = None) -> TrialOutcome:
     """Train ``spec`` on the training split, validating every epoch; stop on patience.
     ``time_limit``: seconds of training after which the trial stops and is recorded as failed.
     ``deadline``: the search budget's end (``time.perf_counter()`` time, or a function returning
@@ -117,9 +77,13 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
     ``predict_val(best val_loss) -> bool``: asked once a complete trial finished training;
     when True, the outcome keeps the model's outputs on the validation split at its best epoch
     (``val_predictions``; one prediction pass).
+    ``models``: the trial's :class:`~seqsearch.candidate.TrialModel`. The first fold's model is
+    kept in it (the caller releases it when the trial ends) and a later fold trains it again
+    instead of building and tracing its own.
 
     Memory stays flat over any number of trials: the model, its traced graphs and the
-    gradient functions they registered are all released before this returns."""
+    gradient functions they registered are all released before this returns (with
+    ``models``: when the caller releases them)."""
     import keras
 
     try:
@@ -127,16 +91,19 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
             outcome = _fit_candidate(spec, dataset, max_epochs=max_epochs, seed=seed, hooks=hooks,
                                      max_params=max_params, time_limit=time_limit, latency=latency,
                                      deadline=deadline, share=share, min_epochs=min_epochs,
-                                     extend=extend, trace_cap=trace_cap, predict_val=predict_val, reach=reach)
+                                     extend=extend, trace_cap=trace_cap, predict_val=predict_val, reach=reach,
+                                     models=models)
     finally:
-        keras.backend.clear_session()  # the model is unreachable now: one collection frees it
+        if models is None or models.kept is None:
+            keras.backend.clear_session()  # the model is unreachable now: one collection frees it
     outcome.rss_mb = process_rss_mb()
     return outcome
 
 
 def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs: int, seed: int,
                    fold_seed: int = 0, max_params=None, time_limit: float | None = None,
-                   deadline=None, on_epoch=None, on_fold=None, fold_share: float | None = None) -> TrialOutcome:
+                   deadline=None, on_epoch=None, on_fold=None, fold_share: float | None = None,
+                   models: TrialModel | None = None) -> TrialOutcome:
     """Validate a trial that completed on fold 0 (``first``, the validation split) on the other
     ``folds - 1`` folds of train+validation too (:meth:`Dataset.fold`), each trained from
     scratch the same way (same patience and seed) for at most the first fold's best epoch count
@@ -149,7 +116,8 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
     (--timeout) ends the search during a fold, the trial counts with the folds it reached.
     ``fold_share``: seconds each later fold may train (then it ends, complete, like the first
     fold at the end of its share of the budget).
-    ``on_epoch(fold, epoch, logs)`` and ``on_fold(fold, outcome)`` report progress (fold from 0)."""
+    ``on_epoch(fold, epoch, logs)`` and ``on_fold(fold, outcome)`` report progress (fold from 0).
+    ``models``: the trial's kept first-fold model, trained again on each fold (``fit_candidate``)."""
     if folds < 2 or first.state != "complete":
         return first
     outcomes = [first]
@@ -169,7 +137,7 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
         hooks = [lambda epoch, logs, f=f: on_epoch(f, epoch, logs)] if on_epoch else []
         o = fit_candidate(spec, dataset.fold(f, folds, fold_seed), max_epochs=cap, seed=seed,
                           max_params=max_params, time_limit=left, deadline=deadline, hooks=hooks,
-                          share=fold_share, min_epochs=1,
+                          share=fold_share, min_epochs=1, models=models,
                           predict_val=(lambda v: True) if first.val_predictions is not None else None)
         if on_fold:
             on_fold(f, o)
@@ -221,7 +189,7 @@ def later_fold_epochs(best_epochs: int) -> int:
 
 def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_limit, latency,
                    deadline=None, share=None, min_epochs=1, extend=None, trace_cap=None,
-                   predict_val=None, reach=None) -> TrialOutcome:
+                   predict_val=None, reach=None, models=None) -> TrialOutcome:
     import keras
 
     started = time.perf_counter()
@@ -230,13 +198,22 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
     portion = None
     outcome = TrialOutcome(state="complete")
     try:
-        _fresh_session(seed)
-        model, fit, outcome.n_params = _build(spec, dataset.data_spec(), dataset.task_spec, max_params)
+        reused = models.take(spec, dataset, seed) if models is not None else None
+        if reused is None:
+            fresh_session(seed)
+            cand = build_candidate(spec, dataset.data_spec(), dataset.task_spec, max_params)
+            X_train, X_val = dataset.X_train, dataset.X_val
+        else:
+            cand, X_train, X_val = reused
+        model, fit, outcome.n_params = cand.model, cand.fit, cand.n_params
         if model is None:  # over the parameter budget: rejected before any training
             raise TrialPruned(-1)
-        lines = []
-        model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=110)
-        outcome.summary_text = "\n".join(lines)
+        if reused is None:
+            if models is not None:
+                models.keep(spec, cand)
+            lines = []
+            model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=110)
+            outcome.summary_text = "\n".join(lines)
         patience = int(spec.get("train.patience", 20))
         callbacks = [
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
@@ -256,9 +233,9 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
         if keep is not None:
             callbacks.append(keep)
         fit(
-            dataset.X_train,
+            X_train,
             dataset.y_train,
-            validation_data=(dataset.X_val, dataset.y_val),
+            validation_data=(X_val, dataset.y_val),
             epochs=max_epochs,
             batch_size=int(spec["train.batch_size"]),
             callbacks=callbacks,
@@ -285,10 +262,10 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
                               f"of the budget{more}")
             outcome.budget_stop = "share"
         if latency:
-            outcome.latency_ms = measure_latency(model, dataset.X_val)
+            outcome.latency_ms = measure_latency(model, X_val)
         if keep is not None and keep.weights is not None and predict_val(keep.best):
             model.set_weights(keep.weights)
-            outcome.val_predictions = np.asarray(model.predict(dataset.X_val, verbose=0, batch_size=256),
+            outcome.val_predictions = np.asarray(model.predict(X_val, verbose=0, batch_size=256),
                                                  dtype=np.float32)
     except TrialPruned as e:
         outcome.state = "pruned"
@@ -336,8 +313,9 @@ def retrain(spec, dataset, *, epochs: int, seed: int, on_epoch=None):
     from the test split. ``on_epoch(epoch, logs)`` reports progress.
     """
     X, y = dataset.train_val
-    _fresh_session(seed)
-    model, fit, _ = _build(spec, dataset.data_spec(X), dataset.task_spec_for(y, X), None)
+    fresh_session(seed)
+    cand = build_candidate(spec, dataset.data_spec(X), dataset.task_spec_for(y, X), None)
+    model, fit = cand.model, cand.fit
     callbacks = [epoch_callback([on_epoch], [])] if on_epoch else []
     fit(X, y, epochs=epochs, batch_size=int(spec["train.batch_size"]), verbose=0, callbacks=callbacks)
     return model

@@ -29,6 +29,8 @@ LATER = {
     "seqsearch.tf_internals": ("seqsearch.tracking", "seqsearch.export", "seqsearch.evaluate", "seqsearch.finish", "seqsearch.api",
                         "seqsearch.cli"),
     "seqsearch.formats": ("seqsearch.finish", "seqsearch.workers", "seqsearch.api", "seqsearch.cli"),
+    "seqsearch.local_store": ("seqsearch.tracking", "seqsearch.export", "seqsearch.finish", "seqsearch.api",
+                              "seqsearch.cli"),
     "seqsearch.tracking": ("seqsearch.export", "seqsearch.finish", "seqsearch.api", "seqsearch.cli"),
     # The run's parts (dataset, space, engine) come before any trial is trained.
     "seqsearch.parts": ("seqsearch.training", "seqsearch.tracking", "seqsearch.export", "seqsearch.evaluate",
