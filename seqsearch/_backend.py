@@ -32,13 +32,11 @@ class _Deferred:
         return None
 
 
-def load_keras(quiet: bool = True, lean: bool = False, threads: int | None = None):
+def load_keras(quiet: bool = True, lean: bool = False):
     """Keras on the TensorFlow backend, imported once. ``lean`` (a search's processes): when
     this is the process's first import of Keras, it is made without the ``DEFERRED``
     integrations, so ``keras.wrappers`` and ``keras.visualization`` do not work in this process
-    (import keras before seqsearch runs to keep them). Both packages import normally later.
-    ``threads``: the size of TensorFlow's thread pools (intra- and inter-op), set when this
-    call starts its runtime and ``TF_NUM_INTRAOP_THREADS`` does not set them already."""
+    (import keras before seqsearch runs to keep them). Both packages import normally later."""
     global _loaded
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -54,8 +52,6 @@ def load_keras(quiet: bool = True, lean: bool = False, threads: int | None = Non
         with native_stderr_without(""):  # every line: the import's chatter is never news
             import keras
 
-            if threads and not os.environ.get("TF_NUM_INTRAOP_THREADS"):
-                _set_threads(threads)
             keras.ops.convert_to_tensor([0.0])  # device discovery prints too
     finally:
         if deferred is not None:
@@ -67,16 +63,6 @@ def load_keras(quiet: bool = True, lean: bool = False, threads: int | None = Non
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     _loaded = True
     return keras
-
-
-def _set_threads(threads: int) -> None:
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # the runtime started already (the caller used TensorFlow): it keeps its pools
-        pass
 
 
 @contextlib.contextmanager

@@ -38,7 +38,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         raise SeqsearchError(f"--storage is an Optuna storage URL; --engine {config.engine} keeps its state in the "
                              "study folder")
     console = console or Console()
-    from .budget import Budget, threads_per_process
+    from .budget import Budget
 
     # --timeout bounds the whole command, from here: start-up, search, retrain, export, logging.
     budget = Budget(config.timeout)
@@ -65,7 +65,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
                             budget.end_wall())
     try:
         with console.phase("starting TensorFlow and the study's storage"):
-            load_keras(lean=True, threads=threads_per_process(min(config.jobs, config.trials)))
+            load_keras(lean=True)
 
             from .tracking import Tracker
 

@@ -82,16 +82,6 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def threads_per_process(processes: int) -> int | None:
-    """TensorFlow's threads for each of ``processes`` training at once: the usable cores shared
-    out (at least one), None for a single process (TensorFlow's own default, every core). Each
-    runtime otherwise starts a pool as large as the machine, and two of them on two cores run
-    each other's epochs slower than one thread each does (benchmarks/README.md)."""
-    if processes <= 1:
-        return None
-    return max(1, usable_cores() // processes)
-
-
 def gpu_visible() -> bool:
     """An NVIDIA GPU this process may use (without importing TensorFlow): a device node, not
     hidden by CUDA_VISIBLE_DEVICES."""

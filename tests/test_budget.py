@@ -498,12 +498,3 @@ def test_only_finalists_are_cross_validated_and_only_they_rank(tmp_path):
     assert "best_val_loss" in runs[0].data.metrics and "best_val_loss" not in runs[1].data.metrics
     assert "split_best_val_loss" in runs[1].data.metrics
 
-
-def test_processes_share_the_cores_out_as_tensorflow_threads(monkeypatch):
-    from seqsearch import budget
-
-    monkeypatch.setattr(budget, "usable_cores", lambda: 16)
-    assert budget.threads_per_process(1) is None  # one process: TensorFlow's own default
-    assert budget.threads_per_process(2) == 8 and budget.threads_per_process(4) == 4
-    monkeypatch.setattr(budget, "usable_cores", lambda: 2)
-    assert budget.threads_per_process(2) == 1 and budget.threads_per_process(3) == 1
