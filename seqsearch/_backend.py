@@ -19,7 +19,7 @@ _loaded = False
 
 # Optional integrations Keras imports when they are installed (MLflow installs both): its
 # scikit-learn wrappers (keras.wrappers) and image-gallery plotting (keras.visualization). A
-# search uses neither; they are 1.5-2 s of every search process's start-up.
+# search uses neither; they are about 1.6 s of every search process's start-up.
 DEFERRED = ("sklearn", "matplotlib")
 
 
