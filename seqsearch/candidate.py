@@ -113,8 +113,11 @@ class TrialModel:
 
     def __init__(self):
         self.kept = None  # (spec, candidate, initial weights of model and trainer, optimiser state)
+        self.off = False  # a fold needed a model of its own: every later fold builds its own too
 
     def keep(self, spec, candidate: Candidate) -> None:
+        if self.off or self.kept is not None:
+            return
         trains = candidate.trainer or candidate.model
         weights = [m.get_weights() for m in (candidate.model, candidate.trainer) if m is not None]
         optimizer = [np.array(v.numpy()) for v in trains.optimizer.variables]
@@ -136,6 +139,10 @@ class TrialModel:
         same = ("timesteps", "n_features", "n_static", "masked", "vocabulary")
         if (dataset.task_spec.to_dict() != cand.task_spec.to_dict()
                 or any(getattr(first, k, None) != getattr(fold, k, None) for k in same)):
+            # Folds of one trial differ alike (a regression head's target statistics): the
+            # first fold's model is of no further use, and each fold's own is freed as before.
+            self.release()
+            self.off = True
             return None
         keras.utils.set_random_seed(seed)
         for m, w in zip([m for m in (cand.model, cand.trainer) if m is not None], weights):

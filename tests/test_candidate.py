@@ -44,11 +44,11 @@ def test_mapped_inputs_standardise_as_the_folds_own_statistics_do():
     per_series = fold_inputs(X, first, fold, global_scaling=False)
     assert np.array_equal(per_series[..., :2], X[..., :2])
     np.testing.assert_allclose(per_series[..., 2:4], mapped[..., 2:4])
-    Spec.n_static, Spec.masked = 0, False
-    assert fold_inputs(X[..., :2], first, fold, global_scaling=False) is not None
-    Spec.n_features = 2
-    same = X[..., :2]
-    assert fold_inputs(same, first, fold, global_scaling=False) is same  # nothing to map
+    Spec.n_features, Spec.n_static, Spec.masked = 2, 0, False
+    plain = X[..., :2]
+    np.testing.assert_allclose((fold_inputs(plain, first, fold, True)[..., 0] - m0[0]) / s0[0],
+                               (plain[..., 0] - mf[0]) / sf[0], atol=1e-5)
+    assert fold_inputs(plain, first, fold, global_scaling=False) is plain  # nothing to map
 
 
 @pytest.mark.parametrize("scaling", ["global", "per_series"])
@@ -100,7 +100,12 @@ def test_a_fold_with_its_own_target_statistics_builds_its_own_model():
     models = TrialModel()
     try:
         assert fit_candidate(spec, REG, max_epochs=1, seed=0, models=models).state == "complete"
+        assert models.take({**spec, "train.batch_size": 8}, REG.fold(1, 3, seed=0), seed=0) is None  # another spec
+        assert models.kept is not None
         assert models.take(spec, REG.fold(1, 3, seed=0), seed=0) is None  # the head holds the targets' statistics
-        assert models.take({**spec, "train.batch_size": 8}, CLF.fold(1, 3, seed=0), seed=0) is None  # another spec
+        # Released at once, and later folds build (and free) their own models.
+        assert models.kept is None and models.off
+        assert fit_candidate(spec, REG.fold(2, 3, seed=0), max_epochs=1, seed=0, models=models).state == "complete"
+        assert models.kept is None
     finally:
         models.release()
