@@ -241,14 +241,15 @@ class FinishPlan:
     note: str | None = None  # one line when the plan is shorter than the full retrain
 
 
-def plan_finish(members: list, seconds_left: float, scale: float) -> FinishPlan:
+def plan_finish(members: list, seconds_left: float, scale: float, free=()) -> FinishPlan:
     """The retrain that fits ``seconds_left`` (already net of the export's own cost): every
     member for its best epoch count when it fits; else fewer members (the best kept); else the
-    best trial alone for fewer epochs (at least one)."""
+    best trial alone for fewer epochs (at least one). Members numbered in ``free`` are not
+    retrained (their fold models are averaged): they cost nothing here."""
     full = [int(r.attrs.get("best_epoch", 0)) + 1 for r in members]
     if not math.isfinite(seconds_left):
         return FinishPlan(list(members), full)
-    cost = [retrain_seconds(r.attrs, scale, e) for r, e in zip(members, full)]
+    cost = [0.0 if r.number in free else retrain_seconds(r.attrs, scale, e) for r, e in zip(members, full)]
     n = len(members)
     while n > 1 and sum(cost[:n]) > seconds_left:
         n -= 1

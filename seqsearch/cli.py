@@ -16,7 +16,7 @@ from .boundary import guarded, set_log_dir
 from .errors import SeqsearchError, one_line
 from search_spaces.portfolio import WARM_STARTS
 
-from .config import ENGINES, ENSEMBLE_SELECTIONS, PRUNERS, SAMPLERS, TASK_CHOICES
+from .config import ENGINES, ENSEMBLE_SELECTIONS, FINAL_MODELS, PRUNERS, SAMPLERS, TASK_CHOICES
 from .data.tables import FILLNA, TOKENS
 
 # --sampler's choices over every engine, each once, in the engines' order.
@@ -113,7 +113,7 @@ class _RunCommand(_GroupedCommand):
         ("Data", ["task", "target", "id_col", "time_col", "text_col", "tokens", "static_cols", "horizon",
                   "lookback", "season", "fillna"]),
         ("Budget and validation", ["max_epochs", "trial_timeout", "max_params", "folds", "ensemble",
-                                   "ensemble_selection"]),
+                                   "ensemble_selection", "final"]),
         ("Engine", ["engine", "sampler", "pruner", "objectives", "cudnn_only"]),
         ("Parallelism", ["jobs", "storage"]),
         ("Output", ["study", "workdir", "tracking_uri", "as_json", "quiet"]),
@@ -163,6 +163,7 @@ def main():
 @click.option("--folds", type=int, help="Cross-validate the finalists (trials that complete on the validation split among the 3 best so far; the others end pruned) on K folds of train+validation (every sequence validated once) and rank them by the mean val_loss; the pruner still judges the first fold. Default: 3 when the validation split has fewer than 100 sequences (not forecasting), else 1 (the split alone).")
 @click.option("--ensemble", type=int, help="Export an average of up to N distinct trials, each retrained on train+validation (one model file, every export format). Default: 3 when the validation split has fewer than 100 sequences (too few to pick one model), else 1.")
 @click.option("--ensemble-selection", type=click.Choice(ENSEMBLE_SELECTIONS), help="How the average's members are chosen: greedy (default: greedy selection with replacement on the finalists' out-of-fold predictions, which weighs members and may keep one; classification and regression) or best (the N best by val_loss within a margin of the best, equal weights).")
+@click.option("--final", type=click.Choice(FINAL_MODELS), help="What the export averages for each member: folds (default: a member cross-validated on --folds is exported as the average of its fold models, each stopped at the epoch its held-out fold found best; no retrain) or retrain (each member retrained on train+validation for its best epoch count). Members without fold models are retrained either way.")
 @click.option("--storage", help="Optuna storage URL (e.g. postgresql://...) shared by several machines. Default: a journal file in the study folder.")
 @click.option("--tracking-uri", help="MLflow tracking URI. Default: SQLite store in the study folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout at the end.")

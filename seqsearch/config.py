@@ -33,6 +33,9 @@ SMALL_VAL_FOLDS = 3
 ENSEMBLE_SMALL_VAL = 3
 MAX_ENSEMBLE = 20
 ENSEMBLE_SELECTIONS = ("greedy", "best")
+# What the export's members are: "folds" (each cross-validated member's fold models, averaged:
+# no retrain) or "retrain" (each member retrained on train+validation for its best epochs).
+FINAL_MODELS = ("folds", "retrain")
 MAX_FOLDS = 20
 
 
@@ -93,6 +96,10 @@ class RunConfig:
     # How its members are chosen: "greedy" (greedy selection on the finalists' out-of-fold
     # outputs, where the task keeps them) or "best" (the best by val_loss, equal weights).
     ensemble_selection: str = "greedy"
+    # "folds": a member cross-validated on folds (classification, regression) is exported as the
+    # average of its fold models, each stopped at its fold's best epoch; "retrain": every member
+    # is retrained on train+validation. Members without fold models are always retrained.
+    final: str = "folds"
     # k-fold cross-validation of every trial that completes on the validation split (the pruner
     # still judges the first fold epoch by epoch); None: SMALL_VAL_FOLDS when the validation
     # split is small and the task is not forecasting, else 1 (folds_for()).
@@ -128,6 +135,10 @@ class RunConfig:
         if self.ensemble_selection not in ENSEMBLE_SELECTIONS:
             raise SeqsearchError(f"--ensemble-selection must be one of {', '.join(ENSEMBLE_SELECTIONS)}, "
                                  f"got {self.ensemble_selection!r}")
+        if self.final is None:
+            self.final = "folds"
+        if self.final not in FINAL_MODELS:
+            raise SeqsearchError(f"--final must be one of {', '.join(FINAL_MODELS)}, got {self.final!r}")
         if self.max_params is not None:
             positive_int("max_params", self.max_params, 10**12)
         if self.trial_timeout is not None and not (0 < self.trial_timeout <= 10**8):

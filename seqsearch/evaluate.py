@@ -63,10 +63,12 @@ def make_evaluator(config, ds, space, tracker, engine, console, budget):
     # The trial training when the search's part of --timeout runs out stops there; that end
     # moves as the finish's reserve is re-estimated after every trial.
     deadline = budget.search_deadline if budget.bounded else None
+    # A cross-validated finalist keeps its fold models for the export (``--final folds``).
+    fold_export = exports_folds(config, ds)
     # What a second of a trial's first fold costs after it: its other folds (if it is a
-    # finalist) and its retrain on train+validation.
+    # finalist) and its retrain on train+validation (none when its fold models are exported).
     scale = train_scale(ds)
-    later = (FOLD_SHARE * (folds - 1) if folds > 1 else 0.0) + scale
+    later = (FOLD_SHARE * (folds - 1) if folds > 1 else 0.0) + (0.0 if fold_export else scale)
 
     def finalist_rank(number, value) -> int:
         """How many other trials did better on the first fold (the validation split)."""
@@ -146,7 +148,7 @@ def make_evaluator(config, ds, space, tracker, engine, console, budget):
                     if not leads(ctx.number, best):
                         return 0.0
                     extra = budget.extension(share, left_at_start, granted, later)
-                    if extra:
+                    if extra and not fold_export:
                         # Its retrain may now be the finish's largest cost: reserve it before it trains on.
                         budget.set_reserve(max(budget.reserve, scale * (granted + extra) + FINISH_OVERHEAD_S))
                     return extra
@@ -160,7 +162,7 @@ def make_evaluator(config, ds, space, tracker, engine, console, budget):
                     share=share, min_epochs=min(MIN_EPOCHS, max_epochs), extend=extend,
                     trace_cap=budget.trace_cap(share),
                     reach=budget.reach(first),
-                    predict_val=(lambda v: keeps_outputs(ctx.number, v)) if selecting else None,
+                    predict_val=(lambda v: keeps_outputs(ctx.number, v)) if selecting or fold_export else None,
                     models=models if folds > 1 else None,
                 )
                 if outcome.too_slow:
@@ -190,6 +192,8 @@ def make_evaluator(config, ds, space, tracker, engine, console, budget):
                     oof = out_of_fold(ds, [outcome], 1, config.seed)
                 if oof is not None:
                     save_predictions(config.study_path, ctx.number, *oof, ds.fingerprint())
+            if outcome.state == "complete" and fold_export and outcome.fold_weights:
+                keep_fold_models(config, ds, engine, ctx.number, outcome)
             if outcome.value == outcome.value:  # what the live view printed, for status (pruned too)
                 ctx.set_attr("val_loss", outcome.value)
             for key in ("best_epoch", "n_params", "epochs_run", "metrics", "seconds", "latency_ms", "rss_mb",
@@ -218,6 +222,28 @@ def make_evaluator(config, ds, space, tracker, engine, console, budget):
     return evaluate
 
 
+def exports_folds(config, ds) -> bool:
+    """Whether a cross-validated member is exported as its fold models (``--final folds``):
+    classification and regression searches validated on more than one fold."""
+    return (config.final == "folds" and ds.task_spec.kind in ("classification", "regression")
+            and config.folds_for(ds.task_spec.kind, len(ds.X_val)) > 1)
+
+
+def keep_fold_models(config, ds, engine, number, outcome) -> None:
+    """Write trial ``number``'s fold weights when it is among the ``KEEP`` best completed trials,
+    and remove those of trials that no longer are."""
+    from .fold_models import KEEP, remove_fold_weights, save_fold_weights
+
+    done = [(r.value, r.number) for r in engine.records() if r.state == "complete" and r.number != number]
+    best = {n for _, n in sorted([*done, (outcome.value, number)])[:KEEP]}
+    if number in best:
+        save_fold_weights(config.study_path, number, outcome.fold_weights,
+                          folds=config.folds_for(ds.task_spec.kind, len(ds.X_val)), fold_seed=config.seed,
+                          fingerprint=ds.fingerprint())
+    # Only completed trials' files: a trial another process is still recording keeps its own.
+    remove_fold_weights(config.study_path, [n for _, n in done if n not in best])
+
+
 def train_scale(ds) -> float:
     """Train+validation over the training split: how much longer a retrain's epoch takes."""
     return (len(ds.X_train) + len(ds.X_val)) / max(len(ds.X_train), 1)
@@ -233,6 +259,10 @@ def finish_estimate(config, ds, engine) -> float:
     if best is None:
         return FINISH_OVERHEAD_S
     members = ensemble_members(engine.records(), best, config.ensemble_size(len(ds.X_val)))
+    if exports_folds(config, ds):  # a member whose fold models were kept is not retrained
+        from .fold_models import has_fold_weights
+
+        members = [r for r in members if not has_fold_weights(config.study_path, r.number)]
     return FINISH_OVERHEAD_S + sum(retrain_seconds(r.attrs, train_scale(ds)) for r in members)
 
 

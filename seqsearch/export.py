@@ -40,12 +40,14 @@ def average_model(members, weights=None):
 
 
 def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, progress=None, epochs=None,
-                weights=None, selection: str | None = None):
+                weights=None, selection: str | None = None, fold_weights=None, folds: int = 1, fold_seed: int = 0):
     """Rebuild each record's spec (one record, or the members of an ensemble, lead first), train
     it on train+validation for its best epoch count (or ``epochs[i]``, when --timeout shortened
     the retrain), average the members (weighted by ``weights``, chosen by ``selection``: "best"
     or "greedy"), score the result on the test split and write ``model.keras``, ``spec.json``
-    and ``metrics.json``.
+    and ``metrics.json``. A member in ``fold_weights`` ({trial: its folds' weights}, of
+    ``folds`` folds dealt with ``fold_seed``) is not retrained: its fold models are rebuilt
+    and averaged, each with an equal part of its weight.
 
     Written into a temporary folder beside ``best_dir`` and renamed into place, so an
     interrupted export never leaves a half-written model that looks complete.
@@ -60,8 +62,24 @@ def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, prog
     models, members = [], []
     say = progress or (lambda *a, **k: None)
     plan = list(epochs) if epochs else [int(r.attrs.get("best_epoch", 0)) + 1 for r in records]
+    fold_weights = fold_weights or {}
+    parts = []  # how many models each member contributes to the average
     for i, r in enumerate(records):
+        if r.number in fold_weights:
+            from .fold_models import build_fold_model
+
+            trained, member_started = fold_weights[r.number], time.perf_counter()
+            models += [build_fold_model(r.spec, dataset, f, folds, fold_seed, w, seed + r.number)
+                       for f, w in enumerate(trained)]
+            parts.append(len(trained))
+            say(f"#{r.number}: {len(trained)} fold models rebuilt in {time.perf_counter() - member_started:.1f} s",
+                always=True)
+            members.append({"trial": r.number, "summary": spec_summary(r.spec), "val_loss": r.value,
+                            "retrain_epochs": 0, "fold_models": len(trained),
+                            "fold_epochs": list(r.attrs.get("fold_epochs", []))[:len(trained)]})
+            continue
         epochs = plan[i]
+        parts.append(1)
         what = f"retraining #{r.number}" + (f" ({i + 1} of {len(records)})" if len(records) > 1 else "")
         member_started = time.perf_counter()
         say(f"{what}: epoch 0/{epochs}")
@@ -78,17 +96,23 @@ def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, prog
         weights = [round(float(w) / total, 6) for w in weights]
         for m, w in zip(members, weights):
             m["weight"] = w
-    model = average_model(models, weights)
+    # One weight per model: a member's fold models share its weight equally.
+    member_weights = weights if weights is not None and len(records) > 1 else [1.0 / len(records)] * len(records)
+    model = average_model(models, [w / n for w, n in zip(member_weights, parts) for _ in range(n)])
     X, y = dataset.train_val
     task_spec = dataset.task_spec_for(y, X)
     say(f"scoring on the test split ({len(dataset.X_test)} sequences) ...", always=True)
     test = score(model, dataset.X_test, dataset.y_test, task_spec)
-    summary = members[0]["summary"]
+
+    def label(m):
+        return f"{m['summary']} ({m['fold_models']} folds)" if m.get("fold_models") else m["summary"]
+
+    summary = label(members[0])
     if len(records) > 1 and "weight" in members[0] and len({m["weight"] for m in members}) > 1:
         summary = f"weighted average of {len(records)}: " + " | ".join(
-            f"{m['weight']:.2f} x {m['summary']}" for m in members)
+            f"{m['weight']:.2f} x {label(m)}" for m in members)
     elif len(records) > 1:
-        summary = f"average of {len(records)}: " + " | ".join(m["summary"] for m in members)
+        summary = f"average of {len(records)}: " + " | ".join(label(m) for m in members)
     metrics = {
         "study": study,
         "trial": record.number,
@@ -110,6 +134,8 @@ def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, prog
     }
     if len(records) > 1:
         metrics["ensemble"] = members
+    elif members[0].get("fold_models"):
+        metrics["fold_models"], metrics["fold_epochs"] = members[0]["fold_models"], members[0]["fold_epochs"]
     if selection is not None:
         metrics["ensemble_selection"] = selection
     if dataset.framing:

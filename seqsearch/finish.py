@@ -129,11 +129,12 @@ def finish_run(config, ds, engine, tracker, console, study_path, budget=None) ->
         study_path=study_path, y=y_pool,
         categorical=ds.task_spec.categorical, fingerprint=ds.fingerprint())
     epochs = None
+    fold_weights = saved_fold_models(config, ds, study_path, members)
     if budget is not None and budget.bounded:
         from .budget import plan_finish
 
         # What is left of --timeout pays for the retrain: shortened, and said so, if it must be.
-        plan = plan_finish(members, budget.retrain_left(), train_scale(ds))
+        plan = plan_finish(members, budget.retrain_left(), train_scale(ds), free=set(fold_weights))
         kept = {r.number for r in plan.members}
         weights = [w for r, w in zip(members, weights) if r.number in kept]
         members, epochs = plan.members, plan.epochs
@@ -141,7 +142,7 @@ def finish_run(config, ds, engine, tracker, console, study_path, budget=None) ->
             console.warn(plan.note)
     with study_lock(study_path):  # two processes finishing one study: one retrains, one reuses
         metrics, model = export_and_log(config, ds, tracker, console, members, study_path, epochs,
-                                        weights=weights, selection=selection)
+                                        weights=weights, selection=selection, fold_weights=fold_weights)
     best_dir = study_path / "best"
     test_txt = ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
     console.echo(f"test ({metrics['dataset']['n_test']} sequences): {test_txt}")
@@ -174,40 +175,56 @@ def finish_run(config, ds, engine, tracker, console, study_path, budget=None) ->
     )
 
 
-def export_and_log(config, ds, tracker, console, members, study_path, epochs=None, weights=None, selection=None):
+def saved_fold_models(config, ds, study_path, members) -> dict:
+    """{trial: its folds' weights} for the members exported as their fold models (``--final
+    folds``): those whose fold models were kept, from at least two folds. A duplicate trial
+    reads its original's."""
+    from .evaluate import exports_folds
+    from .fold_models import load_fold_weights
+
+    if not exports_folds(config, ds):
+        return {}
+    folds = config.folds_for(ds.task_spec.kind, len(ds.X_val))
+    out = {}
+    for r in members:
+        for number in (r.number, r.attrs.get("duplicate_of")):
+            kept = None if number is None else load_fold_weights(study_path, number, ds.fingerprint(), folds, config.seed)
+            if kept is not None and len(kept) >= 2:
+                out[r.number] = kept
+                break
+    return out
+
+
+def export_and_log(config, ds, tracker, console, members, study_path, epochs=None, weights=None, selection=None,
+                   fold_weights=None):
     from .export import export_best
-    from .study import exported_trials, exported_weights, read_export, retrain_epochs
+    from .study import exported_fold_models, exported_trials, exported_weights, read_export, retrain_epochs
 
     best = members[0]
     best_dir = study_path / "best"
     metrics = read_export(best_dir)
     model = None
+    fold_weights = fold_weights or {}
     numbers = [r.number for r in members]
     epochs = epochs or [int(r.attrs.get("best_epoch", 0)) + 1 for r in members]
+    # A member exported as its fold models is not retrained: no epochs.
+    epochs = [0 if r.number in fold_weights else e for r, e in zip(members, epochs)]
+    parts = [len(fold_weights.get(r.number, ())) for r in members]
     weights = [w / sum(weights) for w in weights] if weights else [1.0 / len(members)] * len(members)
     if (metrics and exported_trials(metrics) == numbers and retrain_epochs(metrics) == epochs
+            and exported_fold_models(metrics) == parts
             and all(abs(a - b) <= 1e-4 for a, b in zip(exported_weights(metrics), weights))
             and metrics.get("dataset", {}).get("fingerprint") == ds.fingerprint()):
         which = f"trial #{best.number}" if len(members) == 1 else "trials " + ", ".join(f"#{n}" for n in numbers)
         console.echo(f"\nbest {which} unchanged; keeping the export in {best_dir}")
     else:
-        if len(members) == 1:
-            console.echo(f"\nretraining trial #{best.number} ({best.attrs.get('summary', '')}) on train+val "
-                         f"for {epochs[0]} epochs ...")
-        elif selection == "greedy":
-            console.echo(f"\nretraining {len(members)} trials on train+val; the export averages them with the "
-                         f"weights greedy selection gave on out-of-fold predictions:")
-            for r, e, w in zip(members, epochs, weights):
-                console.echo(f"  #{r.number} {r.attrs.get('summary', '')} (weight {w:.2f}, val_loss {r.value:.4g}, "
-                             f"{e} epochs)")
-        else:
-            console.echo(f"\nretraining the {len(members)} best trials on train+val; the export averages them:")
-            for r, e in zip(members, epochs):
-                console.echo(f"  #{r.number} {r.attrs.get('summary', '')} (val_loss {r.value:.4g}, {e} epochs)")
+        announce_export(console, members, epochs, weights, parts, selection)
         model, metrics = export_best(members, ds, seed=config.seed, best_dir=best_dir, study=config.study,
                                      progress=lambda text, always=False: console.status("  " + text, always=always),
                                      epochs=epochs, weights=weights if len(members) > 1 else None,
-                                     selection=selection if len(members) > 1 or selection == "greedy" else None)
+                                     selection=selection if len(members) > 1 or selection == "greedy" else None,
+                                     fold_weights=fold_weights, folds=config.folds_for(ds.task_spec.kind, len(ds.X_val)),
+                                     fold_seed=config.seed)
     if tracker.logged_model_trials() != numbers:
         from .model_file import load_model
 
@@ -223,9 +240,41 @@ def export_and_log(config, ds, tracker, console, members, study_path, epochs=Non
     return metrics, model
 
 
+def announce_export(console, members, epochs, weights, parts, selection) -> None:
+    """Say what the export is about to build: each member retrained for its epochs, or the
+    average of its ``parts`` fold models."""
+    best = members[0]
+
+    def how(e, n):
+        return f"the average of its {n} fold models" if n else f"retrained on train+val for {e} epochs"
+
+    if len(members) == 1 and not parts[0]:
+        console.echo(f"\nretraining trial #{best.number} ({best.attrs.get('summary', '')}) on train+val "
+                     f"for {epochs[0]} epochs ...")
+    elif len(members) == 1:
+        console.echo(f"\nexporting trial #{best.number} ({best.attrs.get('summary', '')}): {how(0, parts[0])} ...")
+    elif not any(parts):
+        if selection == "greedy":
+            console.echo(f"\nretraining {len(members)} trials on train+val; the export averages them with the "
+                         f"weights greedy selection gave on out-of-fold predictions:")
+        else:
+            console.echo(f"\nretraining the {len(members)} best trials on train+val; the export averages them:")
+        for r, e, w in zip(members, epochs, weights):
+            share = f"weight {w:.2f}, " if selection == "greedy" else ""
+            console.echo(f"  #{r.number} {r.attrs.get('summary', '')} ({share}val_loss {r.value:.4g}, {e} epochs)")
+    else:
+        chosen = ("with the weights greedy selection gave on out-of-fold predictions" if selection == "greedy"
+                  else "the best by val_loss, equal weights")
+        console.echo(f"\nexporting an average of {len(members)} trials, {chosen}:")
+        for r, e, w, n in zip(members, epochs, weights, parts):
+            share = f"weight {w:.2f}, " if selection == "greedy" else ""
+            console.echo(f"  #{r.number} {r.attrs.get('summary', '')} ({share}val_loss {r.value:.4g}): {how(e, n)}")
+
+
 def export_trial(study_path: Path, number: int, storage: str | None = None) -> Path:
-    """Retrain trial ``number`` (e.g. a Pareto-front member) on train+validation, score it on
-    the test split and write it like ``best/`` to ``<study>/trial-<number>/``."""
+    """Retrain trial ``number`` (e.g. a Pareto-front member) on train+validation, or average its
+    fold models where the search kept them (``--final folds``), score it on the test split and
+    write it like ``best/`` to ``<study>/trial-<number>/``."""
     from .engines import get_engine
     from .export import export_best
     from .study import read_export
@@ -239,5 +288,7 @@ def export_trial(study_path: Path, number: int, storage: str | None = None) -> P
     out = study_path / f"trial-{number}"
     metrics = read_export(out)
     if not (metrics and metrics.get("trial") == number and metrics.get("dataset", {}).get("fingerprint") == ds.fingerprint()):
-        export_best(record, ds, seed=config.seed, best_dir=out, study=config.study)
+        export_best(record, ds, seed=config.seed, best_dir=out, study=config.study,
+                    fold_weights=saved_fold_models(config, ds, study_path, [record]),
+                    folds=config.folds_for(ds.task_spec.kind, len(ds.X_val)), fold_seed=config.seed)
     return out

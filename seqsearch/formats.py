@@ -314,7 +314,7 @@ def _preprocessing_text(spec) -> str:
         return texts[0] if len(texts) == 1 else "per member of the average: " + "; ".join(texts)
     scaling = spec.get("train.scaling")
     return {
-        "global": "per-feature standardisation with the training split's mean and deviation (inside the model)",
+        "global": "per-feature standardisation with the mean and deviation of the rows the model trained on (inside the model)",
         "per_series": "z-normalisation of each series over time, per feature (inside the model)",
         "none": "none: the model takes the values as they are",
     }.get(scaling, str(scaling))

@@ -17,7 +17,7 @@ from pathlib import Path
 from .errors import SeqsearchError
 
 __all__ = ["prepare_study_dir", "study_lock", "write_json", "create_exclusively", "library_versions", "read_export",
-           "exported_trials", "exported_weights", "retrain_epochs"]
+           "exported_trials", "exported_weights", "retrain_epochs", "exported_fold_models"]
 
 
 def library_versions() -> dict:
@@ -74,6 +74,13 @@ def retrain_epochs(metrics: dict) -> list[int]:
     if "ensemble" in metrics:
         return [int(m.get("retrain_epochs", 0)) for m in metrics["ensemble"]]
     return [int(metrics.get("retrain_epochs", 0))]
+
+
+def exported_fold_models(metrics: dict) -> list[int]:
+    """How many fold models each exported member averages (best first; 0: it was retrained)."""
+    if "ensemble" in metrics:
+        return [int(m.get("fold_models", 0)) for m in metrics["ensemble"]]
+    return [int(metrics.get("fold_models", 0))]
 
 
 @contextlib.contextmanager

@@ -51,6 +51,10 @@ class TrialOutcome:
     # cover (:func:`cross_validate`): what greedy ensemble selection chooses from.
     val_predictions: np.ndarray | None = None
     oof: tuple | None = None
+    # With ``val_predictions``: the scored model's weights at its best epoch, and for a
+    # cross-validated trial each fold's (in fold order): the fold models the export may average.
+    weights: list | None = None
+    fold_weights: list | None = None
 
 
 TOO_SLOW = "too slow for the budget"
@@ -76,7 +80,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
     trains past its share until it has them, and is too slow only past ``reach``.
     ``predict_val(best val_loss) -> bool``: asked once a complete trial finished training;
     when True, the outcome keeps the model's outputs on the validation split at its best epoch
-    (``val_predictions``; one prediction pass).
+    (``val_predictions``; one prediction pass) and its weights at that epoch (``weights``).
     ``models``: the trial's :class:`~seqsearch.candidate.TrialModel`. The first fold's model is
     kept in it (the caller releases it when the trial ends) and a later fold trains it again
     instead of building and tracing its own.
@@ -160,6 +164,7 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
         fold_values=[o.value for o in outcomes],
         fold_epochs=[o.best_epoch + 1 for o in outcomes],
         oof=out_of_fold(dataset, outcomes, folds, fold_seed),
+        fold_weights=None if any(o.weights is None for o in outcomes) else [o.weights for o in outcomes],
     )
     if done < folds:
         out.reason = f"cross-validated on {done} of {folds} folds ({note or 'the --timeout budget ended'})"
@@ -265,6 +270,7 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
             outcome.latency_ms = measure_latency(model, X_val)
         if keep is not None and keep.weights is not None and predict_val(keep.best):
             model.set_weights(keep.weights)
+            outcome.weights = keep.weights
             outcome.val_predictions = np.asarray(model.predict(X_val, verbose=0, batch_size=256),
                                                  dtype=np.float32)
     except TrialPruned as e:

@@ -18,6 +18,8 @@ LATER = {
                           "seqsearch.cli"),
     "seqsearch.candidate": ("seqsearch.training", "seqsearch.tracking", "seqsearch.export", "seqsearch.evaluate",
                             "seqsearch.api", "seqsearch.cli"),
+    "seqsearch.fold_models": ("seqsearch.training", "seqsearch.tracking", "seqsearch.export", "seqsearch.evaluate",
+                              "seqsearch.finish", "seqsearch.api", "seqsearch.cli"),
     "seqsearch.training": ("seqsearch.tracking", "seqsearch.export", "seqsearch.api", "seqsearch.cli"),
     "seqsearch.augment": ("seqsearch.tracking", "seqsearch.export", "seqsearch.api", "seqsearch.cli"),
     "seqsearch.feeding": ("seqsearch.tracking", "seqsearch.export", "seqsearch.evaluate", "seqsearch.finish", "seqsearch.api",
