@@ -9,6 +9,8 @@ seqsearch beside a hand-written KerasTuner baseline and AutoKeras 3, given the s
     python benchmarks/ucr_search.py --budget 900 --tools seqsearch --folds 1      # no cross-validation
     python benchmarks/ucr_search.py --budget 300 --tools seqsearch --no-alone --compare-selection \
         --datasets ...   # greedy ensemble selection against the best-N rule, on the same searches
+    python benchmarks/ucr_search.py --budget 300 --tools seqsearch --no-alone --compare-final \
+        --datasets ...   # the exported fold models against a retrain of the same members
     pip install -e ".[bench]"
     python benchmarks/ucr_search.py --budget 300 --tools seqsearch,autokeras --no-alone \
         --datasets ItalyPowerDemand,BasicMotions,OSULeaf,ACSF1,PickupGestureWiimoteZ   # beside AutoKeras
@@ -21,10 +23,11 @@ package ships, so nothing is downloaded):
   of train+validation by default (``--folds``) and the exported model (on these small
   validation splits by default an average of up to three distinct trials, chosen and weighed
   by greedy selection on the finalists' out-of-fold predictions, see ``--ensemble`` and
-  ``--ensemble-selection``) is retrained on train+validation and scored on the test split. The
-  best trial alone is also retrained and scored, outside the budget, so the table can show what
-  the average adds; with ``--compare-selection``, so are the greedy average and the best-N
-  rule's average of the same search (each for its members' full epochs).
+  ``--ensemble-selection``; each member the average of its fold models, ``--final``) is scored
+  on the test split. The best trial alone is also exported and scored, outside the budget, so
+  the table can show what the average adds; with ``--compare-selection``, so are the greedy
+  average and the best-N rule's average of the same search (each retrained for its members'
+  full epochs); with ``--compare-final``, the exported members retrained on train+validation.
 * baseline: KerasTuner Hyperband (``max_epochs=100, factor=3``, early stopping on val_loss with
   patience 10) over the hypermodel a user would write by hand: a Normalization layer adapted on
   the training split, 1-3 LSTM or GRU layers of 32/64/128 units, optionally bidirectional,
@@ -166,7 +169,31 @@ def compare_selection(study_path: Path) -> dict:
     return out
 
 
-def run_seqsearch(name, budget, seed, pruner=None, folds=None, alone=True, compare=False):
+def compare_final(study_path: Path) -> dict:
+    """Outside the budget and the wall time, on the same finished search: the exported members
+    (same trials, same weights) retrained on train+validation for their full best epoch counts,
+    as ``--final retrain`` would export them, scored on the test split beside the export of
+    their fold models (a paired comparison). Empty when no member was exported as fold models."""
+    from seqsearch.engines import OptunaEngine
+    from seqsearch.export import export_best
+    from seqsearch.parts import load_study_dataset
+    from seqsearch.study import exported_fold_models, exported_trials, exported_weights, read_export
+
+    metrics = read_export(study_path / "best")
+    if not metrics or not any(exported_fold_models(metrics)):
+        return {}
+    config, ds = load_study_dataset(study_path)
+    records = {r.number: r for r in OptunaEngine(config.study, study_path).load().records()}
+    members = [records[n] for n in exported_trials(metrics)]
+    started = time.perf_counter()
+    _, retrained = export_best(members, ds, seed=config.seed, best_dir=study_path / "compare-retrain",
+                               study=config.study, weights=exported_weights(metrics) if len(members) > 1 else None)
+    return {"final_folds_test_accuracy": metrics["test"]["accuracy"],
+            "final_retrain_test_accuracy": retrained["test"]["accuracy"],
+            "final_retrain_seconds": round(time.perf_counter() - started, 1)}
+
+
+def run_seqsearch(name, budget, seed, pruner=None, folds=None, alone=True, compare=False, compare_final_models=False):
     import seqsearch
     from seqsearch.progress import Console
 
@@ -185,6 +212,8 @@ def run_seqsearch(name, budget, seed, pruner=None, folds=None, alone=True, compa
 
             single = json.loads((export_trial(r.study_path, r.best_trial) / "metrics.json").read_text())
         paired = compare_selection(r.study_path) if compare and len(r.leaderboard) > 1 else {}
+        if compare_final_models:
+            paired.update(compare_final(r.study_path))
     return {
         "tool": "seqsearch" + (f" --pruner {pruner}" if pruner else "") + (f" --folds {folds}" if folds else ""),
         "folds": r.folds,
@@ -206,7 +235,7 @@ def run_seqsearch(name, budget, seed, pruner=None, folds=None, alone=True, compa
     }
 
 
-def run_kerastuner(name, budget, seed, pruner=None, folds=None, alone=True, compare=False):
+def run_kerastuner(name, budget, seed, pruner=None, folds=None, alone=True, compare=False, compare_final_models=False):
     import keras
     import keras_tuner as kt
     import numpy as np
@@ -273,7 +302,7 @@ def run_kerastuner(name, budget, seed, pruner=None, folds=None, alone=True, comp
     }
 
 
-def run_autokeras(name, budget, seed, pruner=None, folds=None, alone=True, compare=False):
+def run_autokeras(name, budget, seed, pruner=None, folds=None, alone=True, compare=False, compare_final_models=False):
     """AutoKeras 3 (``pip install -e ".[bench]"``): convolutional blocks before its RNN block and a
     classification head, its default greedy tuner, the same train/validation split as seqsearch.
     Its trials stop at the budget; its final fit of the best trial (AutoKeras' own last step) runs
@@ -364,6 +393,9 @@ def main():
     ap.add_argument("--compare-selection", action="store_true",
                     help="after each seqsearch search, retrain and test both the greedy-selection average "
                          "and the best-N rule's on the same trials (outside the budget)")
+    ap.add_argument("--compare-final", action="store_true",
+                    help="after each seqsearch search, retrain its exported members on train+validation "
+                         "(--final retrain) and test them beside the exported fold models (outside the budget)")
     ap.add_argument("--out", default=str(HERE / "results" / "ucr_search.json"))
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -372,7 +404,8 @@ def main():
     for name in args.datasets.split(","):
         for tool in args.tools.split(","):
             row = {"dataset": name, "budget_s": args.budget, **runners[tool](name, args.budget, args.seed, args.pruner, args.folds,
-                                                                         args.alone, args.compare_selection)}
+                                                                         args.alone, args.compare_selection,
+                                                                         args.compare_final)}
             print(json.dumps(row), flush=True)
             results.append(row)
     previous = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {}

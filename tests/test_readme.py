@@ -29,8 +29,13 @@ KINDS = [
     ("leaderboard row", r"\d+ +\d+\.\d+ +\S+ +\d+ +\d+ +.+"),
     ("retrain", r"retraining .+ on train\+val for \d+ epochs \.\.\."),
     ("retrain average", r"retraining (the )?\d+ (best )?trials on train\+val; the export averages them.*:"),
+    ("fold export", r"exporting trial #\d+ \(.+\): the average of its \d+ fold models \.\.\."),
+    ("fold average", r"exporting an average of \d+ trials, .+:"),
     ("member", r"  #\d+ .+ \((weight \d\.\d+, )?val_loss \S+, \d+ epochs\)"),
+    ("fold member", r"  #\d+ .+ \((weight \d\.\d+, )?val_loss \S+\): (the average of its \d+ fold models|"
+                    r"retrained on train\+val for \d+ epochs)"),
     ("retrain progress", r"  retraining #\d+( \(\d+ of \d+\))?: .+"),
+    ("fold progress", r"  #\d+: \d+ fold models rebuilt in \S+ s"),
     ("scoring", r"  scoring on the test split \(\d+ sequences\) \.\.\."),
     ("mlflow", r"logged to MLflow as runs:/\S+/best_model"),
     ("test", r"test \(\d+ sequences\): .+"),
