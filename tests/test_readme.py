@@ -16,6 +16,7 @@ README = (REPO / "README.md").read_text()
 # order (repeats collapsed: the number of trials, folds and progress lines may differ).
 KINDS = [
     ("start-up", r"starting TensorFlow and the study's storage \.\.\.( \d+ s)?"),
+    ("heartbeat", r"[a-z][a-zA-Z ]+ \.\.\. \d+ s"),  # a slow step's elapsed seconds (off a terminal)
     ("header", r"seqsearch: study '[^']+' on \S+ — .+ \(.+\)"),
     ("validation", r"validation: .+"),
     ("budget", r"budget: .+"),
@@ -50,7 +51,7 @@ def kinds(text: str) -> list[str]:
     out = []
     for line in text.rstrip("\n").splitlines():
         kind = next((k for k, pattern in KINDS if re.fullmatch(pattern, line)), f"unexpected line: {line!r}")
-        if kind == "start-up":  # printed only when TensorFlow's start-up takes long (a slow disk)
+        if kind in ("start-up", "heartbeat"):  # printed only when a step takes long (a slow disk)
             continue
         if not out or out[-1] != kind:
             out.append(kind)
