@@ -54,12 +54,14 @@ def test_run_tracks_exports_and_resumes(tmp_path):
     assert "#0" in out and "#2" in out and "best #" in out
     # 10 validation sequences: by default completed trials are cross-validated on 3 folds.
     assert "cross-validated on 3 folds of train+val" in out
-    # Not a terminal: each finished fold, each retrained member and the test scoring get a line.
+    # Not a terminal: each finished fold, each exported member and the test scoring get a line.
     done = [line for line in out.splitlines() if " complete " in line and line.strip().startswith("#")]
     for line in done:
         n = line.split()[0]
         assert all(f"{n}     fold {k}/3" in out for k in (1, 2, 3)), out
-    assert "  retraining #" in out and "scoring on the test split (15 sequences)" in out
+    # Cross-validated members are exported as their fold models, nothing retrained.
+    assert " fold models rebuilt in " in out and "retraining" not in out
+    assert "scoring on the test split (15 sequences)" in out
 
     study_path = wd / "waves"
     best = study_path / "best"
