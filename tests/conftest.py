@@ -61,6 +61,21 @@ def make_classification(n=60, t=12, f=2, classes=("a", "b", "c"), seed=0):
     return X.astype(np.float32), y
 
 
+def two_cell_study(tmp_path, max_epochs: int, folds: int):
+    """A two-class set (40 series of 8 steps, 6 validation sequences) and two replayed specs (a
+    GRU and an LSTM): the ``seqsearch run`` arguments of a 2-trial search over them, and the specs."""
+    import json
+
+    X, y = make_classification(n=40, t=8, f=1, classes=("lo", "hi"))
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    specs = [{"family": "rnn", "rnn.cell": cell, "rnn.units": 16, "train.learning_rate": 0.01,
+              "train.batch_size": 16} for cell in ("gru", "lstm")]
+    (tmp_path / "specs.json").write_text(json.dumps(specs))
+    cmd = ["run", tmp_path / "d.npz", "--workdir", tmp_path / "runs", "--specs", tmp_path / "specs.json",
+           "--no-warm-start", "--trials", 2, "--max-epochs", max_epochs, "--pruner", "none", "--folds", folds]
+    return cmd, specs
+
+
 def make_regression(n=60, t=10, f=1, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, t, f)).astype(np.float32)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import make_classification, make_regression
+from conftest import make_classification, make_regression, two_cell_study
 from search_spaces import SearchSpace
 from seqsearch.config import RunConfig
 from seqsearch.data.dataset import RawArrays
@@ -199,14 +199,8 @@ def test_ensemble_end_to_end_run_resume_predict_export(tmp_path):
     (what this test is about is the average, not cross-validation)."""
     from test_end_to_end import _runs
 
-    X, y = make_classification(n=40, t=8, f=1, classes=("lo", "hi"))
-    np.savez(tmp_path / "d.npz", X=X, y=y)
-    specs = [{"family": "rnn", "rnn.cell": cell, "rnn.units": 16, "train.learning_rate": 0.01,
-              "train.batch_size": 16} for cell in ("gru", "lstm")]
-    (tmp_path / "specs.json").write_text(json.dumps(specs))
+    cmd, specs = two_cell_study(tmp_path, max_epochs=15, folds=1)
     wd = tmp_path / "runs"
-    cmd = ["run", tmp_path / "d.npz", "--workdir", wd, "--specs", tmp_path / "specs.json", "--no-warm-start",
-           "--trials", 2, "--max-epochs", 15, "--pruner", "none", "--folds", 1]
     # By default greedy selection chooses from the trials' kept validation outputs.
     r = seqsearch(*cmd, "--json")
     assert r.returncode == 0, r.stderr[-3000:]

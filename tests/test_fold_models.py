@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import make_classification, make_regression
+from conftest import make_classification, make_regression, two_cell_study
 from search_spaces import SearchSpace
 from seqsearch.candidate import TrialModel
 from seqsearch.data.dataset import RawArrays
@@ -127,14 +127,8 @@ def test_a_cross_validated_search_exports_fold_models_from_the_command_line(tmp_
     averages them; --final retrain retrains as before; `seqsearch export --trial` uses them too."""
     from test_cli import seqsearch
 
-    X, y = make_classification(n=40, t=8, f=1, classes=("lo", "hi"))
-    np.savez(tmp_path / "d.npz", X=X, y=y)
-    specs = [{"family": "rnn", "rnn.cell": cell, "rnn.units": 16, "train.learning_rate": 0.01,
-              "train.batch_size": 16} for cell in ("gru", "lstm")]
-    (tmp_path / "specs.json").write_text(json.dumps(specs))
+    cmd, _ = two_cell_study(tmp_path, max_epochs=4, folds=3)
     wd = tmp_path / "runs"
-    cmd = ["run", tmp_path / "d.npz", "--workdir", wd, "--specs", tmp_path / "specs.json", "--no-warm-start",
-           "--trials", 2, "--max-epochs", 4, "--pruner", "none", "--folds", 3]
     r = seqsearch(*cmd)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "the average of its 3 fold models" in r.stdout and "retraining" not in r.stdout, r.stdout[-2000:]
