@@ -38,24 +38,7 @@ class SearchSpace:
 
     def __init__(self, families: Iterable[str] | None = None, fixed: dict | None = None, cudnn_only: bool = False,
                  data_spec=None, task_spec=None):
-        explicit = families is not None
-        names = list(families) if explicit else family_names()
-        if not names:
-            raise ValueError("families must name at least one family")
-        if len(set(names)) != len(names):
-            raise ValueError(f"families repeat a name: {names}")
-        for n in names:
-            get_family(n)  # raises with the list of known families
-        if task_spec is not None:
-            # Only the families that can produce what the task needs.
-            reasons = {n: get_family(n).unsupported(data_spec, task_spec) for n in names}
-            bad = {n: r for n, r in reasons.items() if r}
-            if explicit and bad:
-                n, r = next(iter(bad.items()))
-                raise ValueError(f"family {n!r} cannot serve this {task_spec.kind} task: it {r}")
-            names = [n for n in names if n not in bad]
-            if not names:
-                raise ValueError(f"no registered family can serve this {task_spec.kind} task")
+        names = self._families(families, data_spec, task_spec)
         self.families = names
         self._params = {n: list(get_family(n).params) for n in names}
         if data_spec is not None and data_spec.n_static:
@@ -64,19 +47,63 @@ class SearchSpace:
                 self._params[n].append(Choice("static", get_family(n).static_modes, default="concat"))
         for prefix, params in GROUPS.items():
             self._params[prefix] = list(params)
+        self._recipe_for_the_task(data_spec, task_spec, fixed)
+        self._fit_to_the_data(data_spec, task_spec, fixed)
+        if cudnn_only:
+            for n in names:
+                for pname, value in get_family(n).cudnn_fixed().items():
+                    self._narrow(f"{n}.{pname}", value)
+        for key, value in (fixed or {}).items():
+            self._narrow(key, value)
+
+    @staticmethod
+    def _families(families, data_spec, task_spec) -> list:
+        """The families searched: those named (each must serve the task), else every registered
+        family that can serve it."""
+        explicit = families is not None
+        names = list(families) if explicit else family_names()
+        if not names:
+            raise ValueError("families must name at least one family")
+        if len(set(names)) != len(names):
+            raise ValueError(f"families repeat a name: {names}")
+        for n in names:
+            get_family(n)  # raises with the list of known families
+        if task_spec is None:
+            return names
+        # Only the families that can produce what the task needs.
+        reasons = {n: get_family(n).unsupported(data_spec, task_spec) for n in names}
+        bad = {n: r for n, r in reasons.items() if r}
+        if explicit and bad:
+            n, r = next(iter(bad.items()))
+            raise ValueError(f"family {n!r} cannot serve this {task_spec.kind} task: it {r}")
+        names = [n for n in names if n not in bad]
+        if not names:
+            raise ValueError(f"no registered family can serve this {task_spec.kind} task")
+        return names
+
+    def _recipe_for_the_task(self, data_spec, task_spec, fixed) -> None:
+        """The task's own recipe parameters (forecasting's output scale; classification's
+        augmentation and label smoothing, narrowed to what the default space searches)."""
         if task_spec is not None and task_spec.kind == "forecasting":
             self._params[RECIPE_PREFIX] += list(FORECAST_PARAMS)
-        if task_spec is not None and task_spec.kind == "classification":
-            self._params[RECIPE_PREFIX] += list(CLASSIFICATION_PARAMS)
-            for pname, value in SEARCHED.items():  # the rest only when --set asks for it
-                if f"{RECIPE_PREFIX}.{pname}" not in (fixed or {}):
-                    self._narrow(f"{RECIPE_PREFIX}.{pname}", list(value) if isinstance(value, tuple) else value)
-            if data_spec is not None and getattr(data_spec, "vocabulary", None):
-                self._narrow(f"{RECIPE_PREFIX}.augment", "none")  # token ids are not values
-            elif data_spec is not None and getattr(data_spec, "masked", False):
-                # A window of a padded series would stretch padding into it.
-                augment = next(p for p in self._params[RECIPE_PREFIX] if p.name == "augment")
-                self._narrow(f"{RECIPE_PREFIX}.augment", [o for o in augment.current_options() if o != "slicing"])
+        if task_spec is None or task_spec.kind != "classification":
+            return
+        self._params[RECIPE_PREFIX] += list(CLASSIFICATION_PARAMS)
+        for pname, value in SEARCHED.items():  # the rest only when --set asks for it
+            if f"{RECIPE_PREFIX}.{pname}" not in (fixed or {}):
+                self._narrow(f"{RECIPE_PREFIX}.{pname}", list(value) if isinstance(value, tuple) else value)
+        if data_spec is not None and getattr(data_spec, "vocabulary", None):
+            self._narrow(f"{RECIPE_PREFIX}.augment", "none")  # token ids are not values
+        elif data_spec is not None and getattr(data_spec, "masked", False):
+            # A window of a padded series would stretch padding into it.
+            augment = next(p for p in self._params[RECIPE_PREFIX] if p.name == "augment")
+            self._narrow(f"{RECIPE_PREFIX}.augment", [o for o in augment.current_options() if o != "slicing"])
+
+    def _fit_to_the_data(self, data_spec, task_spec, fixed) -> None:
+        """Front ends and family options the data allows: no convolution over padding, an
+        embedding for token ids, one output step per input step for seq2seq, fronts that shorten
+        a long series, and what each family adapts to the data."""
+        names = self.families
         if data_spec is not None and getattr(data_spec, "masked", False):
             self._narrow(f"{FRONT_PREFIX}.kind", "none")  # a convolution would smear padding into the steps
         if data_spec is not None and getattr(data_spec, "vocabulary", None):
@@ -107,12 +134,6 @@ class SearchSpace:
                 for pname, (options, default) in get_family(n).adapt(data_spec, task_spec).items():
                     self._narrow(f"{n}.{pname}", list(options))
                     self._set_default(n, pname, default)
-        if cudnn_only:
-            for n in names:
-                for pname, value in get_family(n).cudnn_fixed().items():
-                    self._narrow(f"{n}.{pname}", value)
-        for key, value in (fixed or {}).items():
-            self._narrow(key, value)
 
     def _set_default(self, prefix, pname, default):
         plist = self._params[prefix]

@@ -30,7 +30,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     plotting helpers (``keras.wrappers``, ``keras.visualization``: seconds of start-up a search
     does not use); import keras before calling ``run`` to keep them.
     """
-    from ._backend import load_keras
+    from .budget import Budget
     from .progress import Console
 
     config = RunConfig(dataset=str(dataset), **options)
@@ -38,25 +38,10 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         raise SeqsearchError(f"--storage is an Optuna storage URL; --engine {config.engine} keeps its state in the "
                              "study folder")
     console = console or Console()
-    from .budget import Budget
-
     # --timeout bounds the whole command, from here: start-up, search, retrain, export, logging.
     budget = Budget(config.timeout)
     # Everything that can be wrong with the input is found before the work directory is touched.
-    started = time.perf_counter()
-    ds = load_run_dataset(config)
-    load_seconds = time.perf_counter() - started
-    if config.jobs is None:  # --jobs not given: parallel under a long enough --timeout
-        from .budget import auto_jobs
-
-        config.jobs = auto_jobs(config.timeout, config.engine, data_bytes=ds.nbytes())
-    space = search_space(config, ds)
-    replay = load_specs_file(config.specs_file, space) if config.specs_file else {}
-    info = ds.describe()
-    info["load_seconds"] = round(load_seconds, 2)
-    # Resolved once for this run, its --jobs workers (they get config.to_dict()) and study.json.
-    config.folds = info["folds"] = config.folds_for(ds.task_spec.kind, len(ds.X_val))
-    ds.check_folds(config.folds)  # too few training sequences: said before anything is written
+    ds, space, replay, info = _inputs(config)
     created = not config.study_path.exists()
     study_path = prepare_study_dir(config, ds, info)
     # --jobs workers start now: their own TensorFlow start-up (~10 s) runs on the cores this
@@ -65,22 +50,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
                             budget.end_wall())
     try:
         with console.phase("starting TensorFlow and the study's storage"):
-            load_keras(lean=True)
-
-            from .tracking import Tracker
-
-            if not tracking_uri:
-                from .local_store import check_local_store
-
-                check_local_store(study_path)  # damaged: said before the engine appends to the journal
-            # The engine first: a study it refuses (other objectives) leaves the tracking store as it was.
-            engine = open_engine(config, study_path, storage, space)
-            for note in getattr(engine, "notices", []):
-                console.warn(note)
-            write_json(study_path / "run_config.json", config.to_dict())  # how to reload the data later
-            tracker = Tracker(config.study, study_path, tracking_uri)
-            with study_lock(study_path):  # several `seqsearch run` on one study share one parent run
-                tracker.open_study(config.to_dict(), info)
+            engine, tracker = _open_study(config, study_path, storage, tracking_uri, space, info, console)
     except BaseException:
         workers.join()  # stopped before they touch the study
         if created:  # a start that failed (a tracking server that does not answer) leaves no study behind
@@ -89,19 +59,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
             shutil.rmtree(study_path, ignore_errors=True)
         raise
     try:
-        stale = engine.recover_stale()
-        if stale:
-            tracker.fail_trials(stale, "worker process died")
-        # Given specs first, then the warm start (the portfolio chosen on the tuning suite, or the
-        # seed tutorials' models): a budget starts with candidates known to work, before the sampler
-        # explores.
-        queued = engine.enqueue(replay) if replay else []
-        if config.warm_start != "none":
-            from search_spaces import warm_start_specs
-
-            # No more specs than the trials left: a short run is not left with a queue it never ran.
-            room = config.trials - engine.n_finished() - len(queued)
-            queued += engine.enqueue(warm_start_specs(space, config.warm_start, ds.task_spec.kind), limit=max(room, 0))
+        queued = _queue(config, engine, tracker, space, ds, replay)
         n_done = engine.n_finished()
         remaining = config.trials - n_done
         processes = max(1, min(config.jobs, remaining))  # no more processes than trials left
@@ -128,3 +86,63 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     finally:
         gc.unfreeze()
         tracker.close_study(status)
+
+
+def _inputs(config):
+    """The run's dataset, space, --specs and description, with the processes and folds resolved
+    (before anything is written: every input error is said first)."""
+    started = time.perf_counter()
+    ds = load_run_dataset(config)
+    load_seconds = time.perf_counter() - started
+    if config.jobs is None:  # --jobs not given: parallel under a long enough --timeout
+        from .budget import auto_jobs
+
+        config.jobs = auto_jobs(config.timeout, config.engine, data_bytes=ds.nbytes())
+    space = search_space(config, ds)
+    replay = load_specs_file(config.specs_file, space) if config.specs_file else {}
+    info = ds.describe()
+    info["load_seconds"] = round(load_seconds, 2)
+    # Resolved once for this run, its --jobs workers (they get config.to_dict()) and study.json.
+    config.folds = info["folds"] = config.folds_for(ds.task_spec.kind, len(ds.X_val))
+    ds.check_folds(config.folds)  # too few training sequences: said before anything is written
+    return ds, space, replay, info
+
+
+def _open_study(config, study_path, storage, tracking_uri, space, info, console):
+    """TensorFlow started, the engine and the MLflow tracker opened on the study."""
+    from ._backend import load_keras
+
+    load_keras(lean=True)
+
+    from .tracking import Tracker
+
+    if not tracking_uri:
+        from .local_store import check_local_store
+
+        check_local_store(study_path)  # damaged: said before the engine appends to the journal
+    # The engine first: a study it refuses (other objectives) leaves the tracking store as it was.
+    engine = open_engine(config, study_path, storage, space)
+    for note in getattr(engine, "notices", []):
+        console.warn(note)
+    write_json(study_path / "run_config.json", config.to_dict())  # how to reload the data later
+    tracker = Tracker(config.study, study_path, tracking_uri)
+    with study_lock(study_path):  # several `seqsearch run` on one study share one parent run
+        tracker.open_study(config.to_dict(), info)
+    return engine, tracker
+
+
+def _queue(config, engine, tracker, space, ds, replay) -> list:
+    """Stale trials failed; the given specs queued first, then the warm start (the portfolio
+    chosen on the tuning suite, or the seed tutorials' models): a budget starts with candidates
+    known to work, before the sampler explores. Returns the queued specs' names."""
+    stale = engine.recover_stale()
+    if stale:
+        tracker.fail_trials(stale, "worker process died")
+    queued = engine.enqueue(replay) if replay else []
+    if config.warm_start != "none":
+        from search_spaces import warm_start_specs
+
+        # No more specs than the trials left: a short run is not left with a queue it never ran.
+        room = config.trials - engine.n_finished() - len(queued)
+        queued += engine.enqueue(warm_start_specs(space, config.warm_start, ds.task_spec.kind), limit=max(room, 0))
+    return queued

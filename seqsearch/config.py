@@ -52,6 +52,11 @@ def study_dir(workdir, study: str) -> Path:
     return Path(workdir).expanduser().resolve() / check_study_name(study)
 
 
+def _positive_int(name, value, high):
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise SeqsearchError(f"--{name.replace('_', '-')} must be an integer in [1, {high}], got {value!r}")
+
+
 @dataclass
 class RunConfig:
     dataset: str
@@ -106,6 +111,7 @@ class RunConfig:
     folds: int | None = None
 
     def __post_init__(self):
+        """Every option checked, each refused in one line that names it; defaults resolved."""
         self.dataset, self.workdir = str(self.dataset), str(self.workdir)
         if self.study is None:
             stem = archive_name(Path(self.dataset))
@@ -115,21 +121,28 @@ class RunConfig:
             self.warm_start = "portfolio" if self.warm_start else "none"
         if self.warm_start not in WARM_STARTS:
             raise SeqsearchError(f"--warm-start must be one of {', '.join(WARM_STARTS)}, got {self.warm_start!r}")
+        self._check_sizes()
+        self._check_forecasting()
+        self._check_engine()
+        for name in ("test_size", "val_size"):
+            v = getattr(self, name)
+            if not 0 < v < 1:
+                raise SeqsearchError(f"--{name.replace('_', '-')} must be a fraction in (0, 1), got {v!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
+            raise SeqsearchError(f"--seed must be an integer in [0, 2^31), got {self.seed!r}")
 
-        def positive_int(name, value, high):
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-                raise SeqsearchError(f"--{name.replace('_', '-')} must be an integer in [1, {high}], got {value!r}")
-
-        positive_int("trials", self.trials, 1_000_000)
-        positive_int("max_epochs", self.max_epochs, 100_000)
+    def _check_sizes(self):
+        """Counts, limits and the choices of the export and the data."""
+        _positive_int("trials", self.trials, 1_000_000)
+        _positive_int("max_epochs", self.max_epochs, 100_000)
         if self.timeout is not None and not (0 < self.timeout <= 10**8):
             raise SeqsearchError(f"--timeout must be a positive number of seconds, got {self.timeout!r}")
         if self.jobs is not None:  # None: chosen by the run once the data is loaded (budget.auto_jobs)
-            positive_int("jobs", self.jobs, 64)
+            _positive_int("jobs", self.jobs, 64)
         if self.ensemble is not None:
-            positive_int("ensemble", self.ensemble, MAX_ENSEMBLE)
+            _positive_int("ensemble", self.ensemble, MAX_ENSEMBLE)
         if self.folds is not None:
-            positive_int("folds", self.folds, MAX_FOLDS)
+            _positive_int("folds", self.folds, MAX_FOLDS)
         if self.ensemble_selection is None:
             self.ensemble_selection = "greedy"
         if self.ensemble_selection not in ENSEMBLE_SELECTIONS:
@@ -140,32 +153,39 @@ class RunConfig:
         if self.final not in FINAL_MODELS:
             raise SeqsearchError(f"--final must be one of {', '.join(FINAL_MODELS)}, got {self.final!r}")
         if self.max_params is not None:
-            positive_int("max_params", self.max_params, 10**12)
+            _positive_int("max_params", self.max_params, 10**12)
         if self.trial_timeout is not None and not (0 < self.trial_timeout <= 10**8):
             raise SeqsearchError(f"--trial-timeout must be a positive number of seconds, got {self.trial_timeout!r}")
         if self.fillna is not None and self.fillna not in FILLNA:
             raise SeqsearchError(f"--fillna must be one of {', '.join(FILLNA)}, got {self.fillna!r}")
         if self.task is not None and self.task not in TASK_CHOICES:
             raise SeqsearchError(f"--task must be one of {', '.join(TASK_CHOICES)}, got {self.task!r}")
+
+    def _check_forecasting(self):
+        """--horizon frames a forecasting task; what forecasting cannot take."""
         for name in ("horizon", "lookback", "season"):
             if getattr(self, name) is not None:
-                positive_int(name, getattr(self, name), 1_000_000)
+                _positive_int(name, getattr(self, name), 1_000_000)
         if self.horizon is not None:
             if self.task not in (None, "forecasting"):
                 raise SeqsearchError(f"--horizon frames a forecasting task; leave out --task {self.task} or --horizon")
             self.task = "forecasting"
         elif self.task == "forecasting" or self.lookback is not None or self.season is not None:
             raise SeqsearchError("forecasting needs --horizon: how many steps ahead to forecast (e.g. --horizon 12)")
-        if self.task == "forecasting":
-            if self.folds not in (None, 1):
-                raise SeqsearchError("--folds cannot cross-validate forecasting windows (they overlap in time, so "
-                                     "folds would leak); leave out --folds or pass --folds 1")
-            if Path(self.dataset).suffix.lower() not in (".csv", ".parquet"):
-                raise SeqsearchError("forecasting reads a CSV or Parquet table (a time column, target column(s), "
-                                     f"optional covariates and series id), not {Path(self.dataset).name}")
-            if self.static_cols:
-                raise SeqsearchError("--static-cols is for sequence tables; forecasting uses every other "
-                                     "numeric column as a past covariate")
+        if self.task != "forecasting":
+            return
+        if self.folds not in (None, 1):
+            raise SeqsearchError("--folds cannot cross-validate forecasting windows (they overlap in time, so "
+                                 "folds would leak); leave out --folds or pass --folds 1")
+        if Path(self.dataset).suffix.lower() not in (".csv", ".parquet"):
+            raise SeqsearchError("forecasting reads a CSV or Parquet table (a time column, target column(s), "
+                                 f"optional covariates and series id), not {Path(self.dataset).name}")
+        if self.static_cols:
+            raise SeqsearchError("--static-cols is for sequence tables; forecasting uses every other "
+                                 "numeric column as a past covariate")
+
+    def _check_engine(self):
+        """The engine, its sampler and pruner, and the objectives they can optimise."""
         if self.engine not in ENGINES:
             raise SeqsearchError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         samplers = SAMPLERS[self.engine]
@@ -205,12 +225,6 @@ class RunConfig:
         self.pruner = self.pruner or "sha"
         if self.pruner not in PRUNERS:
             raise SeqsearchError(f"--pruner must be one of {', '.join(PRUNERS)}, got {self.pruner!r}")
-        for name in ("test_size", "val_size"):
-            v = getattr(self, name)
-            if not 0 < v < 1:
-                raise SeqsearchError(f"--{name.replace('_', '-')} must be a fraction in (0, 1), got {v!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
-            raise SeqsearchError(f"--seed must be an integer in [0, 2^31), got {self.seed!r}")
 
     def ensemble_size(self, n_val: int) -> int:
         """How many trials the export averages: --ensemble, else by the validation split's size."""

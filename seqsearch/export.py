@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .data.kinds import get_kind
 from .study import library_versions
 
 __all__ = ["export_best", "average_model", "remove_stale_temps", "atomic_replace", "PARITY_SAMPLES"]
@@ -52,45 +53,22 @@ def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, prog
     Written into a temporary folder beside ``best_dir`` and renamed into place, so an
     interrupted export never leaves a half-written model that looks complete.
     """
-    from search_spaces import spec_summary
-
-    from .training import retrain, score
+    from .training import score
 
     records = list(records) if isinstance(records, (list, tuple)) else [records]
-    record = records[0]
     started = time.perf_counter()
-    models, members = [], []
     say = progress or (lambda *a, **k: None)
     plan = list(epochs) if epochs else [int(r.attrs.get("best_epoch", 0)) + 1 for r in records]
-    fold_weights = fold_weights or {}
-    parts = []  # how many models each member contributes to the average
+    models, members, parts = [], [], []  # parts: how many models each member adds to the average
     for i, r in enumerate(records):
-        if r.number in fold_weights:
-            from .fold_models import build_fold_model
-
-            trained, member_started = fold_weights[r.number], time.perf_counter()
-            models += [build_fold_model(r.spec, dataset, f, folds, fold_seed, w, seed + r.number)
-                       for f, w in enumerate(trained)]
-            parts.append(len(trained))
-            say(f"#{r.number}: {len(trained)} fold models rebuilt in {time.perf_counter() - member_started:.1f} s",
-                always=True)
-            members.append({"trial": r.number, "summary": spec_summary(r.spec), "val_loss": r.value,
-                            "retrain_epochs": 0, "fold_models": len(trained),
-                            "fold_epochs": list(r.attrs.get("fold_epochs", []))[:len(trained)]})
-            continue
-        epochs = plan[i]
-        parts.append(1)
-        what = f"retraining #{r.number}" + (f" ({i + 1} of {len(records)})" if len(records) > 1 else "")
-        member_started = time.perf_counter()
-        say(f"{what}: epoch 0/{epochs}")
-
-        def on_epoch(epoch, logs, what=what, epochs=epochs):
-            say(f"{what}: epoch {epoch + 1}/{epochs}  loss {logs.get('loss', float('nan')):.4g}")
-
-        models.append(retrain(r.spec, dataset, epochs=epochs, seed=seed + r.number, on_epoch=on_epoch))
-        say(f"{what}: {epochs} epochs in {time.perf_counter() - member_started:.1f} s", always=True)
-        members.append({"trial": r.number, "summary": spec_summary(r.spec), "val_loss": r.value,
-                        "retrain_epochs": epochs})
+        if r.number in (fold_weights or {}):
+            member_models, member = _fold_member(r, dataset, fold_weights[r.number], folds, fold_seed, seed, say)
+        else:
+            what = f"retraining #{r.number}" + (f" ({i + 1} of {len(records)})" if len(records) > 1 else "")
+            member_models, member = _retrained_member(r, dataset, plan[i], seed, what, say)
+        models += member_models
+        members.append(member)
+        parts.append(len(member_models))
     if weights is not None and len(records) > 1:
         total = float(sum(weights))
         weights = [round(float(w) / total, 6) for w in weights]
@@ -102,26 +80,75 @@ def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, prog
     X, y = dataset.train_val
     task_spec = dataset.task_spec_for(y, X)
     say(f"scoring on the test split ({len(dataset.X_test)} sequences) ...", always=True)
-    test = score(model, dataset.X_test, dataset.y_test, task_spec)
+    test = score(model, dataset.X_test, dataset.y_test, task_spec, kind=dataset.kind)
+    metrics = _metrics(records, members, dataset, model, test, study, selection, time.perf_counter() - started)
+    # The data kind's facts (what predict needs to read a new file), and the model it deploys:
+    # text and pairs take raw strings, the trained model inside (kept for ONNX and TFLite).
+    kind = get_kind(dataset.kind)
+    metrics["dataset"]["kind"] = kind.name
+    kind.annotate_export(dataset, metrics)
+    token_model = model if kind.raw_strings else None
+    model = kind.deployable(dataset, model)
+    files = {"spec.json": records[0].spec if len(records) == 1 else [r.spec for r in records],
+             "data_spec.json": dataset.data_spec(X).to_dict(), "task_spec.json": task_spec.to_dict()}
+    _write_best(Path(best_dir), model, token_model, kind.parity_samples(dataset, PARITY_SAMPLES), files, metrics)
+    return model, metrics
 
+
+def _fold_member(r, dataset, trained, folds, fold_seed, seed, say):
+    """A member's fold models rebuilt from their weights (no training), and its record."""
+    from search_spaces import spec_summary
+
+    from .fold_models import build_fold_model
+
+    started = time.perf_counter()
+    models = [build_fold_model(r.spec, dataset, f, folds, fold_seed, w, seed + r.number) for f, w in enumerate(trained)]
+    say(f"#{r.number}: {len(trained)} fold models rebuilt in {time.perf_counter() - started:.1f} s", always=True)
+    return models, {"trial": r.number, "summary": spec_summary(r.spec), "val_loss": r.value, "retrain_epochs": 0,
+                    "fold_models": len(trained), "fold_epochs": list(r.attrs.get("fold_epochs", []))[:len(trained)]}
+
+
+def _retrained_member(r, dataset, epochs, seed, what, say):
+    """A member retrained on train+validation for ``epochs``, and its record."""
+    from search_spaces import spec_summary
+
+    from .training import retrain
+
+    started = time.perf_counter()
+    say(f"{what}: epoch 0/{epochs}")
+
+    def on_epoch(epoch, logs):
+        say(f"{what}: epoch {epoch + 1}/{epochs}  loss {logs.get('loss', float('nan')):.4g}")
+
+    model = retrain(r.spec, dataset, epochs=epochs, seed=seed + r.number, on_epoch=on_epoch)
+    say(f"{what}: {epochs} epochs in {time.perf_counter() - started:.1f} s", always=True)
+    return [model], {"trial": r.number, "summary": spec_summary(r.spec), "val_loss": r.value, "retrain_epochs": epochs}
+
+
+def _summary(members) -> str:
+    """The export's one-line description: its model, or the (weighted) average of its members."""
     def label(m):
         return f"{m['summary']} ({m['fold_models']} folds)" if m.get("fold_models") else m["summary"]
 
-    summary = label(members[0])
-    if len(records) > 1 and "weight" in members[0] and len({m["weight"] for m in members}) > 1:
-        summary = f"weighted average of {len(records)}: " + " | ".join(
-            f"{m['weight']:.2f} x {label(m)}" for m in members)
-    elif len(records) > 1:
-        summary = f"average of {len(records)}: " + " | ".join(label(m) for m in members)
+    if len(members) > 1 and "weight" in members[0] and len({m["weight"] for m in members}) > 1:
+        return f"weighted average of {len(members)}: " + " | ".join(f"{m['weight']:.2f} x {label(m)}" for m in members)
+    if len(members) > 1:
+        return f"average of {len(members)}: " + " | ".join(label(m) for m in members)
+    return label(members[0])
+
+
+def _metrics(records, members, dataset, model, test, study, selection, seconds) -> dict:
+    """What ``metrics.json`` records of the export (the data kind adds its own facts)."""
+    record = records[0]
     metrics = {
         "study": study,
         "trial": record.number,
-        "summary": summary,
+        "summary": _summary(members),
         "task": dataset.task_spec.kind,
         "val_loss": record.value,
         "val_metrics": record.attrs.get("metrics", {}),
         "retrain_epochs": members[0]["retrain_epochs"],
-        "retrain_seconds": round(time.perf_counter() - started, 3),
+        "retrain_seconds": round(seconds, 3),
         "n_params": int(model.count_params()),
         "test": test,
         "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint(), "n_test": len(dataset.X_test),
@@ -138,55 +165,33 @@ def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, prog
         metrics["fold_models"], metrics["fold_epochs"] = members[0]["fold_models"], members[0]["fold_epochs"]
     if selection is not None:
         metrics["ensemble_selection"] = selection
-    if dataset.framing:
-        metrics["dataset"]["framing"] = dataset.framing
-    if dataset.pairs:
-        metrics["dataset"]["pairs"] = dict(dataset.pairs)
-    token_model = None
-    if dataset.test_texts is not None:  # text and pairs: the deployable model takes raw strings
-        from .data.text import source_model, text_model
+    return metrics
 
-        token_model = model
-        if dataset.text:
-            model = text_model(token_model, dataset.vocabulary, dataset.text["length"])
-            metrics["dataset"]["text"] = dict(dataset.text)
-        else:
-            model = source_model(token_model, dataset.vocabulary, dataset.pairs["source_length"],
-                                 dataset.pairs["source_tokens"])
-        metrics["input_shape"], metrics["input_dtype"] = [None], "string"
-    if task_spec.kind == "forecasting":
-        from .data.forecast import forecast_metrics, seasonal_naive
 
-        naive = seasonal_naive(dataset.X_test, task_spec.n_outputs, task_spec.output_steps, task_spec.season)
-        metrics["baseline"] = {"method": "seasonal_naive", "season": task_spec.season,
-                               **forecast_metrics(naive, dataset.y_test)}
-    best_dir = Path(best_dir)
+def _write_best(best_dir: Path, model, token_model, samples: dict, files: dict, metrics: dict) -> None:
+    """The export written into a temporary folder beside ``best_dir`` and renamed into place;
+    ``metrics.json`` last (its presence marks the export complete)."""
+    import numpy as np
+
     best_dir.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(best_dir.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".best-{os.getpid()}-", dir=best_dir.parent))
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; the export is for others to read
     try:
         model.save(tmp / "model.keras")
-        import numpy as np
-
-        if token_model is not None:  # raw texts for the string model, token ids for ONNX/TFLite
+        if token_model is not None:  # the token model, for ONNX/TFLite
             token_model.save(tmp / "token_model.keras")
-            np.save(tmp / "sample_input.npy", np.asarray(dataset.test_texts[:PARITY_SAMPLES]).astype(str))
-            np.save(tmp / "sample_tokens.npy", dataset.X_test[:PARITY_SAMPLES])
-        else:
-            np.save(tmp / "sample_input.npy", dataset.X_test[:PARITY_SAMPLES])
+        for name, sample in samples.items():
+            np.save(tmp / name, sample)
         # An ensemble's spec.json lists its members' specs (best first): `--specs` replays them.
-        specs = record.spec if len(records) == 1 else [r.spec for r in records]
-        (tmp / "spec.json").write_text(json.dumps(specs, indent=2, sort_keys=True) + "\n")
-        (tmp / "data_spec.json").write_text(json.dumps(dataset.data_spec(X).to_dict(), indent=2) + "\n")
-        (tmp / "task_spec.json").write_text(json.dumps(task_spec.to_dict(), indent=2) + "\n")
-        # metrics.json last: its presence marks the export complete.
+        (tmp / "spec.json").write_text(json.dumps(files["spec.json"], indent=2, sort_keys=True) + "\n")
+        for name in ("data_spec.json", "task_spec.json"):
+            (tmp / name).write_text(json.dumps(files[name], indent=2) + "\n")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         atomic_replace(tmp, best_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return model, metrics
 
 
 _TEMP_RE = re.compile(r"^\.(?:best|export)-(\d+)-.+$|^\.old-.+-(\d+)$")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .data.kinds import get_kind
 from .errors import SeqsearchError
 from .evaluate import train_scale
 from .parts import load_study_dataset
@@ -89,69 +90,24 @@ def pareto(config, engine, tracker, console) -> list[dict]:
 
 
 def finish_run(config, ds, engine, tracker, console, study_path, budget=None) -> RunResult:
+    """The leaderboard and figures logged, the export's members chosen (and the retrain fitted
+    to what is left of --timeout), the export written and logged, the test score said."""
+    from .study import exported_trials
+
     records = engine.records()
     states = {s: sum(r.state == s for r in records) for s in ("complete", "pruned", "failed", "running")}
     best = engine.best()
     if best is None:
-        reasons = [r.attrs.get("reason") for r in records if r.attrs.get("reason")]
-        hint = f" (e.g. {reasons[-1]})" if reasons else ""
-        fix = "raise --max-epochs/--max-params or check the data"
-        if config.timeout and (not reasons or any(r.attrs.get("too_slow") for r in records)):
-            fix = f"the --timeout of {config.timeout:g} s is too short for this data: raise it"
-        raise SeqsearchError(
-            f"no trial of study {config.study!r} completed: {states['pruned']} pruned, "
-            f"{states['failed']} failed{hint}; {fix}"
-        )
-    key = console.score_key or score_key(ds.task_spec.categorical)
-    rows = leaderboard(engine, key)
-    console.leaderboard(rows)
-    import csv
-    import io
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    tracker.log_leaderboard(buf.getvalue())
-    from .plots import study_figures
-
-    with console.phase("logging the leaderboard and figures to MLflow"):
-        curves = tracker.val_loss_curves([row["trial"] for row in rows[:5]])
-        tracker.log_figures(study_figures(records, curves, engine.importances()))
+        raise SeqsearchError(_no_trial_completed(config, records, states))
+    rows = _log_leaderboard(config, ds, engine, tracker, console, records)
     front = pareto(config, engine, tracker, console) if len(config.objectives) > 1 else []
-
-    from .ensemble import select_members
-    from .study import exported_trials
-
-    _, y_pool = ds.train_val
-    members, weights, selection = select_members(
-        records, best, config.ensemble_size(len(ds.X_val)), method=config.ensemble_selection,
-        study_path=study_path, y=y_pool,
-        categorical=ds.task_spec.categorical, fingerprint=ds.fingerprint())
-    epochs = None
-    fold_weights = saved_fold_models(config, ds, study_path, members)
-    if budget is not None and budget.bounded:
-        from .budget import plan_finish
-
-        # What is left of --timeout pays for the retrain: shortened, and said so, if it must be.
-        plan = plan_finish(members, budget.retrain_left(), train_scale(ds), free=set(fold_weights))
-        kept = {r.number for r in plan.members}
-        weights = [w for r, w in zip(members, weights) if r.number in kept]
-        members, epochs = plan.members, plan.epochs
-        if plan.note:
-            console.warn(plan.note)
+    members, weights, selection, epochs, fold_weights = _export_plan(config, ds, records, best, study_path, budget,
+                                                                      console)
     with study_lock(study_path):  # two processes finishing one study: one retrains, one reuses
         metrics, model = export_and_log(config, ds, tracker, console, members, study_path, epochs,
                                         weights=weights, selection=selection, fold_weights=fold_weights)
     best_dir = study_path / "best"
-    test_txt = ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
-    console.echo(f"test ({metrics['dataset']['n_test']} sequences): {test_txt}")
-    base = metrics.get("baseline")
-    if base:
-        name = f"seasonal naive (season {base['season']})" if base["season"] > 1 else "naive (last value)"
-        ratio = metrics["test"]["mae"] / base["mae"] if base["mae"] > 0 else float("nan")
-        console.echo(f"baseline {name}: " + ", ".join(f"{k} {base[k]:.4f}" for k in ("mae", "rmse", "mape", "smape"))
-                     + f"; model MAE / baseline MAE = {ratio:.3f}" + (" (the model wins)" if ratio < 1 else " (the baseline wins)"))
+    _say_test(console, metrics)
     console.echo(f"model: {best_dir / 'model.keras'}")
     console.echo(f"browse: seqsearch ui --study {config.study}" + (f" --workdir {config.workdir}" if config.workdir != "seqsearch-runs" else ""))
     return RunResult(
@@ -173,6 +129,74 @@ def finish_run(config, ds, engine, tracker, console, study_path, budget=None) ->
         ensemble=exported_trials(metrics),
         folds=config.folds,  # resolved by run()
     )
+
+
+def _no_trial_completed(config, records, states) -> str:
+    """Why there is nothing to export, and what to change."""
+    reasons = [r.attrs.get("reason") for r in records if r.attrs.get("reason")]
+    hint = f" (e.g. {reasons[-1]})" if reasons else ""
+    fix = "raise --max-epochs/--max-params or check the data"
+    if config.timeout and (not reasons or any(r.attrs.get("too_slow") for r in records)):
+        fix = f"the --timeout of {config.timeout:g} s is too short for this data: raise it"
+    return (f"no trial of study {config.study!r} completed: {states['pruned']} pruned, "
+            f"{states['failed']} failed{hint}; {fix}")
+
+
+def _log_leaderboard(config, ds, engine, tracker, console, records) -> list:
+    """The leaderboard shown and logged to MLflow as CSV, with the study's figures."""
+    import csv
+    import io
+
+    from .plots import study_figures
+
+    rows = leaderboard(engine, console.score_key or score_key(ds.task_spec.categorical))
+    console.leaderboard(rows)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    tracker.log_leaderboard(buf.getvalue())
+    with console.phase("logging the leaderboard and figures to MLflow"):
+        curves = tracker.val_loss_curves([row["trial"] for row in rows[:5]])
+        tracker.log_figures(study_figures(records, curves, engine.importances()))
+    return rows
+
+
+def _export_plan(config, ds, records, best, study_path, budget, console):
+    """The members the export averages (greedy selection or the best-N rule) and their weights,
+    those exported as fold models, and the retrain epochs what is left of --timeout pays for
+    (shortened, and said so, if it must be)."""
+    from .ensemble import select_members
+
+    _, y_pool = ds.train_val
+    members, weights, selection = select_members(
+        records, best, config.ensemble_size(len(ds.X_val)), method=config.ensemble_selection,
+        study_path=study_path, y=y_pool,
+        categorical=ds.task_spec.categorical, fingerprint=ds.fingerprint())
+    epochs = None
+    fold_weights = saved_fold_models(config, ds, study_path, members)
+    if budget is not None and budget.bounded:
+        from .budget import plan_finish
+
+        plan = plan_finish(members, budget.retrain_left(), train_scale(ds), free=set(fold_weights))
+        kept = {r.number for r in plan.members}
+        weights = [w for r, w in zip(members, weights) if r.number in kept]
+        members, epochs = plan.members, plan.epochs
+        if plan.note:
+            console.warn(plan.note)
+    return members, weights, selection, epochs, fold_weights
+
+
+def _say_test(console, metrics) -> None:
+    """The test score, and the forecasting baseline's beside it."""
+    test_txt = ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
+    console.echo(f"test ({metrics['dataset']['n_test']} sequences): {test_txt}")
+    base = metrics.get("baseline")
+    if base:
+        name = f"seasonal naive (season {base['season']})" if base["season"] > 1 else "naive (last value)"
+        ratio = metrics["test"]["mae"] / base["mae"] if base["mae"] > 0 else float("nan")
+        console.echo(f"baseline {name}: " + ", ".join(f"{k} {base[k]:.4f}" for k in ("mae", "rmse", "mape", "smape"))
+                     + f"; model MAE / baseline MAE = {ratio:.3f}" + (" (the model wins)" if ratio < 1 else " (the baseline wins)"))
 
 
 def saved_fold_models(config, ds, study_path, members) -> dict:
@@ -228,7 +252,7 @@ def export_and_log(config, ds, tracker, console, members, study_path, epochs=Non
     if tracker.logged_model_trials() != numbers:
         from .model_file import load_model
 
-        if ds.test_texts is not None:
+        if get_kind(ds.kind).raw_strings:
             # MLflow's exported-model form has no string signature: text and pairs studies log
             # their token model (best/model.keras and the SavedModel export take raw text).
             logged = load_model(best_dir / "token_model.keras")

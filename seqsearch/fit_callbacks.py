@@ -59,88 +59,98 @@ def share_callback(share, started, min_epochs, durations, history, extend=None, 
     stop)."""
     import keras
 
-    class _Share(keras.callbacks.Callback):
+    class _Share(ShareRules, keras.callbacks.Callback):
         def __init__(self):
-            super().__init__()
-            self.hit = None
-            self.overhead = 0.0  # seconds of tracing, not counted against the share
-            self.granted = share
-            self._begin = self._steady_from = None
-            self._traced = {"train": False, "test": False}
-            self._steady_batches = 0
-            self.traced_too_long = False
-            # Seconds within which min_epochs must fit (the share, or the longer reach).
-            self.within = max(share, reach or 0.0)
-
-        def spent(self):
-            return time.perf_counter() - started - self.overhead
-
-        def _stop(self, done):
-            self.hit = "too_slow" if done < min_epochs else "share"
-            self.model.stop_training = True
-
-        def _first_batch(self, kind):
-            took = time.perf_counter() - self._begin
-            self._traced[kind] = True
-            self.overhead += took
-            if trace_cap is not None and time.perf_counter() - started > trace_cap:
-                self.traced_too_long = True
-                self._stop(0)
-
-        def on_train_batch_begin(self, batch, logs=None):
-            if not self._traced["train"]:
-                self._begin = time.perf_counter()
-
-        def on_test_batch_begin(self, batch, logs=None):
-            if not self._traced["test"]:
-                self._begin = time.perf_counter()
-
-        def on_test_batch_end(self, batch, logs=None):
-            if not self._traced["test"]:
-                self._first_batch("test")
-
-        def on_train_batch_end(self, batch, logs=None):
-            if self.hit:
-                return
-            if not self._traced["train"]:
-                self._first_batch("train")
-                self._steady_from = time.perf_counter()
-                return
-            done = len(durations)
-            if done == 0 and min_epochs > 0:
-                # Within the first epoch, the steady batch time projects what min_epochs cost.
-                self._steady_batches += 1
-                steps = (self.params or {}).get("steps") or 0
-                elapsed = time.perf_counter() - self._steady_from
-                if steps and self._steady_batches >= 3 and elapsed > 1.0:
-                    per_batch = elapsed / self._steady_batches
-                    if self.spent() + per_batch * (steps * min_epochs - self._steady_batches - 1) > self.within:
-                        self._stop(0)
-                        return
-            if self.spent() > self.granted and not (done < min_epochs and self.spent() <= self.within):
-                self._share_spent(done)
-
-        def _share_spent(self, done):
-            if done >= min_epochs and extend is not None and still_improving(history):
-                best = min(v for v in (h.get("val_loss", math.nan) for h in history) if math.isfinite(v))
-                extra = extend(best, self.granted)
-                if extra > 0:
-                    self.granted += extra
-                    return
-            self._stop(done)
-
-        def on_epoch_end(self, epoch, logs=None):
-            done = epoch + 1
-            if not self.hit and done >= min_epochs and self.spent() > self.granted:
-                self._share_spent(done)  # not one batch into another epoch (past a reach, an epoch)
-            if self.hit or done >= min_epochs or not durations:
-                return
-            # The latest epoch's time (less the tracing, for the first) projects the epochs still needed.
-            steady = durations[-1] - (self.overhead if epoch == 0 else 0.0)
-            if self.spent() + max(steady, 0.0) * (min_epochs - done) > self.within:
-                self._stop(done)
+            keras.callbacks.Callback.__init__(self)
+            ShareRules.__init__(self, share, started, min_epochs, durations, history, extend, trace_cap, reach)
 
     return _Share()
+
+
+class ShareRules:
+    """What ``share_callback``'s Keras callback does, batch by batch and epoch by epoch (see
+    there); ``self.model`` and ``self.params`` are the Keras callback's."""
+
+    def __init__(self, share, started, min_epochs, durations, history, extend, trace_cap, reach):
+        self.share, self.started, self.min_epochs = share, started, min_epochs
+        self.durations, self.history, self.extend, self.trace_cap = durations, history, extend, trace_cap
+        self.hit = None
+        self.overhead = 0.0  # seconds of tracing, not counted against the share
+        self.granted = share
+        self._begin = self._steady_from = None
+        self._traced = {"train": False, "test": False}
+        self._steady_batches = 0
+        self.traced_too_long = False
+        # Seconds within which min_epochs must fit (the share, or the longer reach).
+        self.within = max(share, reach or 0.0)
+
+    def spent(self):
+        return time.perf_counter() - self.started - self.overhead
+
+    def _stop(self, done):
+        self.hit = "too_slow" if done < self.min_epochs else "share"
+        self.model.stop_training = True
+
+    def _first_batch(self, kind):
+        took = time.perf_counter() - self._begin
+        self._traced[kind] = True
+        self.overhead += took
+        if self.trace_cap is not None and time.perf_counter() - self.started > self.trace_cap:
+            self.traced_too_long = True
+            self._stop(0)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if not self._traced["train"]:
+            self._begin = time.perf_counter()
+
+    def on_test_batch_begin(self, batch, logs=None):
+        if not self._traced["test"]:
+            self._begin = time.perf_counter()
+
+    def on_test_batch_end(self, batch, logs=None):
+        if not self._traced["test"]:
+            self._first_batch("test")
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.hit:
+            return
+        if not self._traced["train"]:
+            self._first_batch("train")
+            self._steady_from = time.perf_counter()
+            return
+        done, min_epochs = len(self.durations), self.min_epochs
+        if done == 0 and min_epochs > 0:
+            # Within the first epoch, the steady batch time projects what min_epochs cost.
+            self._steady_batches += 1
+            steps = (self.params or {}).get("steps") or 0
+            elapsed = time.perf_counter() - self._steady_from
+            if steps and self._steady_batches >= 3 and elapsed > 1.0:
+                per_batch = elapsed / self._steady_batches
+                if self.spent() + per_batch * (steps * min_epochs - self._steady_batches - 1) > self.within:
+                    self._stop(0)
+                    return
+        if self.spent() > self.granted and not (done < min_epochs and self.spent() <= self.within):
+            self._share_spent(done)
+
+    def _share_spent(self, done):
+        if done >= self.min_epochs and self.extend is not None and still_improving(self.history):
+            best = min(v for v in (h.get("val_loss", math.nan) for h in self.history) if math.isfinite(v))
+            extra = self.extend(best, self.granted)
+            if extra > 0:
+                self.granted += extra
+                return
+        self._stop(done)
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if not self.hit and done >= self.min_epochs and self.spent() > self.granted:
+            self._share_spent(done)  # not one batch into another epoch (past a reach, an epoch)
+        if self.hit or done >= self.min_epochs or not self.durations:
+            return
+        # The latest epoch's time (less the tracing, for the first) projects the epochs still needed.
+        steady = self.durations[-1] - (self.overhead if epoch == 0 else 0.0)
+        if self.spent() + max(steady, 0.0) * (self.min_epochs - done) > self.within:
+            self._stop(done)
 
 
 def still_improving(history) -> bool:

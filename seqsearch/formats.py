@@ -10,11 +10,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .data.kinds import kind_of_export
 from .errors import SeqsearchError, one_line
 from .export import atomic_replace, remove_stale_temps
 from .study import library_versions, read_export
 
-__all__ = ["FORMATS", "export_formats", "check_formats", "check_export_target", "ExportError"]
+__all__ = ["FORMATS", "export_formats", "check_formats", "check_export_target", "ExportError", "manifest_input"]
 
 
 FORMATS = ("keras", "savedmodel", "onnx", "tflite")
@@ -232,54 +233,18 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
     remove_stale_temps(out_dir.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".export-{os.getpid()}-", dir=out_dir.parent))
     os.chmod(tmp, 0o755)
-    manifest_formats = {}
     try:
+        manifest_formats = {}
         for fmt in formats:
-            try:
-                by_tokens = text and fmt in ("onnx", "tflite")
-                path = _WRITERS[fmt](token_model if by_tokens else model, tmp)
-                runtime, run = _RUNNERS[fmt]
-                pred = np.asarray(run(path, tokens if by_tokens else X))
-            except ExportError:
-                raise
-            except Exception as e:  # noqa: BLE001 - converter errors are long; keep their first line
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-                raise ExportError(f"{fmt} export failed for this architecture ({metrics.get('summary')}): {first}") from None
-            if pred.shape != reference.shape:
-                raise ExportError(f"{fmt} export predicts shape {pred.shape}, the Keras model {reference.shape}")
-            # Absolute below 1, relative above: float32 rounding grows with the values' size.
-            diff = float(np.max(np.abs(pred - reference) / np.maximum(1.0, np.abs(reference))))
-            if not diff <= tolerance:
-                raise ExportError(
-                    f"{fmt} export differs from the Keras model by {diff:.2e} (tolerance {tolerance:g}) "
-                    f"on {len(X)} test sequences; nothing was written"
-                )
+            by_tokens = text and fmt in ("onnx", "tflite")
+            diff, path, runtime = _write_checked(fmt, token_model if by_tokens else model, tokens if by_tokens else X,
+                                                 reference, tmp, tolerance, metrics.get("summary"))
             manifest_formats[fmt] = {"path": path.name, "runtime": runtime, "max_abs_diff": diff}
             if text:
                 manifest_formats[fmt]["input"] = (
                     "token ids and mask (batch, steps, 2) from the TextVectorization vocabulary in vocabulary.json"
                     if by_tokens else "raw strings (batch,)")
-        for name in ("spec.json", "metrics.json", "data_spec.json", "task_spec.json"):
-            if (best_dir / name).is_file():
-                shutil.copy2(best_dir / name, tmp / name)
-        vocab = json.loads((best_dir / "data_spec.json").read_text()).get("vocabulary", [])
-        if vocab:  # text and seq2seq pairs: the token ids' meaning, for runtimes fed token ids
-            (tmp / "vocabulary.json").write_text(json.dumps(vocab) + "\n")
-        spec = json.loads((best_dir / "spec.json").read_text())
-        manifest = {
-            "study": metrics.get("study"),
-            "task": metrics["task"],
-            "architecture": metrics.get("summary"),
-            "input": _input_text(metrics, spec),
-            "output": _output_text(metrics),
-            "classes": metrics.get("classes", []),
-            "metrics": {"test": metrics["test"], "val_loss": metrics["val_loss"]},
-            "parity": {"samples": int(len(X)), "tolerance": tolerance},
-            "formats": manifest_formats,
-            "versions": library_versions(),
-        }
-        manifest["files"] = sorted(p.name for p in tmp.iterdir()) + ["manifest.json"]
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        manifest = _write_manifest(best_dir, tmp, metrics, manifest_formats, len(X), tolerance)
         atomic_replace(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -287,19 +252,65 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
     return manifest
 
 
-def _input_text(metrics, spec) -> dict:
-    text = (metrics.get("dataset") or {}).get("text")
-    pairs = (metrics.get("dataset") or {}).get("pairs")
-    if pairs and metrics.get("input_dtype") == "string":
-        return {"name": "source", "shape": [None], "dtype": "string", "raw": True,
-                "preprocessing": f"split into {pairs['source_tokens']} inside the model (no other change), token ids "
-                                 f"from a vocabulary of {pairs['source_vocabulary']}, the first "
-                                 f"{pairs['source_length']} tokens kept; the output is per-step probabilities over "
-                                 "'classes', up to the <end> token"}
-    if text:
-        return {"name": "text", "shape": [None], "dtype": "string", "raw": True,
-                "preprocessing": f"TextVectorization inside the model (lower case, punctuation stripped, split on "
-                                 f"whitespace, a vocabulary of {text['vocabulary_size']} tokens, the first {text['length']} tokens kept)"}
+def _write_checked(fmt, model, X, reference, tmp, tolerance, summary):
+    """One format written into ``tmp`` and run by its own runtime on ``X``: (the largest
+    difference from the Keras model's ``reference``, its path, the runtime's name)."""
+    import numpy as np
+
+    try:
+        path = _WRITERS[fmt](model, tmp)
+        runtime, run = _RUNNERS[fmt]
+        pred = np.asarray(run(path, X))
+    except ExportError:
+        raise
+    except Exception as e:  # noqa: BLE001 - converter errors are long; keep their first line
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise ExportError(f"{fmt} export failed for this architecture ({summary}): {first}") from None
+    if pred.shape != reference.shape:
+        raise ExportError(f"{fmt} export predicts shape {pred.shape}, the Keras model {reference.shape}")
+    # Absolute below 1, relative above: float32 rounding grows with the values' size.
+    diff = float(np.max(np.abs(pred - reference) / np.maximum(1.0, np.abs(reference))))
+    if not diff <= tolerance:
+        raise ExportError(
+            f"{fmt} export differs from the Keras model by {diff:.2e} (tolerance {tolerance:g}) "
+            f"on {len(X)} test sequences; nothing was written"
+        )
+    return diff, path, runtime
+
+
+def _write_manifest(best_dir, tmp, metrics, manifest_formats, samples, tolerance) -> dict:
+    """The export's records copied beside the formats, the vocabulary for token-fed runtimes,
+    and ``manifest.json`` (what each file is, how to feed it, its parity)."""
+    for name in ("spec.json", "metrics.json", "data_spec.json", "task_spec.json"):
+        if (best_dir / name).is_file():
+            shutil.copy2(best_dir / name, tmp / name)
+    vocab = json.loads((best_dir / "data_spec.json").read_text()).get("vocabulary", [])
+    if vocab:  # text and seq2seq pairs: the token ids' meaning, for runtimes fed token ids
+        (tmp / "vocabulary.json").write_text(json.dumps(vocab) + "\n")
+    spec = json.loads((best_dir / "spec.json").read_text())
+    manifest = {
+        "study": metrics.get("study"),
+        "task": metrics["task"],
+        "architecture": metrics.get("summary"),
+        "input": manifest_input(metrics, spec),
+        "output": _output_text(metrics),
+        "classes": metrics.get("classes", []),
+        "metrics": {"test": metrics["test"], "val_loss": metrics["val_loss"]},
+        "parity": {"samples": int(samples), "tolerance": tolerance},
+        "formats": manifest_formats,
+        "versions": library_versions(),
+    }
+    manifest["files"] = sorted(p.name for p in tmp.iterdir()) + ["manifest.json"]
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def manifest_input(metrics, spec) -> dict:
+    """The manifest's "input" entry: the data kind's (raw strings for text and pairs), else the
+    sequence tensor with the scaling the model does inside."""
+    given = kind_of_export(metrics).manifest_input(metrics)
+    if given is not None:
+        return given
     out = {"name": "sequence", "shape": metrics["input_shape"], "dtype": metrics["input_dtype"], "raw": True,
            "preprocessing": _preprocessing_text(spec)}
     if metrics.get("masked"):

@@ -18,16 +18,11 @@ def load_run_dataset(config):
     """The dataset exactly as ``config`` frames it (the run, its --jobs workers, --trial exports)."""
     from .data import load_dataset
 
-    if config.task == "forecasting":
-        from .data.forecast import load_forecast
-
-        return load_forecast(config.dataset, lookback=config.lookback, horizon=config.horizon, season=config.season,
-                             target=config.target, id_col=config.id_col, time_col=config.time_col,
-                             fillna=config.fillna, test_size=config.test_size, val_size=config.val_size)
     return load_dataset(
         config.dataset, task=config.task, target=config.target, id_col=config.id_col,
         time_col=config.time_col, seed=config.seed, test_size=config.test_size, val_size=config.val_size,
         static_cols=config.static_cols, fillna=config.fillna, text_col=config.text_col, tokens=config.tokens,
+        lookback=config.lookback, horizon=config.horizon, season=config.season,
     )
 
 

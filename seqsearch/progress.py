@@ -80,26 +80,10 @@ class Console:
             f"{(info['lengths'] + ' steps (padded to ' + str(info['timesteps']) + ' and masked)') if info.get('lengths') else str(info['timesteps']) + ' steps'} x {info['features']} features (test split {info['test_split']}"
             + (f"; loaded in {info['load_seconds']:.1f} s)" if "load_seconds" in info else ")")
         )
-        if info.get("text"):
-            t = info["text"]
-            self.echo(f"text column {t['column']!r}: a vocabulary of {t['vocabulary_size']} tokens from the training "
-                      f"texts; each text is read up to {t['length']} tokens ({100 * t['truncated']:.0f}% of training "
-                      "texts are longer)")
-        if info.get("pairs"):
-            p = info["pairs"]
-            self.echo(f"pairs: sources as {p['source_tokens']} ({p['source_vocabulary']} tokens, up to "
-                      f"{p['source_length']}), targets as {p['target_tokens']} ({p['target_vocabulary']} tokens, up to "
-                      f"{p['target_length'] - 1} and an end token)")
-            unknown = {k: v for k, v in (p.get("unknown_target_tokens") or {}).items() if v}
-            if unknown:
-                self.echo("target tokens no training target has (scored as <unk>): "
-                          + ", ".join(f"{v} in {k}" for k, v in unknown.items()))
-        if info.get("horizon"):
-            self.echo(
-                f"forecasting {', '.join(info['targets'])} {info['horizon']} step(s) ahead from {info['lookback']} "
-                f"(sequences are windows of {info['series']} series, split by time; baseline: "
-                + (f"seasonal naive, season {info['season']})" if info["season"] > 1 else "naive, the last value)")
-            )
+        from .data.kinds import get_kind
+
+        for line in get_kind(info.get("kind")).header_lines(info):
+            self.echo(line)
         if info.get("missing"):
             self.echo(f"missing values: {info['missing']}")
         if info.get("folds", 1) > 1:

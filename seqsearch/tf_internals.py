@@ -1,5 +1,5 @@
 """The one place seqsearch reaches into TensorFlow's private internals, where no public API does
-what is needed. ``tests/test_training.py`` fails loudly if the internal moves."""
+what is needed. ``tests/training/test_training.py`` fails loudly if the internal moves."""
 
 from __future__ import annotations
 

@@ -152,23 +152,28 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
         if o.budget_stop == "deadline":  # stopped by the end of the --timeout budget
             note = o.reason
             break
-    done = len(outcomes)
+    out = _fold_mean(first, outcomes, dataset, folds, fold_seed, time.perf_counter() - started)
+    if len(outcomes) < folds:
+        out.reason = f"cross-validated on {len(outcomes)} of {folds} folds ({note or 'the --timeout budget ended'})"
+    return out
+
+
+def _fold_mean(first, outcomes, dataset, folds, fold_seed, seconds) -> TrialOutcome:
+    """The trial over its folds: the mean loss, best epoch and metrics, each fold's loss and
+    epochs, the out-of-fold outputs and the fold models' weights (when every fold kept them)."""
     keys = set.intersection(*(set(o.metrics) for o in outcomes))
-    out = replace(
+    return replace(
         first,
         value=float(np.mean([o.value for o in outcomes])),
         best_epoch=int(round(float(np.mean([o.best_epoch for o in outcomes])))),
         metrics={k: float(np.mean([o.metrics[k] for o in outcomes])) for k in sorted(keys)},
-        seconds=first.seconds + time.perf_counter() - started,
+        seconds=first.seconds + seconds,
         rss_mb=outcomes[-1].rss_mb,
         fold_values=[o.value for o in outcomes],
         fold_epochs=[o.best_epoch + 1 for o in outcomes],
         oof=out_of_fold(dataset, outcomes, folds, fold_seed),
         fold_weights=None if any(o.weights is None for o in outcomes) else [o.weights for o in outcomes],
     )
-    if done < folds:
-        out.reason = f"cross-validated on {done} of {folds} folds ({note or 'the --timeout budget ended'})"
-    return out
 
 
 def out_of_fold(dataset, outcomes, folds: int, fold_seed: int):
@@ -203,33 +208,14 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
     portion = None
     outcome = TrialOutcome(state="complete")
     try:
-        reused = models.take(spec, dataset, seed) if models is not None else None
-        if reused is None:
-            fresh_session(seed)
-            cand = build_candidate(spec, dataset.data_spec(), dataset.task_spec, max_params)
-            X_train, X_val = dataset.X_train, dataset.X_val
-        else:
-            cand, X_train, X_val = reused
-        model, fit, outcome.n_params = cand.model, cand.fit, cand.n_params
-        if model is None:  # over the parameter budget: rejected before any training
-            raise TrialPruned(-1)
-        if reused is None:
-            if models is not None:
-                models.keep(spec, cand)
-            lines = []
-            model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=110)
-            outcome.summary_text = "\n".join(lines)
-        patience = int(spec.get("train.patience", 20))
+        model, fit, X_train, X_val = _candidate(spec, dataset, seed, max_params, models, outcome)
         callbacks = [
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(spec.get("train.patience", 20))),
             epoch_callback(hooks, history, durations),
         ]
         limit = time_limit_callback(time_limit, started) if time_limit else None
-        if limit is not None:
-            callbacks.insert(0, limit)
         budget = deadline_callback(deadline) if deadline is not None else None
-        if budget is not None:
-            callbacks.insert(0, budget)
+        callbacks[:0] = [c for c in (budget, limit) if c is not None]
         if share is not None:
             # After the hooks: a pruner's verdict on the epoch comes first.
             portion = share_callback(share, started, min_epochs, durations, history, extend, trace_cap, reach)
@@ -237,35 +223,14 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
         keep = best_weights_callback() if predict_val is not None else None
         if keep is not None:
             callbacks.append(keep)
-        fit(
-            X_train,
-            dataset.y_train,
-            validation_data=(X_val, dataset.y_val),
-            epochs=max_epochs,
-            batch_size=int(spec["train.batch_size"]),
-            callbacks=callbacks,
-            verbose=0,
-        )
+        fit(X_train, dataset.y_train, validation_data=(X_val, dataset.y_val), epochs=max_epochs,
+            batch_size=int(spec["train.batch_size"]), callbacks=callbacks, verbose=0)
         if limit is not None and limit.hit:
             raise TrialFailed(f"exceeded the per-trial time limit of {time_limit:g} s in epoch {len(history)}")
         if portion is not None and portion.hit == "too_slow":
             outcome.too_slow = True
-            if portion.traced_too_long:
-                why = (f"{TOO_SLOW}: tracing its graphs took {portion.overhead:.1f} s, over the "
-                       f"{trace_cap:.0f} s allowed")
-            else:
-                why = (f"{TOO_SLOW}: {len(history)} epoch(s) in {time.perf_counter() - started:.1f} s "
-                       f"({portion.overhead:.1f} s of it tracing), and {min_epochs} epochs would not fit its "
-                       f"{portion.within:.0f} s share of the search time left")
-            raise TrialPruned(max(len(history) - 1, 0), why)
-        if budget is not None and budget.hit:
-            outcome.reason = f"stopped in epoch {len(history)} at the end of the --timeout budget"
-            outcome.budget_stop = "deadline"
-        elif portion is not None and portion.hit == "share":
-            more = f" (extended from {share:.0f} s while it led the search)" if portion.granted > share else ""
-            outcome.reason = (f"stopped in epoch {len(history)} at the end of its {portion.granted:.0f} s share "
-                              f"of the budget{more}")
-            outcome.budget_stop = "share"
+            raise TrialPruned(max(len(history) - 1, 0), _too_slow(portion, history, started, min_epochs, trace_cap))
+        _budget_stop(outcome, budget, portion, share, len(history))
         if latency:
             outcome.latency_ms = measure_latency(model, X_val)
         if keep is not None and keep.weights is not None and predict_val(keep.best):
@@ -284,17 +249,73 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
     except SeqsearchError:
         raise
     except Exception as e:  # noqa: BLE001 - one bad candidate must not end the study
-        name = type(e).__name__
-        # Keras wraps layer errors as "Exception encountered when calling X.call()." followed
-        # by the original message: keep both, without terminal colour codes.
-        lines = [re.sub(r"\x1b\[[0-9;]*m", "", l).strip() for l in str(e).splitlines()]
-        text = " ".join([l for l in lines if l][:2])[:300]
-        reason = f"{name}: {text}"
-        if isinstance(e, MemoryError) or "ResourceExhausted" in name or "OOM" in text or "MemoryError" in text:
-            reason = f"out of memory ({reason})"
-        outcome.state, outcome.reason = "failed", reason
+        outcome.state, outcome.reason = "failed", failure_reason(e)
     finally:
         outcome.seconds = time.perf_counter() - started
+    _record_epochs(outcome, history, durations, portion)
+    return outcome
+
+
+def _candidate(spec, dataset, seed, max_params, models, outcome):
+    """The trial's model and fit function with the inputs it trains on: the first fold's model
+    taken back for a later fold (``models``), or built anew (its summary and parameter count
+    on ``outcome``). Over --max-params: pruned before any training."""
+    reused = models.take(spec, dataset, seed) if models is not None else None
+    if reused is None:
+        fresh_session(seed)
+        cand = build_candidate(spec, dataset.data_spec(), dataset.task_spec, max_params)
+        X_train, X_val = dataset.X_train, dataset.X_val
+    else:
+        cand, X_train, X_val = reused
+    outcome.n_params = cand.n_params
+    if cand.model is None:  # over the parameter budget: rejected before any training
+        raise TrialPruned(-1)
+    if reused is None:
+        if models is not None:
+            models.keep(spec, cand)
+        lines = []
+        cand.model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=110)
+        outcome.summary_text = "\n".join(lines)
+    return cand.model, cand.fit, X_train, X_val
+
+
+def _budget_stop(outcome, budget, portion, share, epochs) -> None:
+    """Why a complete trial stopped before its patience did: the end of --timeout, or of its
+    share of the budget (extended while it led the search)."""
+    if budget is not None and budget.hit:
+        outcome.reason = f"stopped in epoch {epochs} at the end of the --timeout budget"
+        outcome.budget_stop = "deadline"
+    elif portion is not None and portion.hit == "share":
+        more = f" (extended from {share:.0f} s while it led the search)" if portion.granted > share else ""
+        outcome.reason = f"stopped in epoch {epochs} at the end of its {portion.granted:.0f} s share of the budget{more}"
+        outcome.budget_stop = "share"
+
+
+def _too_slow(portion, history, started, min_epochs, trace_cap) -> str:
+    """Why a trial the share callback stopped is too slow for the budget."""
+    if portion.traced_too_long:
+        return f"{TOO_SLOW}: tracing its graphs took {portion.overhead:.1f} s, over the {trace_cap:.0f} s allowed"
+    return (f"{TOO_SLOW}: {len(history)} epoch(s) in {time.perf_counter() - started:.1f} s "
+            f"({portion.overhead:.1f} s of it tracing), and {min_epochs} epochs would not fit its "
+            f"{portion.within:.0f} s share of the search time left")
+
+
+def failure_reason(e: Exception) -> str:
+    """One line for a candidate that raised: the error's type and first two lines (Keras wraps
+    layer errors as "Exception encountered when calling X.call()." followed by the original
+    message: both kept, without terminal colour codes); "out of memory" said first."""
+    name = type(e).__name__
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(e).splitlines()]
+    text = " ".join([line for line in lines if line][:2])[:300]
+    reason = f"{name}: {text}"
+    if isinstance(e, MemoryError) or "ResourceExhausted" in name or "OOM" in text or "MemoryError" in text:
+        reason = f"out of memory ({reason})"
+    return reason
+
+
+def _record_epochs(outcome, history, durations, portion) -> None:
+    """The epochs a fit ran onto its outcome: their count and times, the best epoch's loss and
+    metrics (a complete trial with no finished epoch is failed)."""
     outcome.epochs_run = len(history)
     if portion is not None:
         outcome.trace_seconds = portion.overhead
@@ -309,7 +330,6 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
         outcome.metrics = dict(history[best])
     elif outcome.state == "complete":
         outcome.state, outcome.reason = "failed", "no epoch finished"
-    return outcome
 
 
 def retrain(spec, dataset, *, epochs: int, seed: int, on_epoch=None):
@@ -327,26 +347,26 @@ def retrain(spec, dataset, *, epochs: int, seed: int, on_epoch=None):
     return model
 
 
-def score(model, X, y, task_spec) -> dict:
-    """Test metrics computed from predictions (the same numbers whatever runtime serves them)."""
+def score(model, X, y, task_spec, kind: str | None = None) -> dict:
+    """Test metrics computed from predictions (the same numbers whatever runtime serves them):
+    the task's, then the data ``kind``'s own (``DataKind.test_metrics``)."""
+    from .data.kinds import get_kind
+
     pred = np.asarray(model.predict(X, verbose=0, batch_size=256))
+    return get_kind(kind).test_metrics(pred, y, task_spec, task_metrics(pred, y, task_spec))
+
+
+def task_metrics(pred, y, task_spec) -> dict:
+    """Accuracy and cross-entropy for categorical targets (per sequence, or per step for token
+    seq2seq, with the whole-sequence accuracy), else the regression errors and R^2."""
     if task_spec.categorical:
-        # Per sequence (classification) or per step (token seq2seq: y is (n, steps)).
         p = np.clip(pred, 1e-7, 1.0)
         picked = np.take_along_axis(p, y[..., None].astype(np.int64), axis=-1)[..., 0]
         hits = pred.argmax(axis=-1) == y
         out = {"accuracy": float(np.mean(hits)), "loss": float(-np.mean(np.log(picked)))}
         if task_spec.kind == "seq2seq":
             out["sequence_accuracy"] = float(np.mean(hits.all(axis=1)))
-            from .data.pairs import END, token_error_rate
-
-            if END in task_spec.classes:  # pairs with an end token: the edit-distance error rate
-                out["token_error_rate"] = token_error_rate(pred, y, list(task_spec.classes))
         return out
-    if task_spec.kind == "forecasting":
-        from .data.forecast import forecast_metrics
-
-        return forecast_metrics(pred, y)
     y2 = y.reshape(len(y), -1)
     err = pred.reshape(len(y), -1) - y2
     ss_res = float(np.sum(err**2))

@@ -197,3 +197,37 @@ def test_no_module_imports_another_modules_private_names(path):
 def test_the_check_finds_a_private_name_but_not_a_private_module():
     assert private_imports("from .data import _check_path\n", "seqsearch.predict") == ["seqsearch.data._check_path"]
     assert private_imports("from ._backend import load_keras\nfrom . import _backend\n", "seqsearch.api") == []
+
+
+# A function longer than this (its docstring not counted) holds several steps: name them.
+MAX_FUNCTION_LINES = 60
+
+
+def long_functions(source: str) -> list[tuple[str, int]]:
+    """(name, lines) of every function in ``source`` longer than MAX_FUNCTION_LINES, from its
+    ``def`` to its last line, less its docstring (nested functions count in their parent too)."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            n = node.end_lineno - node.lineno + 1
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant) \
+                    and isinstance(first.value.value, str):
+                n -= first.end_lineno - first.lineno + 1
+            if n > MAX_FUNCTION_LINES:
+                out.append((node.name, n))
+    return out
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO)))
+def test_no_function_is_over_the_line_limit(path):
+    found = long_functions(path.read_text())
+    assert not found, f"{path.relative_to(REPO)}: " + ", ".join(f"{name} ({n} lines)" for name, n in found) + \
+        f" over {MAX_FUNCTION_LINES}: split the steps into functions of their own"
+
+
+def test_the_function_check_counts_without_the_docstring():
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES - 1))
+    doc = '    """One\n    two\n    three."""\n'
+    assert long_functions(f"def f():\n{doc}{body}") == []  # 60 lines of code
+    assert long_functions(f"def f():\n{doc}{body}    x = 0\n") == [("f", MAX_FUNCTION_LINES + 1)]

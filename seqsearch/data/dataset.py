@@ -61,17 +61,15 @@ class Dataset:
     fillna: str | None = None  # how missing values were filled (--fillna), None: there were none allowed
     masked: bool = False  # variable-length: the last channel of X marks observed steps (1) and padding (0)
     n_filled: int = 0  # values filled (or, with drop, sequences dropped)
-    # How a forecasting table was cut into windows (lookback, horizon, season, columns); None
-    # for datasets whose sequences are given as they are.
-    framing: dict | None = None
-    # Text tables: the TextVectorization vocabulary fitted on the training texts, what was
-    # done (column, sequence length, ...), and the raw test texts (the export's parity sample).
+    # The data kind (``seqsearch.data.kinds``: sequences, text, pairs, forecast) and its own
+    # record: how a forecasting table was cut into windows, a text column's tokenisation, how
+    # each side of seq2seq pairs was tokenised. What the pipeline does with it is the kind's.
+    kind: str = "sequences"
+    about: dict | None = None
+    # Token inputs (text, pairs): the vocabulary fitted on the training split (token id ->
+    # token) and the raw test strings (the string model's parity sample).
     vocabulary: list | None = None
-    text: dict | None = None
     test_texts: np.ndarray | None = None
-    # Seq2seq pairs: how each side was tokenised and the lengths (the source vocabulary is
-    # ``vocabulary``, the target's is ``task_spec.classes``).
-    pairs: dict | None = None
 
     def data_spec(self, X: np.ndarray | None = None) -> DataSpec:
         """Input statistics of ``X`` (default: the training split) for the model's scaling layer.
@@ -205,13 +203,10 @@ class Dataset:
         if self.task_spec.kind == "classification":
             counts = np.bincount(self.y_train, minlength=len(self.task_spec.classes))
             d["classes"] = {c: int(n) for c, n in zip(self.task_spec.classes, counts)}
-        if self.text:
-            d["text"] = dict(self.text)
-        if self.pairs:
-            d["pairs"] = dict(self.pairs)
-        if self.framing:
-            d.update({k: self.framing[k] for k in ("lookback", "horizon", "season", "series")})
-            d["targets"] = list(self.task_spec.target_names)
+        from .kinds import get_kind
+
+        d["kind"] = self.kind
+        d.update(get_kind(self.kind).describe(self))
         if self.task_spec.kind == "seq2seq":
             d["output_steps"] = self.task_spec.output_steps
             d["vocabulary"] = len(self.task_spec.classes) if self.task_spec.classes else 0

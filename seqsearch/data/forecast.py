@@ -111,23 +111,7 @@ def _read(path, *, target, id_col, time_col, feature_order=None):
     time_c = pick_column(cols, time_col, TIME_CANDIDATES, "--time-col", "time")
     id_c = pick_column([c for c in cols if c != time_c], id_col, ID_CANDIDATES, "--id-col", "series id", required=False)
     rest = [c for c in cols if c not in (time_c, id_c)]
-    if target:
-        targets = [t.strip() for t in target.split(",") if t.strip()]
-        for t in targets:
-            if t not in rest:
-                raise DataError(f"--target {t!r} is not a column of the file; columns: {', '.join(map(str, cols))}")
-    else:
-        found = pick_column(rest, None, TARGET_CANDIDATES, "--target", "target", required=False)
-        numeric = [c for c in rest if _is_numeric(df[c])]
-        if found is not None:
-            targets = [found]
-        elif len(numeric) == 1:
-            targets = numeric
-        else:
-            raise DataError(
-                f"cannot tell which column to forecast (looked for {', '.join(TARGET_CANDIDATES)}); pass --target "
-                f"(comma-separated for several). Columns: {', '.join(map(str, cols))}"
-            )
+    targets = _targets(df, cols, rest, target)
     covariates = [c for c in rest if c not in targets]
     features = targets + covariates
     if feature_order is not None:
@@ -136,17 +120,7 @@ def _read(path, *, target, id_col, time_col, feature_order=None):
             raise DataError(f"{path.name} lacks the model's column(s) {', '.join(map(str, missing))}; "
                             f"columns: {', '.join(map(str, cols))}")
         features = list(feature_order)
-    for c in features:
-        if not _is_numeric(df[c]):
-            import pandas as pd
-
-            sample = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()].iloc[:1].tolist()
-            role = "target" if c in targets else "covariate"
-            hint = f"; if it names the series, pass --id-col {c}" if id_c is None and role == "covariate" else ""
-            raise DataError(
-                f"{role} column {c!r} is not numeric" + (f" (e.g. {sample[0]!r})" if sample else "")
-                + hint + "; convert it, or drop the column if it is not a covariate"
-            )
+    _check_numeric(df, features, targets, id_c)
     if df[time_c].isna().any():
         raise DataError(f"time column {time_c!r} has {int(df[time_c].isna().sum())} empty value(s); every row needs a time")
     keys, stamps = _parse_times(df[time_c], time_c)
@@ -171,6 +145,42 @@ def _read(path, *, target, id_col, time_col, feature_order=None):
         series.append((str(plain(sid)), g))
     spacing = float(np.median(np.concatenate(steps))) if steps and stamps is not None else None
     return series, targets, features, id_c, time_c, spacing
+
+
+def _targets(df, cols, rest, target) -> list:
+    """The columns to forecast: ``--target`` (comma-separated), else the target candidate, else
+    the one numeric column."""
+    if target:
+        targets = [t.strip() for t in target.split(",") if t.strip()]
+        for t in targets:
+            if t not in rest:
+                raise DataError(f"--target {t!r} is not a column of the file; columns: {', '.join(map(str, cols))}")
+        return targets
+    found = pick_column(rest, None, TARGET_CANDIDATES, "--target", "target", required=False)
+    numeric = [c for c in rest if _is_numeric(df[c])]
+    if found is not None:
+        return [found]
+    if len(numeric) == 1:
+        return numeric
+    raise DataError(
+        f"cannot tell which column to forecast (looked for {', '.join(TARGET_CANDIDATES)}); pass --target "
+        f"(comma-separated for several). Columns: {', '.join(map(str, cols))}"
+    )
+
+
+def _check_numeric(df, features, targets, id_c) -> None:
+    """Every target and covariate column numeric, or one line naming it."""
+    for c in features:
+        if not _is_numeric(df[c]):
+            import pandas as pd
+
+            sample = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()].iloc[:1].tolist()
+            role = "target" if c in targets else "covariate"
+            hint = f"; if it names the series, pass --id-col {c}" if id_c is None and role == "covariate" else ""
+            raise DataError(
+                f"{role} column {c!r} is not numeric" + (f" (e.g. {sample[0]!r})" if sample else "")
+                + hint + "; convert it, or drop the column if it is not a covariate"
+            )
 
 
 def _is_numeric(col):
@@ -222,6 +232,30 @@ def load_forecast(path, *, lookback=None, horizon, season=None, target=None, id_
     if lookback < 1:
         raise DataError(f"--lookback must be at least 1, got {lookback}")
     n_t = len(targets)
+    arrays, filled = _split_windows(series, features, n_t, lookback, horizon, test_size, val_size, fillna,
+                                    time_c, id_c)
+    (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = arrays["train"], arrays["val"], arrays["test"]
+    m_used = m if m <= lookback else 1  # the baseline reads the season from the window
+    task_spec = TaskSpec(kind="forecasting", n_outputs=n_t, output_steps=horizon, target_names=list(map(str, targets)),
+                         season=m_used)
+    ds = Dataset(
+        name=archive_name(path), source=str(path.resolve()), X_train=X_tr, y_train=y_tr, X_val=X_va, y_val=y_va,
+        X_test=X_te, y_test=y_te, task_spec=task_spec, feature_names=[str(f) for f in features],
+        fillna=fillna if filled else None, n_filled=filled,
+    )
+    ds.kind, ds.about = "forecast", {
+        "kind": "forecast", "lookback": int(lookback), "horizon": int(horizon), "season": int(m_used),
+        "season_found": int(m), "targets": [str(t) for t in targets], "id_col": id_c, "time_col": time_c,
+        "series": len(series), "spacing_seconds": spacing,
+    }
+    ds.task_spec = ds.task_spec_for(y_tr, X_tr)
+    return ds
+
+
+def _split_windows(series, features, n_t, lookback, horizon, test_size, val_size, fillna, time_c, id_c):
+    """Each series split by time (the last ``test_size`` of its rows for test, then
+    ``val_size`` of the rest for validation, each at least a horizon) and cut into windows:
+    ({split: (X, y)}, how many values were filled)."""
     parts = {"train": [], "val": [], "test": []}
     filled = 0
     shortest = min(len(g) for _, g in series)
@@ -254,22 +288,7 @@ def load_forecast(path, *, lookback=None, horizon, season=None, target=None, id_
         if len(X) == 0:
             raise DataError(f"no {split} window is left after dropping the windows with missing values; "
                             "use --fillna interpolate or ffill instead of drop")
-    (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = arrays["train"], arrays["val"], arrays["test"]
-    m_used = m if m <= lookback else 1  # the baseline reads the season from the window
-    task_spec = TaskSpec(kind="forecasting", n_outputs=n_t, output_steps=horizon, target_names=list(map(str, targets)),
-                         season=m_used)
-    ds = Dataset(
-        name=archive_name(path), source=str(path.resolve()), X_train=X_tr, y_train=y_tr, X_val=X_va, y_val=y_va,
-        X_test=X_te, y_test=y_te, task_spec=task_spec, feature_names=[str(f) for f in features],
-        fillna=fillna if filled else None, n_filled=filled,
-    )
-    ds.framing = {
-        "kind": "forecast", "lookback": int(lookback), "horizon": int(horizon), "season": int(m_used),
-        "season_found": int(m), "targets": [str(t) for t in targets], "id_col": id_c, "time_col": time_c,
-        "series": len(series), "spacing_seconds": spacing,
-    }
-    ds.task_spec = ds.task_spec_for(y_tr, X_tr)
-    return ds
+    return arrays, filled
 
 
 def forecast_inputs(path, framing: dict, feature_names, fillna=None):

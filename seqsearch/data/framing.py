@@ -249,51 +249,56 @@ def _frame_task(raw: RawArrays, *, name, source, task, seed, test_size, val_size
     task = _infer_task(y, task)
     rng = np.random.default_rng(seed)
     if task == "classification":
-        if y.ndim != 1:
-            raise DataError(f"classification needs one label per sequence; y has shape {y.shape}")
-        y_str = _as_label_strings(y)
-        labels = _sort_key(np.unique(y_str).tolist())
-        if len(labels) < 2:
-            raise DataError(
-                f"the training data has only one class ({labels[0]!r}); classification needs at least two"
-            )
-        if len(labels) > MAX_CLASSES:
-            raise DataError(
-                f"the target has {len(labels)} distinct values, too many for classes; "
-                "pass --task regression if it is a quantity"
-            )
-        lookup = {lab: i for i, lab in enumerate(labels)}
-
-        def encode(strs, split):
-            unknown = sorted(set(strs.tolist()) - set(lookup))
-            if unknown:
-                raise DataError(
-                    f"the {split} split has label(s) {unknown[:5]} that the training split lacks; "
-                    "every class must appear in training"
-                )
-            return np.array([lookup[s] for s in strs], dtype=np.int32)
-
-        y = encode(y_str, "training")
-        parts = {k: (Xs, encode(_as_label_strings(ys), k)) for k, (Xs, ys) in parts.items()}
-        task_spec = TaskSpec(kind="classification", n_outputs=len(labels), classes=labels)
+        y, parts, task_spec = _classes(y, parts)
     else:
-        if y.dtype.kind not in "iuf":
-            raise DataError(f"regression needs numeric targets; y has dtype {y.dtype}")
-        y = y.astype(np.float32)
-        for k, (Xs, ys) in list(parts.items()):
-            parts[k] = (Xs, ys.astype(np.float32))
-        for arr, nm in [(y, "y")] + [(ys, f"y_{k}") for k, (_, ys) in parts.items()]:
-            if not np.all(np.isfinite(arr)):
-                raise DataError(f"{nm} has {int((~np.isfinite(arr)).sum())} NaN or infinite target(s); drop those sequences")
-        n_out = 1 if y.ndim == 1 else y.shape[1]
-        task_spec = TaskSpec(
-            kind="regression",
-            n_outputs=n_out,
-            target_names=list(raw.target_names) or [f"y{i}" for i in range(n_out)],
-        )
-
+        y, parts, task_spec = _regression_targets(y, parts, raw.target_names)
     return _split(raw, X, y, parts, task_spec, name, source, rng, test_size, val_size,
                   stratify=task == "classification")
+
+
+def _classes(y, parts):
+    """Labels encoded as class indices (classes sorted, from the training split: every class of
+    another split must appear in it): (y, parts, task spec)."""
+    if y.ndim != 1:
+        raise DataError(f"classification needs one label per sequence; y has shape {y.shape}")
+    y_str = _as_label_strings(y)
+    labels = _sort_key(np.unique(y_str).tolist())
+    if len(labels) < 2:
+        raise DataError(
+            f"the training data has only one class ({labels[0]!r}); classification needs at least two"
+        )
+    if len(labels) > MAX_CLASSES:
+        raise DataError(
+            f"the target has {len(labels)} distinct values, too many for classes; "
+            "pass --task regression if it is a quantity"
+        )
+    lookup = {lab: i for i, lab in enumerate(labels)}
+
+    def encode(strs, split):
+        unknown = sorted(set(strs.tolist()) - set(lookup))
+        if unknown:
+            raise DataError(
+                f"the {split} split has label(s) {unknown[:5]} that the training split lacks; "
+                "every class must appear in training"
+            )
+        return np.array([lookup[s] for s in strs], dtype=np.int32)
+
+    parts = {k: (Xs, encode(_as_label_strings(ys), k)) for k, (Xs, ys) in parts.items()}
+    return encode(y_str, "training"), parts, TaskSpec(kind="classification", n_outputs=len(labels), classes=labels)
+
+
+def _regression_targets(y, parts, target_names):
+    """Numeric, finite targets as float32: (y, parts, task spec)."""
+    if y.dtype.kind not in "iuf":
+        raise DataError(f"regression needs numeric targets; y has dtype {y.dtype}")
+    y = y.astype(np.float32)
+    parts = {k: (Xs, ys.astype(np.float32)) for k, (Xs, ys) in parts.items()}
+    for arr, nm in [(y, "y")] + [(ys, f"y_{k}") for k, (_, ys) in parts.items()]:
+        if not np.all(np.isfinite(arr)):
+            raise DataError(f"{nm} has {int((~np.isfinite(arr)).sum())} NaN or infinite target(s); drop those sequences")
+    n_out = 1 if y.ndim == 1 else y.shape[1]
+    return y, parts, TaskSpec(kind="regression", n_outputs=n_out,
+                              target_names=list(target_names) or [f"y{i}" for i in range(n_out)])
 
 
 def _take(X, idx=None):

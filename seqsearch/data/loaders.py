@@ -10,8 +10,7 @@ import numpy as np
 from ..errors import DataError
 from .arrays import fill_missing, masked_array, repad, with_lengths
 from .dataset import Dataset, RawArrays
-from .framing import frame_task
-from .tables import (FILLNA, ID_CANDIDATES, SPLIT_COLUMN, TARGET_CANDIDATES, TIME_CANDIDATES, archive_name, first_line,
+from .tables import (FILLNA, ID_CANDIDATES, SPLIT_COLUMN, TARGET_CANDIDATES, TIME_CANDIDATES, first_line,
                      pick_column, plain, read_table)
 from .npzfile import load_npz, npz_array
 from .tsfile import load_ts, read_ts
@@ -80,23 +79,7 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, requir
     split_c = SPLIT_COLUMN if SPLIT_COLUMN in cols and SPLIT_COLUMN not in (id_c, time_c, target_c) else None
     features = [c for c in cols if c not in (id_c, time_c, target_c, split_c)]
     static = list(static_cols or [])
-    for c in static:
-        if c not in features:
-            raise DataError(
-                f"--static-cols {c!r} is not a feature column of {path.name}; feature columns: {', '.join(map(str, features))}"
-            )
-    if static:
-        features = [c for c in features if c not in static] + static
-    if feature_order is not None and any(c in cols for c in feature_order):
-        # Matched by name when the model's features are columns here (a model trained on an
-        # .npz has no column names: then the file's own order is used).
-        missing = [c for c in feature_order if c not in cols]
-        if missing:
-            raise DataError(
-                f"{path.name} lacks the model's feature column(s) {', '.join(map(str, missing))}; "
-                f"columns: {', '.join(map(str, cols))}"
-            )
-        features = list(feature_order)
+    features = _feature_columns(path, cols, features, static, feature_order)
     _check_features(df, path, features, id_c, time_c, fillna)
     if static:
         varying = df.groupby(id_c)[static].nunique(dropna=False).gt(1)
@@ -121,21 +104,49 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, requir
     y = groups[target_c].first().to_numpy()
     raw = RawArrays(X=X, y=y, feature_names=[str(f) for f in features], target_names=[str(target_c)], ids=ids,
                     n_static=len(static), masked=masked)
-    if split_c is not None:
-        split = groups[split_c].first().astype(str).str.lower().to_numpy()
-        unknown = sorted(set(split) - {"train", "val", "test"})
-        if unknown:
-            raise DataError(f"column 'split' has value(s) {unknown}; use train, val or test")
-        if "test" in split:
-            tr = split == "train"
-            raw = RawArrays(
-                X=X[tr], y=y[tr], X_test=X[split == "test"], y_test=y[split == "test"],
-                feature_names=raw.feature_names, target_names=raw.target_names, n_static=len(static),
-                masked=masked,
+    if split_c is None:
+        return raw
+    return _given_splits(raw, groups[split_c].first().astype(str).str.lower().to_numpy())
+
+
+def _feature_columns(path, cols, features, static, feature_order) -> list:
+    """The feature columns in the order the model takes them: the static ones last; a trained
+    model's own order (``feature_order``) when its features are columns here."""
+    for c in static:
+        if c not in features:
+            raise DataError(
+                f"--static-cols {c!r} is not a feature column of {path.name}; feature columns: {', '.join(map(str, features))}"
             )
-            if "val" in split:
-                raw.X_val, raw.y_val = X[split == "val"], y[split == "val"]
-    return raw
+    if static:
+        features = [c for c in features if c not in static] + static
+    if feature_order is not None and any(c in cols for c in feature_order):
+        # Matched by name when the model's features are columns here (a model trained on an
+        # .npz has no column names: then the file's own order is used).
+        missing = [c for c in feature_order if c not in cols]
+        if missing:
+            raise DataError(
+                f"{path.name} lacks the model's feature column(s) {', '.join(map(str, missing))}; "
+                f"columns: {', '.join(map(str, cols))}"
+            )
+        features = list(feature_order)
+    return features
+
+
+def _given_splits(raw: RawArrays, split) -> RawArrays:
+    """The splits a ``split`` column fixes (train/val/test per sequence; without a test value,
+    the splits are drawn later as usual)."""
+    unknown = sorted(set(split) - {"train", "val", "test"})
+    if unknown:
+        raise DataError(f"column 'split' has value(s) {unknown}; use train, val or test")
+    if "test" not in split:
+        return raw
+    X, y, tr = raw.X, raw.y, split == "train"
+    out = RawArrays(X=X[tr], y=y[tr], X_test=X[split == "test"], y_test=y[split == "test"],
+                    feature_names=raw.feature_names, target_names=raw.target_names, n_static=raw.n_static,
+                    masked=raw.masked)
+    if "val" in split:
+        out.X_val, out.y_val = X[split == "val"], y[split == "val"]
+    return out
 
 
 def load_inputs(path, *, id_col=None, time_col=None, target=None, feature_names=None, fillna=None,
@@ -207,15 +218,19 @@ LOADERS = {".npz": load_npz, ".csv": load_csv_long, ".parquet": load_csv_long, "
 
 
 def check_path(path) -> Path:
+    """``path`` as a data file some data kind reads (its extension), or a one-line error."""
+    from .kinds import extensions
+
     p = Path(path).expanduser()
+    supported = extensions()
     if not p.exists():
         raise DataError(f"dataset {str(path)!r} does not exist; check the path")
     if p.is_dir():
-        raise DataError(f"dataset {str(path)!r} is a directory; pass a data file ({', '.join(LOADERS)})")
+        raise DataError(f"dataset {str(path)!r} is a directory; pass a data file ({', '.join(supported)})")
     ext = p.suffix.lower()
-    if ext not in LOADERS:
+    if ext not in supported:
         raise DataError(
-            f"dataset {p.name!r} has extension {ext or '(none)'!r}; supported: {', '.join(LOADERS)}"
+            f"dataset {p.name!r} has extension {ext or '(none)'!r}; supported: {', '.join(supported)}"
         )
     if p.stat().st_size == 0:
         raise DataError(f"dataset {p.name!r} is an empty file")
@@ -224,45 +239,20 @@ def check_path(path) -> Path:
 
 def load_dataset(
     path, *, task=None, target=None, id_col=None, time_col=None, seed=0, test_size=0.2, val_size=0.2,
-    static_cols=None, fillna=None, text_col=None, tokens=None,
+    static_cols=None, fillna=None, text_col=None, tokens=None, lookback=None, horizon=None, season=None,
 ) -> Dataset:
+    """The dataset in ``path``, read by the first data kind that claims it (``seqsearch.data.kinds``:
+    forecasting windows when ``task`` is forecasting, seq2seq pairs, a text column, else plain
+    sequences)."""
+    from .kinds import Table, kinds_in_order
+
     p = check_path(path)
     ext = p.suffix.lower()
     if tokens and ext not in (".tsv", ".csv", ".parquet"):
         raise DataError(f"--tokens is for tables of source and target sequences (.tsv/.csv), not a {ext} file")
-    if ext == ".tsv":
-        from .pairs import load_pairs
-
-        return load_pairs(p, tokens=tokens, seed=seed, test_size=test_size, val_size=val_size, task=task)
-    if text_col and ext not in (".csv", ".parquet"):
-        raise DataError(f"--text-col names a column of a CSV or Parquet file, not of a {ext} file")
-    if ext in (".csv", ".parquet"):
-        from .text import find_text_column, load_text
-
-        df = read_table(p)
-        from .pairs import is_pairs_table, load_pairs
-
-        if tokens or (is_pairs_table(df.columns) and text_col is None and time_col is None
-                      and not {str(c).lower() for c in df.columns} & set(TIME_CANDIDATES)):
-            return load_pairs(p, tokens=tokens, seed=seed, test_size=test_size, val_size=val_size, task=task)
-        text_c = find_text_column(list(df.columns), text_col)
-        lower = {str(c).lower() for c in df.columns}
-        # A text column and no time column (a long sequence table has one): text classification.
-        if text_c is not None and (text_col or not (lower & set(TIME_CANDIDATES)) and time_col is None):
-            if static_cols or id_col or time_col:
-                raise DataError("--static-cols, --id-col and --time-col are for sequence tables; a text table has "
-                                "one row per text")
-            return load_text(p, df, text_col=text_c, target=target, task=task, seed=seed, test_size=test_size,
-                             val_size=val_size)
-        raw = load_csv_long(p, target=target, id_col=id_col, time_col=time_col, static_cols=static_cols,
-                            fillna=fillna, df=df)
-        return frame_task(raw, name=archive_name(p), source=str(p.resolve()), task=task, seed=seed,
-                          test_size=test_size, val_size=val_size, fillna=fillna)
-    if static_cols and ext not in (".csv", ".parquet"):
-        raise DataError("--static-cols names CSV/Parquet columns; in an .npz file store the static features as 'static'")
-    if ext not in (".csv", ".parquet") and (id_col or time_col):
-        raise DataError(f"--id-col and --time-col name columns of a CSV or Parquet file, not of a {ext} file")
-    raw = LOADERS[ext](p, target=target, id_col=id_col, time_col=time_col, static_cols=static_cols, fillna=fillna)
-    name = archive_name(p)
-    return frame_task(raw, name=name, source=str(p.resolve()), task=task, seed=seed,
-                      test_size=test_size, val_size=val_size, fillna=fillna)
+    options = dict(task=task, target=target, id_col=id_col, time_col=time_col, seed=seed, test_size=test_size,
+                   val_size=val_size, static_cols=static_cols, fillna=fillna, text_col=text_col, tokens=tokens,
+                   lookback=lookback, horizon=horizon, season=season)
+    table = Table(p)
+    kind = next(k for k in kinds_in_order() if k.claims(p, table, options))
+    return kind.load(p, table, options)

@@ -31,74 +31,89 @@ def load_npz(path: Path, *, target=None, **_) -> RawArrays:
         def get(k):
             return npz_array(archive, k, path)
 
-        if {"X_train", "Y_train"} <= keys or {"X", "Y"} <= keys:
-            if "y" in keys or "y_train" in keys:
-                raise DataError(
-                    f"{path.name} holds both y and Y; keep y (one target per sequence) or Y "
-                    "(a target sequence per sequence, seq2seq), not both"
-                )
-            if "X_train" in keys:
-                if not {"X_test", "Y_test"} <= keys:
-                    raise DataError(f"{path.name} has X_train/Y_train but not both X_test and Y_test")
-                raw = RawArrays(X=get("X_train"), y=get("Y_train"), X_test=get("X_test"), y_test=get("Y_test"),
-                                sequence_target=True)
-                if {"X_val", "Y_val"} <= keys:
-                    raw.X_val, raw.y_val = get("X_val"), get("Y_val")
-            else:
-                raw = RawArrays(X=get("X"), y=get("Y"), sequence_target=True)
-        elif {"X_train", "y_train"} <= keys:
-            if not {"X_test", "y_test"} <= keys:
-                raise DataError(
-                    f"{path.name} has X_train/y_train but not both X_test and y_test "
-                    f"(found: {', '.join(sorted(keys))}); add them or store X and y instead"
-                )
-            raw = RawArrays(X=get("X_train"), y=get("y_train"), X_test=get("X_test"), y_test=get("y_test"))
-            if {"X_val", "y_val"} <= keys:
-                raw.X_val, raw.y_val = get("X_val"), get("y_val")
-        elif {"X", "y"} <= keys:
-            raw = RawArrays(X=get("X"), y=get("y"))
-        else:
-            raise DataError(
-                f"{path.name} holds arrays {', '.join(sorted(keys)) or '(none)'}; expected X and y "
-                "(or Y for seq2seq), or X_train, y_train, X_test and y_test"
-            )
+        raw = _splits(path, keys, get)
         if "feature_names" in keys:
             raw.feature_names = [str(v) for v in get("feature_names").tolist()]
         if "classes" in keys:
             name_classes(raw, get("classes"), path)
-        # Variable-length sequences: X right-padded, with each sequence's true length beside it.
-        split_names = (("X", "lengths"),) if raw.X_test is None else (
-            ("X_train", "lengths_train"), ("X_test", "lengths_test"), ("X_val", "lengths_val"))
-        given = [k for _, k in split_names if k in keys]
-        if given:
-            missing = [k for x, k in split_names if x in keys and k not in keys]
-            if missing:
-                raise DataError(f"{path.name} has {given[0]} but not {missing[0]}; give the lengths of every split")
-            for x_key, l_key in split_names:
-                attr = {"X": "X", "X_train": "X", "X_test": "X_test", "X_val": "X_val"}[x_key]
-                if getattr(raw, attr) is not None:
-                    setattr(raw, attr, with_lengths(getattr(raw, attr), get(l_key), x_key, l_key))
-            raw.masked = True
-        elif "lengths" in keys or "lengths_train" in keys:
-            raise DataError(f"{path.name}: with {'X_train/X_test' if raw.X_test is not None else 'X'} the lengths are "
-                            f"{', '.join(k for _, k in split_names)}")
-        # Static (per-sequence) features: `static` beside X, or static_train/static_test(/_val)
-        # beside the explicit splits; frame_task checks them and packs them into X.
-        split_layout = raw.X_test is not None
-        train_key, wrong = ("static_train", "static") if split_layout else ("static", "static_train")
-        if wrong in keys:
-            raise DataError(
-                f"{path.name} has {wrong!r}; with {'X_train/X_test' if split_layout else 'X'} the static "
-                f"features are {train_key!r}" + (", 'static_test' (and 'static_val')" if split_layout else "")
-            )
-        if train_key in keys:
-            raw.static = get(train_key)
-            for split in ("test", "val"):
-                if f"static_{split}" in keys:
-                    setattr(raw, f"static_{split}", get(f"static_{split}"))
-            if "static_names" in keys:
-                raw.static_names = [str(v) for v in get("static_names").tolist()]
+        _lengths(raw, path, keys, get)
+        _static(raw, path, keys, get)
     return raw
+
+
+def _splits(path, keys, get) -> RawArrays:
+    """The arrays of the layout the archive uses: X and y (or Y, target sequences), or the
+    explicit X_train/y_train/X_test/y_test (and _val) splits."""
+    if {"X_train", "Y_train"} <= keys or {"X", "Y"} <= keys:
+        if "y" in keys or "y_train" in keys:
+            raise DataError(
+                f"{path.name} holds both y and Y; keep y (one target per sequence) or Y "
+                "(a target sequence per sequence, seq2seq), not both"
+            )
+        if "X_train" not in keys:
+            return RawArrays(X=get("X"), y=get("Y"), sequence_target=True)
+        if not {"X_test", "Y_test"} <= keys:
+            raise DataError(f"{path.name} has X_train/Y_train but not both X_test and Y_test")
+        raw = RawArrays(X=get("X_train"), y=get("Y_train"), X_test=get("X_test"), y_test=get("Y_test"),
+                        sequence_target=True)
+        if {"X_val", "Y_val"} <= keys:
+            raw.X_val, raw.y_val = get("X_val"), get("Y_val")
+        return raw
+    if {"X_train", "y_train"} <= keys:
+        if not {"X_test", "y_test"} <= keys:
+            raise DataError(
+                f"{path.name} has X_train/y_train but not both X_test and y_test "
+                f"(found: {', '.join(sorted(keys))}); add them or store X and y instead"
+            )
+        raw = RawArrays(X=get("X_train"), y=get("y_train"), X_test=get("X_test"), y_test=get("y_test"))
+        if {"X_val", "y_val"} <= keys:
+            raw.X_val, raw.y_val = get("X_val"), get("y_val")
+        return raw
+    if {"X", "y"} <= keys:
+        return RawArrays(X=get("X"), y=get("y"))
+    raise DataError(
+        f"{path.name} holds arrays {', '.join(sorted(keys)) or '(none)'}; expected X and y "
+        "(or Y for seq2seq), or X_train, y_train, X_test and y_test"
+    )
+
+
+def _lengths(raw, path, keys, get) -> None:
+    """Variable-length sequences: X right-padded, with each sequence's true length beside it
+    (``lengths``, or one per split); the mask channel added."""
+    split_names = (("X", "lengths"),) if raw.X_test is None else (
+        ("X_train", "lengths_train"), ("X_test", "lengths_test"), ("X_val", "lengths_val"))
+    given = [k for _, k in split_names if k in keys]
+    if given:
+        missing = [k for x, k in split_names if x in keys and k not in keys]
+        if missing:
+            raise DataError(f"{path.name} has {given[0]} but not {missing[0]}; give the lengths of every split")
+        for x_key, l_key in split_names:
+            attr = {"X": "X", "X_train": "X", "X_test": "X_test", "X_val": "X_val"}[x_key]
+            if getattr(raw, attr) is not None:
+                setattr(raw, attr, with_lengths(getattr(raw, attr), get(l_key), x_key, l_key))
+        raw.masked = True
+    elif "lengths" in keys or "lengths_train" in keys:
+        raise DataError(f"{path.name}: with {'X_train/X_test' if raw.X_test is not None else 'X'} the lengths are "
+                        f"{', '.join(k for _, k in split_names)}")
+
+
+def _static(raw, path, keys, get) -> None:
+    """Static (per-sequence) features: ``static`` beside X, or static_train/static_test(/_val)
+    beside the explicit splits; frame_task checks them and packs them into X."""
+    split_layout = raw.X_test is not None
+    train_key, wrong = ("static_train", "static") if split_layout else ("static", "static_train")
+    if wrong in keys:
+        raise DataError(
+            f"{path.name} has {wrong!r}; with {'X_train/X_test' if split_layout else 'X'} the static "
+            f"features are {train_key!r}" + (", 'static_test' (and 'static_val')" if split_layout else "")
+        )
+    if train_key in keys:
+        raw.static = get(train_key)
+        for split in ("test", "val"):
+            if f"static_{split}" in keys:
+                setattr(raw, f"static_{split}", get(f"static_{split}"))
+        if "static_names" in keys:
+            raw.static_names = [str(v) for v in get("static_names").tolist()]
 
 
 def name_classes(raw: RawArrays, classes: np.ndarray, path: Path) -> None:

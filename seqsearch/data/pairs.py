@@ -174,7 +174,7 @@ def load_pairs(path: Path, *, tokens=None, seed=0, test_size=0.2, val_size=0.2, 
     )
     ds.vocabulary = src_vocab
     ds.test_texts = np.asarray([str(sources[i]) for i in test])  # the string model's parity sample
-    ds.pairs = {"source_tokens": src_mode, "target_tokens": tgt_mode, "source_length": src_len,
+    ds.kind, ds.about = "pairs", {"source_tokens": src_mode, "target_tokens": tgt_mode, "source_length": src_len,
                 "target_length": tgt_len, "source_vocabulary": len(src_vocab), "target_vocabulary": len(tgt_vocab),
                 "unknown_target_tokens": {k: v for k, v in unknown.items() if k != "train"}}
     return ds

@@ -112,7 +112,7 @@ def load_text(path: Path, df, *, text_col, target=None, task=None, seed=0, test_
     ds.X_train, ds.X_val, ds.X_test = (encode(texts_of(X), vocabulary, length) for X in (ds.X_train, ds.X_val, ds.X_test))
     ds.masked = True
     ds.vocabulary = vocabulary
-    ds.text = {"column": str(text_col), "length": length, "vocabulary_size": len(vocabulary),
+    ds.kind, ds.about = "text", {"column": str(text_col), "length": length, "vocabulary_size": len(vocabulary),
                "truncated": float(np.mean(counts > length))}
     ds.test_texts = test_texts
     return ds

@@ -98,6 +98,28 @@ def read_ts(path: Path) -> TsFile:
             raise DataError(f"{path.name} line {head['dimensions'][1]}: @dimensions must be a whole number") from None
     elif _flag(head, "univariate", path)[0]:
         dims = 1
+    series, labels, lengths = _series(lines, path, has_label, dims)
+    masked = len(lengths) > 1
+    if masked and "equallength" in head and _flag(head, "equallength", path)[0]:
+        short, long_ = min(lengths), max(lengths)
+        raise DataError(
+            f"{path.name} declares @equalLength true but holds series of different lengths ({short} to {long_} "
+            f"timesteps, e.g. lines {lengths[short]} and {lengths[long_]}); fix the header to @equalLength false "
+            "(they are then padded and masked) or the series"
+        )
+    if masked:
+        from .arrays import masked_array
+
+        X = masked_array(series, name=path.name)
+    else:
+        X = np.stack(series)
+    y = _labels(labels, path, has_class, has_target, classes)
+    return TsFile(X=X, y=y, classes=list(classes), regression=has_target, masked=masked)
+
+
+def _series(lines, path, has_label, dims):
+    """The series after @data, one per line (dimensions split by ':', the label last): the
+    (steps, dimensions) arrays, the (label, line number) pairs, and {length: first line}."""
     series, labels, lengths = [], [], {}
     for number, line in lines:
         fields = line.split(":")
@@ -119,21 +141,11 @@ def read_ts(path: Path) -> TsFile:
         series.append(np.stack(values, axis=1))
     if not series:
         raise DataError(f"{path.name} has no series after @data")
-    masked = len(lengths) > 1
-    if masked and "equallength" in head and _flag(head, "equallength", path)[0]:
-        short, long_ = min(lengths), max(lengths)
-        raise DataError(
-            f"{path.name} declares @equalLength true but holds series of different lengths ({short} to {long_} "
-            f"timesteps, e.g. lines {lengths[short]} and {lengths[long_]}); fix the header to @equalLength false "
-            "(they are then padded and masked) or the series"
-        )
-    if masked:
-        from .arrays import masked_array
+    return series, labels, lengths
 
-        X = masked_array(series, name=path.name)
-    else:
-        X = np.stack(series)
-    y = None
+
+def _labels(labels, path, has_class, has_target, classes):
+    """Class labels (each among those the header declares, if it lists them) or numeric targets."""
     if has_class:
         y = np.array([lab for lab, _ in labels])
         if classes:
@@ -142,13 +154,14 @@ def read_ts(path: Path) -> TsFile:
             if odd:
                 raise DataError(f"{path.name} line {odd[1]}: class {odd[0]!r} is not among those @classLabel "
                                 f"declares ({', '.join(classes)})")
-    elif has_target:
+        return y
+    if has_target:
         try:
-            y = np.array([float(lab) for lab, _ in labels], dtype=np.float64)
+            return np.array([float(lab) for lab, _ in labels], dtype=np.float64)
         except ValueError:
             lab, n = next((lab, n) for lab, n in labels if not _is_float(lab))
             raise DataError(f"{path.name} line {n}: target {lab!r} is not a number (@targetLabel true)") from None
-    return TsFile(X=X, y=y, classes=list(classes), regression=has_target, masked=masked)
+    return None
 
 
 def test_file_beside(path: Path) -> Path | None:

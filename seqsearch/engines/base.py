@@ -55,9 +55,12 @@ def counts_towards_target(record) -> bool:
 class Engine(abc.ABC):
     """What the run, its ``--jobs`` workers, ``status`` and ``export`` ask of a search engine.
     An engine owns the study's storage, sampler and pruner; ``search`` calls ``evaluate(ctx)``
-    once per trial. A new engine is one module with a subclass, named in ``engines.ENGINES``."""
+    once per trial. A new engine is one module ``seqsearch/engines/<name>_engine.py`` with a
+    subclass that has a ``name``: ``engines.ENGINES`` finds it there."""
 
     name: str = ""
+    # Where it comes among --engine's choices (the lowest is the default).
+    order: int = 100
     # --sampler's choices with this engine, the default first.
     samplers: tuple = ()
     # Whether --storage (a database URL for several machines) can hold its state.

@@ -21,6 +21,7 @@ from pathlib import Path
 from ..errors import SeqsearchError
 from .base import RETRY_REASONS, Engine, TrialContext, TrialRecord, process_alive, process_token
 from .heal import heal_json_files
+from .kt_internals import set_project_dir
 
 __all__ = ["KerasTunerEngine", "ORACLES"]
 
@@ -30,6 +31,7 @@ _TUNER_ID = "seqsearch"
 
 class KerasTunerEngine(Engine):
     name = "kerastuner"
+    order = 10
     samplers = ORACLES  # the first is the default
     takes_storage = False  # its state lives in the study folder
 
@@ -94,7 +96,7 @@ class KerasTunerEngine(Engine):
             oracle = kt.oracles.BayesianOptimizationOracle(max_trials=self.trials, num_initial_points=8, **common)
         else:
             oracle = kt.oracles.RandomSearchOracle(max_trials=self.trials, **common)
-        oracle._set_project_dir(str(self.dir), self.study_name)
+        set_project_dir(oracle, str(self.dir), self.study_name)
         project = self.dir / self.study_name
         self.notices += heal_json_files([*sorted(project.glob("trial_*/trial.json")), *sorted(self.attrs_dir.glob("trial_*.json")),
                                          self.dir / "warm_start.json", project / "oracle.json"])
@@ -111,7 +113,7 @@ class KerasTunerEngine(Engine):
         elif any(project.glob("trial_*/trial.json")):
             # oracle.json was damaged (moved aside): the oracle starts a new schedule, knowing
             # the trials, so new trial ids continue after theirs instead of reusing their folders.
-            from keras_tuner.src.engine import trial as trial_module
+            from keras_tuner.engine import trial as trial_module
 
             for fname in sorted(project.glob("trial_*/trial.json")):
                 trial = trial_module.Trial.load(str(fname))
@@ -125,7 +127,7 @@ class KerasTunerEngine(Engine):
     def _replace_damaged_trials(oracle, project: Path):
         """A trial folder whose trial.json was moved aside gets a failed placeholder trial: the
         oracle's state can still name it, and the next trial id does not land on its folder."""
-        from keras_tuner.src.engine import trial as trial_module
+        from keras_tuner.engine import trial as trial_module
 
         for folder in sorted(project.glob("trial_*")):
             if folder.is_dir() and not (folder / "trial.json").exists():
@@ -204,8 +206,7 @@ class KerasTunerEngine(Engine):
     # -- search ------------------------------------------------------------------------------
     def search(self, evaluate, n_trials: int, timeout: float | None = None, target: int | None = None,
                stop=None):
-        from keras_tuner.src.engine import trial as trial_module
-        from search_spaces import KerasTunerHP
+        from keras_tuner.engine import trial as trial_module
 
         started = time.monotonic()
         ran = 0
@@ -222,48 +223,8 @@ class KerasTunerEngine(Engine):
             if trial.status == trial_module.TrialStatus.IDLE:
                 time.sleep(0.2)
                 continue
-            # seqsearch numbers trials in the order they start (MLflow runs, status): a trial the
-            # oracle retries after its worker died keeps its oracle id but gets a new number.
-            existing = self._read_all()
-            number = max((r["number"] for r in existing), default=-1) + 1
-            retry_of = [r["number"] for r in existing if r.get("attrs", {}).get("kerastuner_trial") == trial.trial_id]
-            values = trial.hyperparameters.values
-            warm = None
-            if "tuner/trial_id" not in values:  # a fresh candidate (not a Hyperband promotion)
-                warm = self._pop_warm()
-                if warm is not None:
-                    values.update(warm[1])
-            epochs = int(values.get("tuner/epochs", self.max_epochs))
-            record = {"number": number, "state": "running", "value": None, "spec": {},
-                      "attrs": {"worker": process_token(), "epochs_budget": epochs, "kerastuner_trial": trial.trial_id}}
-            if retry_of:
-                record["attrs"]["retry_of"] = retry_of[-1]
-            if "tuner/trial_id" in values:
-                promoted = [r["number"] for r in existing
-                            if r.get("attrs", {}).get("kerastuner_trial") == values["tuner/trial_id"] and r["state"] == "complete"]
-                if promoted:
-                    record["attrs"]["promoted_from"] = promoted[-1]
-            if warm is not None:
-                record["attrs"]["warm_start"] = warm[0]
-            self._write(number, record)
-
-            def set_attr(key, value, record=record, number=number):
-                record["attrs"][key] = value
-                if ctx.spec:  # drawn by now: kept even if this worker dies mid-trial
-                    record["spec"] = ctx.spec
-                self._write(number, record)
-
-            def find_duplicate(spec, number=number, epochs=epochs):
-                key = json.dumps(spec, sort_keys=True)
-                for r in self.records():
-                    # Hyperband promotes a candidate with a larger epoch budget: not a duplicate.
-                    if (r.number != number and r.state == "complete" and r.attrs.get("epochs_budget") == epochs
-                            and json.dumps(r.spec, sort_keys=True) == key):
-                        return r
-                return None
-
-            ctx = TrialContext(number=number, hp=KerasTunerHP(trial.hyperparameters), report=lambda e, v: None,
-                               set_attr=set_attr, find_duplicate=find_duplicate, max_epochs=epochs)
+            number, record, epochs = self._start_record(trial)
+            ctx = self._context(trial, number, record, epochs)
             try:
                 outcome = evaluate(ctx)
             except KeyboardInterrupt:
@@ -273,23 +234,81 @@ class KerasTunerEngine(Engine):
                 raise
             finally:
                 record["spec"] = ctx.spec or record["spec"]
-            record["state"] = outcome.state
-            record["value"] = outcome.value if math.isfinite(outcome.value) else None
-            if outcome.reason:
-                record["attrs"]["reason"] = outcome.reason
-            self._write(number, record)
-            if outcome.state == "complete":
-                self.oracle.update_trial(trial.trial_id, {"val_loss": float(outcome.value)},
-                                         step=max(outcome.best_epoch, 0))
-                trial.status = trial_module.TrialStatus.COMPLETED
-            else:
-                trial.status = trial_module.TrialStatus.FAILED
-                trial.message = outcome.reason or outcome.state
-            self.oracle.end_trial(trial)
-            # end_trial saves before it drops the trial from the ongoing ones; saved so, a
-            # reload would run the finished trial again. Save once more without it.
-            self.oracle.save()
+            self._end(trial, number, record, outcome)
             ran += 1
+
+    def _start_record(self, trial):
+        """seqsearch's record of a trial the oracle created: numbered in the order trials start
+        (MLflow runs, status; a trial the oracle retries after its worker died keeps its oracle
+        id but gets a new number), with a warm-start spec for a fresh candidate, and what it
+        was promoted from (Hyperband). Returns (number, record, epoch budget)."""
+        existing = self._read_all()
+        number = max((r["number"] for r in existing), default=-1) + 1
+        retry_of = [r["number"] for r in existing if r.get("attrs", {}).get("kerastuner_trial") == trial.trial_id]
+        values = trial.hyperparameters.values
+        warm = None
+        if "tuner/trial_id" not in values:  # a fresh candidate (not a Hyperband promotion)
+            warm = self._pop_warm()
+            if warm is not None:
+                values.update(warm[1])
+        epochs = int(values.get("tuner/epochs", self.max_epochs))
+        record = {"number": number, "state": "running", "value": None, "spec": {},
+                  "attrs": {"worker": process_token(), "epochs_budget": epochs, "kerastuner_trial": trial.trial_id}}
+        if retry_of:
+            record["attrs"]["retry_of"] = retry_of[-1]
+        if "tuner/trial_id" in values:
+            promoted = [r["number"] for r in existing
+                        if r.get("attrs", {}).get("kerastuner_trial") == values["tuner/trial_id"] and r["state"] == "complete"]
+            if promoted:
+                record["attrs"]["promoted_from"] = promoted[-1]
+        if warm is not None:
+            record["attrs"]["warm_start"] = warm[0]
+        self._write(number, record)
+        return number, record, epochs
+
+    def _context(self, trial, number, record, epochs) -> TrialContext:
+        """What ``evaluate`` gets for a KerasTuner trial: its hyperparameters and its record."""
+        from search_spaces import KerasTunerHP
+
+        def set_attr(key, value):
+            record["attrs"][key] = value
+            if ctx.spec:  # drawn by now: kept even if this worker dies mid-trial
+                record["spec"] = ctx.spec
+            self._write(number, record)
+
+        def find_duplicate(spec):
+            key = json.dumps(spec, sort_keys=True)
+            for r in self.records():
+                # Hyperband promotes a candidate with a larger epoch budget: not a duplicate.
+                if (r.number != number and r.state == "complete" and r.attrs.get("epochs_budget") == epochs
+                        and json.dumps(r.spec, sort_keys=True) == key):
+                    return r
+            return None
+
+        ctx = TrialContext(number=number, hp=KerasTunerHP(trial.hyperparameters), report=lambda e, v: None,
+                           set_attr=set_attr, find_duplicate=find_duplicate, max_epochs=epochs)
+        return ctx
+
+    def _end(self, trial, number, record, outcome) -> None:
+        """The outcome on seqsearch's record and handed to the oracle."""
+        from keras_tuner.engine import trial as trial_module
+
+        record["state"] = outcome.state
+        record["value"] = outcome.value if math.isfinite(outcome.value) else None
+        if outcome.reason:
+            record["attrs"]["reason"] = outcome.reason
+        self._write(number, record)
+        if outcome.state == "complete":
+            self.oracle.update_trial(trial.trial_id, {"val_loss": float(outcome.value)},
+                                     step=max(outcome.best_epoch, 0))
+            trial.status = trial_module.TrialStatus.COMPLETED
+        else:
+            trial.status = trial_module.TrialStatus.FAILED
+            trial.message = outcome.reason or outcome.state
+        self.oracle.end_trial(trial)
+        # end_trial saves before it drops the trial from the ongoing ones; saved so, a reload
+        # would run the finished trial again. Save once more without it.
+        self.oracle.save()
 
 
 def _write_atomic(path: Path, text: str):

@@ -28,6 +28,7 @@ _STATE = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING
 
 class OptunaEngine(Engine):
     name = "optuna"
+    order = 0  # the default engine
     samplers = ("tpe", "random", "nsga2")  # the first is the default
 
     def __init__(self, study_name: str, study_path: Path, *, storage: str | None = None, seed: int = 0,
@@ -241,25 +242,15 @@ class OptunaEngine(Engine):
         several workers on one study, each stops starting trials once the finished trials plus
         those running elsewhere reach it. ``stop()``: True when no further trial may start (the
         search's share of --timeout is spent); asked after each trial, so one always runs."""
-        import optuna
-
         def stop_at_target(study, trial):
             if target is not None and self.n_finished() + self.n_running() >= target:
                 study.stop()
             if stop is not None and stop():
                 study.stop()
 
-        def surplus(trial) -> bool:
-            if target is None:
-                return False
-            records = self.records()
-            done = sum(counts_towards_target(r) for r in records)
-            ahead = sum(r.state == "running" and r.number < trial.number for r in records)
-            return done + ahead >= target
-
         def objective(trial):
             trial.set_user_attr("worker", process_token())
-            if surplus(trial):
+            if self._surplus(trial, target):
                 # Lower-numbered trials already fill the target: give this one up, untrained,
                 # and hand a queued spec (warm start, retry) back to the queue.
                 fixed = trial.system_attrs.get("fixed_params")
@@ -268,54 +259,66 @@ class OptunaEngine(Engine):
                 trial.set_user_attr("reason", SURPLUS)
                 self.study.stop()
                 raise TrialFailed(SURPLUS)
-
-            def report(epoch, value):
-                if value is None or not math.isfinite(value) or len(self.objectives) > 1:
-                    return  # Optuna prunes single-objective studies only
-                trial.report(value, epoch)
-                if trial.should_prune():
-                    raise TrialPruned(epoch, f"pruned after epoch {epoch + 1} ({self.pruner_name}: behind the "
-                                             "trials that reached this epoch)")
-
-            def find_duplicate(spec):
-                key = json.dumps(spec, sort_keys=True)
-                for r in self.records():
-                    if r.number != trial.number and r.state == "complete" and json.dumps(r.spec, sort_keys=True) == key:
-                        return r
-                return None
-
-            ctx = TrialContext(
-                number=trial.number,
-                hp=_hp(trial),
-                report=report,
-                set_attr=trial.set_user_attr,
-                find_duplicate=find_duplicate,
-            )
             try:
-                outcome = evaluate(ctx)
+                outcome = evaluate(self._context(trial))
             except KeyboardInterrupt:
                 # Optuna fails the trial on the way out; mark it so a resume retries the spec.
                 trial.set_user_attr("reason", RETRY_REASONS[1])
                 if trial.params:
                     self.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
                 raise
-            if outcome.reason:
-                trial.set_user_attr("reason", outcome.reason)
-            if getattr(outcome, "too_slow", False):
-                # Infeasible: TPE ranks it below every feasible trial, pruned ones included, and
-                # stops proposing candidates like it that cannot finish within the budget.
-                trial.set_constraint(TOO_SLOW_CONSTRAINT, 1.0)
-            if outcome.state == "pruned":
-                raise optuna.TrialPruned(outcome.reason)
-            if outcome.state == "failed":
-                raise TrialFailed(outcome.reason)
-            if len(self.objectives) == 1:
-                return outcome.value
-            measured = {"val_loss": outcome.value, "params": float(outcome.n_params), "latency_ms": outcome.latency_ms}
-            return tuple(measured[o] for o in self.objectives)
+            return self._result(trial, outcome)
 
         self.study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(TrialFailed,),
                             callbacks=[stop_at_target])
+
+    def _surplus(self, trial, target) -> bool:
+        """Whether the trials that count and those running ahead of ``trial`` fill ``target``."""
+        if target is None:
+            return False
+        records = self.records()
+        done = sum(counts_towards_target(r) for r in records)
+        ahead = sum(r.state == "running" and r.number < trial.number for r in records)
+        return done + ahead >= target
+
+    def _context(self, trial) -> TrialContext:
+        """What ``evaluate`` gets for an Optuna trial: its sampler, pruner and records."""
+        def report(epoch, value):
+            if value is None or not math.isfinite(value) or len(self.objectives) > 1:
+                return  # Optuna prunes single-objective studies only
+            trial.report(value, epoch)
+            if trial.should_prune():
+                raise TrialPruned(epoch, f"pruned after epoch {epoch + 1} ({self.pruner_name}: behind the "
+                                         "trials that reached this epoch)")
+
+        def find_duplicate(spec):
+            key = json.dumps(spec, sort_keys=True)
+            for r in self.records():
+                if r.number != trial.number and r.state == "complete" and json.dumps(r.spec, sort_keys=True) == key:
+                    return r
+            return None
+
+        return TrialContext(number=trial.number, hp=_hp(trial), report=report, set_attr=trial.set_user_attr,
+                            find_duplicate=find_duplicate)
+
+    def _result(self, trial, outcome):
+        """An outcome as Optuna takes it: the objective value(s), or a pruned or failed trial."""
+        import optuna
+
+        if outcome.reason:
+            trial.set_user_attr("reason", outcome.reason)
+        if getattr(outcome, "too_slow", False):
+            # Infeasible: TPE ranks it below every feasible trial, pruned ones included, and
+            # stops proposing candidates like it that cannot finish within the budget.
+            trial.set_constraint(TOO_SLOW_CONSTRAINT, 1.0)
+        if outcome.state == "pruned":
+            raise optuna.TrialPruned(outcome.reason)
+        if outcome.state == "failed":
+            raise TrialFailed(outcome.reason)
+        if len(self.objectives) == 1:
+            return outcome.value
+        measured = {"val_loss": outcome.value, "params": float(outcome.n_params), "latency_ms": outcome.latency_ms}
+        return tuple(measured[o] for o in self.objectives)
 
 
 PRUNERS = ("median", "sha", "hyperband", "none")

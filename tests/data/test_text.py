@@ -41,7 +41,7 @@ def test_a_text_table_becomes_masked_token_ids_with_a_training_only_vocabulary(t
     write_texts(tmp_path / "t.csv", extra=only_in_test)
     ds = load_dataset(tmp_path / "t.csv")
     assert ds.task_spec.classes == ["bad", "good"] and ds.test_given and len(ds.X_test) == 10
-    assert ds.masked and ds.X_train.shape[2] == 2 and ds.text["column"] == "text"
+    assert ds.masked and ds.X_train.shape[2] == 2 and ds.about["column"] == "text"
     assert "zebra" not in ds.vocabulary and "great" in ds.vocabulary and ds.vocabulary[:2] == ["", "[UNK]"]
     zebra = ds.X_test[list(ds.test_texts).index("zebra great")]
     assert zebra[:2, 0].tolist() == [1.0, float(ds.vocabulary.index("great"))]  # 1 = unknown word
@@ -63,7 +63,7 @@ def test_the_space_embeds_tokens_and_the_string_model_matches_the_token_model(tm
     for family in ("rnn", "conv", "transformer"):  # conv: no front end, but the embedding width
         core = build_model(space.default_spec(family, {"front.embed_dim": 16}), ds.data_spec(), ds.task_spec)
         assert core.get_layer("token_embedding").output_dim == 16
-        wrapped = text_model(core, ds.vocabulary, ds.text["length"])
+        wrapped = text_model(core, ds.vocabulary, ds.about["length"])
         np.testing.assert_allclose(predict_texts(wrapped, ds.test_texts), core.predict(ds.X_test, verbose=0),
                                    atol=1e-6)
         # An empty text is one padding step, the same in the data and in the string model.

@@ -29,7 +29,7 @@ def write_reversal(path, n=60, seed=0, header=True, extra=()):
 def test_pairs_are_tokenised_per_side_with_an_end_token(tmp_path):
     ds = load_dataset(write_reversal(tmp_path / "rev.tsv"))
     assert ds.task_spec.kind == "seq2seq" and ds.task_spec.classes[:3] == [PAD, END, "<unk>"]
-    assert ds.pairs["source_tokens"] == "words" and ds.pairs["target_tokens"] == "words"
+    assert ds.about["source_tokens"] == "words" and ds.about["target_tokens"] == "words"
     assert ds.vocabulary[:2] == ["<pad>", "<unk>"] and ds.data_spec().vocabulary == ds.vocabulary
     assert ds.X_train.shape[1:] == (5, 1) and ds.y_train.shape[1] == 6  # up to 5 tokens + the end
     end = ds.task_spec.classes.index(END)
@@ -40,7 +40,7 @@ def test_pairs_are_tokenised_per_side_with_an_end_token(tmp_path):
     assert end == 1
     # The same file without a header, as characters: "1 2" is three characters.
     chars = load_dataset(write_reversal(tmp_path / "raw.tsv", header=False), tokens="chars")
-    assert chars.pairs["source_tokens"] == "chars" and " " in chars.vocabulary
+    assert chars.about["source_tokens"] == "chars" and " " in chars.vocabulary
 
 
 @pytest.mark.parametrize("tokens", ["words", "chars"])
@@ -51,7 +51,7 @@ def test_the_string_model_splits_sources_as_the_data_was_split(tmp_path, tokens)
     ds = load_dataset(write_reversal(tmp_path / "rev.tsv", extra=["9 9 zz\t1"]), tokens=tokens)
     space = SearchSpace(["encdec"], data_spec=ds.data_spec(), task_spec=ds.task_spec)
     core = build_model(space.default_spec("encdec", {"front.embed_dim": 16}), ds.data_spec(), ds.task_spec)
-    wrapped = source_model(core, ds.vocabulary, ds.pairs["source_length"], tokens)
+    wrapped = source_model(core, ds.vocabulary, ds.about["source_length"], tokens)
     np.testing.assert_allclose(predict_texts(wrapped, ds.test_texts), core.predict(ds.X_test, verbose=0), atol=1e-6)
 
 
@@ -61,7 +61,7 @@ def test_a_csv_with_source_and_target_columns_is_read_as_pairs(tmp_path):
     pd.DataFrame({"input": ["abc", "de", "fgh", "ij", "klm"] * 4, "output": ["cba", "ed", "hgf", "ji", "mlk"] * 4}).to_csv(
         tmp_path / "p.csv", index=False)
     ds = load_dataset(tmp_path / "p.csv")
-    assert ds.task_spec.kind == "seq2seq" and ds.pairs["source_tokens"] == "chars"
+    assert ds.task_spec.kind == "seq2seq" and ds.about["source_tokens"] == "chars"
 
 
 def test_decode_and_the_token_error_rate_by_hand():
@@ -99,7 +99,7 @@ def test_a_target_token_training_never_saw_is_unknown_and_counted(tmp_path):
     lines = ["source\ttarget\tsplit", *[f"{i}\t{i}\ttrain" for i in range(1, 9)], "x\tnew\ttest"]
     (tmp_path / "p.tsv").write_text("\n".join(lines) + "\n")
     ds = load_dataset(tmp_path / "p.tsv")
-    assert "new" not in ds.task_spec.classes and ds.pairs["unknown_target_tokens"]["test"] == 3  # n, e, w
+    assert "new" not in ds.task_spec.classes and ds.about["unknown_target_tokens"]["test"] == 3  # n, e, w
     unk = ds.task_spec.classes.index("<unk>")
     assert ds.y_test[0].tolist()[:4] == [unk, unk, unk, ds.task_spec.classes.index(END)]
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from seqsearch.errors import SeqsearchError
-from seqsearch.predict import _rows, check_out, predict_file
+from seqsearch.data.kinds import prediction_rows
+from seqsearch.predict import check_out, predict_file
 
 
 def _classifier(folder, timesteps=8, features=2, classes=("down", "flat", "up")):
@@ -63,12 +64,12 @@ def test_rows_follow_the_shape_of_the_outputs():
     ids = ["a", "b"]
     tokens = np.zeros((2, 3, 2), "float32")
     tokens[:, :, 1] = 0.9
-    rows = list(_rows(tokens, ids, {"task": "seq2seq", "classes": ["<pad>", "x"]}))
+    rows = list(prediction_rows(tokens, ids, {"task": "seq2seq", "classes": ["<pad>", "x"]}))
     assert rows[0] == ["id", "step", "prediction", "probability"] and rows[1] == ["a", 0, "x", "0.9"]
     assert len(rows) == 1 + 2 * 3
-    values = list(_rows(np.ones((2, 4, 1), "float32"), ids, {"task": "seq2seq"}))
+    values = list(prediction_rows(np.ones((2, 4, 1), "float32"), ids, {"task": "seq2seq"}))
     assert values[0] == ["id", "step", "y0"] and len(values) == 1 + 2 * 4
-    regression = list(_rows(np.array([[1.5], [2.25]], "float32"), ids, {"task": "regression", "classes": ["z"]}))
+    regression = list(prediction_rows(np.array([[1.5], [2.25]], "float32"), ids, {"task": "regression", "classes": ["z"]}))
     assert regression == [["id", "y0"], ["a", "1.5"], ["b", "2.25"]]
 
 

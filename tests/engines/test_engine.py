@@ -124,3 +124,21 @@ def test_every_engine_answers_the_base_class_and_one_place_picks_it(tmp_path):
     assert engine_in(tmp_path / "kt") == "kerastuner"
     kt = KerasTunerEngine.for_reading("kt", tmp_path / "kt")
     assert kt.records() == [] and kt.best() is None and kt.pareto_front() == []
+
+
+def test_the_kerastuner_oracle_finds_its_project_folder(tmp_path):
+    # The one private KerasTuner call (engines/kt_internals.py): if KerasTuner moves or renames
+    # it, this fails here rather than as a study that writes its oracle somewhere else.
+    import keras_tuner as kt
+
+    from seqsearch.engines.kt_internals import set_project_dir
+
+    hp = kt.HyperParameters()
+    hp.Int("units", 1, 4)
+    oracle = kt.oracles.RandomSearchOracle(objective=kt.Objective("val_loss", "min"), max_trials=1,
+                                           hyperparameters=hp)
+    set_project_dir(oracle, str(tmp_path), "study")
+    oracle.save()
+    assert (tmp_path / "study" / "oracle.json").is_file()
+    with pytest.raises(RuntimeError, match="has no Oracle._set_project_dir"):
+        set_project_dir(object(), str(tmp_path), "study")

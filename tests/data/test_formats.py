@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import make_classification, write_long_csv
+from conftest import REPO, make_classification, write_long_csv
 from seqsearch.data import load_dataset, load_inputs
 from seqsearch.data.arrays import fill_missing
 from seqsearch.data.tsfile import read_ts
@@ -15,9 +15,9 @@ from seqsearch.errors import DataError
 from test_cli import seqsearch
 
 
-DATA = Path(__file__).parent / "data"
-EXAMPLES = Path(__file__).parent.parent / "examples" / "data"
-# Which series of the archive's file tests/data keeps (see tests/data/README.md).
+DATA = REPO / "tests" / "files"
+EXAMPLES = REPO / "examples" / "data"
+# Which series of the archive's file tests/files keeps (see tests/files/README.md).
 KEPT = {("ItalyPowerDemand", "TRAIN"): slice(None), ("ItalyPowerDemand", "TEST"): slice(0, 100),
         ("BasicMotions", "TRAIN"): slice(None, None, 4), ("BasicMotions", "TEST"): slice(None, None, 4)}
 

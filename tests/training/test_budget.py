@@ -17,7 +17,7 @@ from seqsearch.engines.base import TrialRecord
 from seqsearch.errors import TrialPruned
 from seqsearch.training import TrialOutcome
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import REPO as ROOT
 
 
 def _record(number, best_epoch, epoch_seconds, first=None, value=1.0):

@@ -43,7 +43,7 @@ def test_windows_stay_inside_one_series_and_targets_are_split_by_time(tmp_path):
     # 60 rows per series: 12 test rows, 10 validation rows, 38 training rows.
     assert len(ds.X_test) == 2 * (12 - 3 + 1) and len(ds.X_val) == 2 * (10 - 3 + 1)
     assert len(ds.X_train) == 2 * (38 - 6 - 3 + 1)
-    assert ds.framing["season_found"] == 12 and ds.task_spec.season == 1  # season 12 > lookback 6: naive
+    assert ds.about["season_found"] == 12 and ds.task_spec.season == 1  # season 12 > lookback 6: naive
     # Every window's input is 6 consecutive rows of one series, its targets that series' next 3
     # rows, all inside the split's own rows (the covariate names the row: 1000 * series + row).
     for X, y, lo, hi in ((ds.X_train, ds.y_train, 6, 38), (ds.X_val, ds.y_val, 38, 48), (ds.X_test, ds.y_test, 48, 60)):
@@ -57,7 +57,7 @@ def test_windows_stay_inside_one_series_and_targets_are_split_by_time(tmp_path):
 
 def test_season_lookback_defaults_and_the_seasonal_naive_baseline(tmp_path):
     ds = load_forecast(write_series(tmp_path / "s.csv", covariate=False), horizon=4)
-    assert ds.framing["lookback"] == 12 and ds.task_spec.season == 12  # max(2*4, 12)
+    assert ds.about["lookback"] == 12 and ds.task_spec.season == 12  # max(2*4, 12)
     naive = seasonal_naive(ds.X_test, 1, 4, 12)
     # Step h repeats the value one season before it: row r+1+h-12 of the series.
     assert np.allclose(naive[:, :, 0], ds.X_test[:, :4, 0])
