@@ -20,12 +20,15 @@ from .workers import Workers, freeze_heap
 __all__ = ["run", "RunResult"]
 
 
-def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str | None = None, **options) -> RunResult:
+def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str | None = None, callbacks=None,
+        **options) -> RunResult:
     """Search architectures for ``dataset`` and export the best model.
 
     ``options`` are those of :class:`seqsearch.config.RunConfig` (``trials``, ``max_epochs``,
     ``task``, ``study``, ``workdir``, ``seed``, ...). Returns a :class:`RunResult`.
     Raises :class:`seqsearch.errors.SeqsearchError` for input the user must fix.
+    ``callbacks``: Keras callbacks given to every trial's fit (after seqsearch's own); the trials
+    then train in this process (``jobs=1``).
     When Keras is not imported yet, it is imported without its scikit-learn wrappers and
     plotting helpers (``keras.wrappers``, ``keras.visualization``: seconds of start-up a search
     does not use); import keras before calling ``run`` to keep them.
@@ -34,6 +37,11 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     from .progress import Console
 
     config = RunConfig(dataset=str(dataset), **options)
+    if callbacks:
+        if (config.jobs or 1) > 1:
+            raise SeqsearchError(f"callbacks= are Python objects of this process; with jobs={config.jobs} other "
+                                 "processes train trials: pass jobs=1 (or leave jobs out)")
+        config.jobs = 1
     if storage and not get_engine(config.engine).takes_storage:
         raise SeqsearchError(f"--storage is an Optuna storage URL; --engine {config.engine} keeps its state in the "
                              "study folder")
@@ -73,7 +81,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
         workers.release(processes - 1 if remaining > 0 else 0)
         try:
             if remaining > 0:
-                engine.search(make_evaluator(config, ds, space, tracker, engine, console, budget), remaining,
+                engine.search(make_evaluator(config, ds, space, tracker, engine, console, budget, callbacks), remaining,
                               target=config.trials, stop=search_over(budget, engine))
         finally:
             workers.join()

@@ -159,6 +159,7 @@ def main():
 @click.option("--jobs", type=int, help="Trials trained in parallel by this many processes on one machine (same study and storage). Default: with --timeout of 120 s or more, one per CPU core (at most 4; 1 on a GPU machine or with --engine kerastuner); otherwise 1.")
 @click.option("--objectives", default="val_loss", show_default=True, help="Comma-separated objectives to minimise: val_loss, then params and/or latency_ms (a Pareto front).")
 @click.option("--trial-timeout", type=float, help="Seconds one trial may train; a trial over it stops and is recorded as failed.")
+@click.option("--tensorboard", type=click.Path(path_type=str), help="Write TensorBoard logs of every trial under DIR/<study>/trial-NNN (one folder per fold when cross-validated); view with: tensorboard --logdir DIR.")
 @click.option("--max-params", type=int, help="Reject (prune) candidates with more parameters than this, before training.")
 @click.option("--folds", type=int, help="Cross-validate the finalists (trials that complete on the validation split among the 3 best so far; the others end pruned) on K folds of train+validation (every sequence validated once) and rank them by the mean val_loss; the pruner still judges the first fold. Default: 3 when the validation split has fewer than 100 sequences (not forecasting), else 1 (the split alone).")
 @click.option("--ensemble", type=int, help="Export an average of up to N distinct trials, each retrained on train+validation (one model file, every export format). Default: 3 when the validation split has fewer than 100 sequences (too few to pick one model), else 1.")
@@ -225,8 +226,13 @@ def ui(study, workdir, host, port, verbose):
     from .local_store import check_local_store
 
     check_local_store(path)
+    from .local_store import relocate_store
+
+    relocate_store(path, path.name)  # a moved or copied study shows its own files, not the original's
     uri = f"sqlite:///{path / 'mlflow.db'}"
-    click.echo(f"MLflow UI for study {path.name!r}: http://{host}:{port}  (Ctrl+C to stop)")
+    from .local_store import runs_table_link
+
+    click.echo(f"MLflow UI for study {path.name!r}: {runs_table_link(path, host, port)}  (Ctrl+C to stop)")
     sys.stdout.flush()
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--registry-store-uri", uri,
            "--host", host, "--port", str(port)]

@@ -85,6 +85,7 @@ class RunConfig:
     pruner: str | None = None  # default: sha, successive halving from epoch 3 (Optuna only)
     max_params: int | None = None
     trial_timeout: float | None = None
+    tensorboard: str | None = None  # TensorBoard logs of every trial under DIR/<study>/trial-NNN
     jobs: int | None = None  # None: budget.auto_jobs (parallel under a --timeout of 2 minutes or more)
     test_size: float = 0.2
     val_size: float = 0.2
@@ -156,6 +157,10 @@ class RunConfig:
             _positive_int("max_params", self.max_params, 10**12)
         if self.trial_timeout is not None and not (0 < self.trial_timeout <= 10**8):
             raise SeqsearchError(f"--trial-timeout must be a positive number of seconds, got {self.trial_timeout!r}")
+        if self.tensorboard is not None:
+            self.tensorboard = str(self.tensorboard)
+            if Path(self.tensorboard).expanduser().is_file():
+                raise SeqsearchError(f"--tensorboard {self.tensorboard!r} is a file; pass a folder for the logs")
         if self.fillna is not None and self.fillna not in FILLNA:
             raise SeqsearchError(f"--fillna must be one of {', '.join(FILLNA)}, got {self.fillna!r}")
         if self.task is not None and self.task not in TASK_CHOICES:

@@ -48,19 +48,21 @@ def leads_split(number, value, records) -> bool:
     return bool(others) and value < min(others)
 
 
-def make_evaluator(config, ds, space, tracker, engine, console, budget):
-    """The function the engine calls once per trial (``evaluate(ctx) -> TrialOutcome``)."""
-    return Evaluator(config, ds, space, tracker, engine, console, budget)
+def make_evaluator(config, ds, space, tracker, engine, console, budget, callbacks=None):
+    """The function the engine calls once per trial (``evaluate(ctx) -> TrialOutcome``);
+    ``callbacks``: the user's Keras callbacks, given to every fit."""
+    return Evaluator(config, ds, space, tracker, engine, console, budget, callbacks)
 
 
 class Evaluator:
     """One trial, as every engine asks for it: sampled, trained within its share, cross-validated
     if it is a finalist, recorded in the engine and MLflow, and shown."""
 
-    def __init__(self, config, ds, space, tracker, engine, console, budget):
+    def __init__(self, config, ds, space, tracker, engine, console, budget, callbacks=None):
         from .budget import FOLD_SHARE
 
         self.config, self.ds, self.space, self.tracker = config, ds, space, tracker
+        self.callbacks = list(callbacks or [])
         self.engine, self.console, self.budget = engine, console, budget
         self.folds = folds = config.folds_for(ds.task_spec.kind, len(ds.X_val))  # resolved by run(): config.folds
         self.finalists = max(FINALISTS, config.ensemble_size(len(ds.X_val)))
@@ -98,6 +100,21 @@ class Evaluator:
         better = sum(1 for r in self.engine.records()
                      if r.number != number and r.state == "complete" and r.value < value)
         return better < self.finalists
+
+    def fit_callbacks(self, number: int, fold: int) -> list:
+        """The user's callbacks for one fit, and with --tensorboard a TensorBoard writer of its
+        own (``DIR/<study>/trial-NNN``, ``.../fold-K`` for each fold of a cross-validated trial)."""
+        out = list(self.callbacks)
+        if self.config.tensorboard:
+            from pathlib import Path
+
+            import keras
+
+            logs = Path(self.config.tensorboard).expanduser() / self.config.study / f"trial-{number:03d}"
+            if self.folds > 1:
+                logs = logs / f"fold-{fold}"
+            out.append(keras.callbacks.TensorBoard(log_dir=str(logs), write_graph=False, update_freq="epoch"))
+        return out
 
     # -- one trial ----------------------------------------------------------------------------
     def __call__(self, ctx):
@@ -175,11 +192,15 @@ class Evaluator:
             outcome, spec, self.ds, folds, max_epochs=max_epochs, seed=config.seed + ctx.number,
             fold_seed=config.seed, max_params=config.max_params, time_limit=config.trial_timeout,
             deadline=self.deadline, fold_share=self.budget.fold_share(outcome.seconds - outcome.trace_seconds),
-            on_epoch=lambda f, epoch, logs: console.epoch(ctx.number, epoch, max_epochs, logs, summary,
-                                                          fold=(f + 1, folds)),
+            on_epoch=lambda f, epoch, logs: self._fold_epoch(ctx, run_id, f, epoch, max_epochs, logs, summary),
             on_fold=lambda f, o: console.fold(ctx.number, f + 1, folds, o, summary),
-            models=models,
+            models=models, callbacks=lambda f: self.fit_callbacks(ctx.number, f + 1),
         )
+
+    def _fold_epoch(self, ctx, run_id, f, epoch, max_epochs, logs, summary) -> None:
+        """A later fold's epoch (``f`` from 0): logged as that fold's curves, and shown."""
+        self.tracker.log_epoch(run_id, epoch, logs, fold=f + 1)
+        self.console.epoch(ctx.number, epoch, max_epochs, logs, summary, fold=(f + 1, self.folds))
 
     def _first_fold(self, ctx, spec, summary, run_id, max_epochs, models):
         """The trial trained on the validation split within its share of the budget; the
@@ -222,7 +243,7 @@ class Evaluator:
             reach=budget.reach(first),
             predict_val=((lambda v: self.keeps_outputs(ctx.number, v))
                          if self.selecting or self.fold_export else None),
-            models=models if folds > 1 else None,
+            models=models if folds > 1 else None, callbacks=self.fit_callbacks(ctx.number, 1),
         )
 
     def _keep(self, ctx, outcome) -> None:

@@ -39,9 +39,30 @@ class RunResult:
     folds: int = 1  # completed trials were cross-validated on this many folds (val_loss: their mean)
 
     def to_dict(self) -> dict:
-        d = dict(self.__dict__)
+        d = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         d["study_path"], d["model_path"] = str(self.study_path), str(self.model_path)
         return d
+
+    @property
+    def model(self):
+        """The exported model, loaded on first use."""
+        if self.__dict__.get("_model") is None:
+            from .model_file import load_model
+
+            self.__dict__["_model"] = load_model(self.model_path)
+        return self.__dict__["_model"]
+
+    def predict(self, X, **kwargs):
+        """The exported model's predictions for ``X`` (raw sequences, or raw strings for text
+        and pairs)."""
+        import numpy as np
+
+        X = np.asarray(X)
+        if X.dtype.kind in "USO":
+            from .data.text import predict_texts
+
+            return predict_texts(self.model, X)
+        return self.model.predict(X, verbose=0, **kwargs)
 
 
 def leaderboard(engine, key):
@@ -86,6 +107,9 @@ def pareto(config, engine, tracker, console) -> list[dict]:
     writer.writeheader()
     writer.writerows(rows)
     tracker.log_pareto(buf.getvalue(), [row["trial"] for row in rows])
+    from .plots import pareto_figure
+
+    tracker.log_figures({"plots/pareto_front.png": pareto_figure(rows, config.objectives)})
     return rows
 
 
@@ -106,6 +130,7 @@ def finish_run(config, ds, engine, tracker, console, study_path, budget=None) ->
     with study_lock(study_path):  # two processes finishing one study: one retrains, one reuses
         metrics, model = export_and_log(config, ds, tracker, console, members, study_path, epochs,
                                         weights=weights, selection=selection, fold_weights=fold_weights)
+    tracker.tag_ranking([row["trial"] for row in rows], exported_trials(metrics))
     best_dir = study_path / "best"
     _say_test(console, metrics)
     console.echo(f"model: {best_dir / 'model.keras'}")

@@ -10,12 +10,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .data.kinds import kind_of_export
 from .errors import SeqsearchError, one_line
 from .export import atomic_replace, remove_stale_temps
-from .study import library_versions, read_export
+from .manifest import write_manifest
+from .study import read_export
 
-__all__ = ["FORMATS", "export_formats", "check_formats", "check_export_target", "ExportError", "manifest_input"]
+__all__ = ["FORMATS", "export_formats", "check_formats", "check_export_target", "ExportError"]
 
 
 FORMATS = ("keras", "savedmodel", "onnx", "tflite")
@@ -75,7 +75,17 @@ def _predict(model, X):
 def _run_keras(path, X):
     from .model_file import load_model
 
-    return _predict(load_model(path), X)
+    model = load_model(path)
+    io = {"inputs": [_tensor(t.name, t.shape, t.dtype) for t in model.inputs],
+          "outputs": [_tensor(t.name, t.shape, t.dtype) for t in model.outputs], "batch": "any"}
+    return _predict(model, X), io
+
+
+def _tensor(name, shape, dtype) -> dict:
+    """A tensor as the manifest lists it: name, shape (None where any size goes), dtype."""
+    dims = [None if d is None or isinstance(d, str) or (isinstance(d, int) and d < 0) else int(d)
+            for d in (list(shape) if shape is not None else [])]
+    return {"name": str(name), "shape": dims, "dtype": str(getattr(dtype, "name", dtype))}
 
 
 def _write_savedmodel(model, tmp):
@@ -88,7 +98,12 @@ def _run_savedmodel(path, X):
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(path))  # keep a reference: its variables die with it
-    return loaded.serve(X).numpy()
+    signature = loaded.signatures["serving_default"]
+    io = {"signature": "serving_default (or the serve() endpoint)",
+          "inputs": [_tensor(k, v.shape, v.dtype) for k, v in signature.structured_input_signature[1].items()],
+          "outputs": [_tensor(k, v.shape, v.dtype) for k, v in signature.structured_outputs.items()],
+          "batch": "any"}
+    return loaded.serve(X).numpy(), io
 
 
 def _write_onnx(model, tmp):
@@ -116,7 +131,14 @@ def _run_onnx(path, X):
     inputs = session.get_inputs()
     if len(inputs) != 1:
         raise ExportError(f"the ONNX graph asks for {len(inputs)} inputs ({', '.join(i.name for i in inputs)}), not one sequence")
-    return session.run(None, {inputs[0].name: X})[0]
+    import onnx
+
+    opset = next((o.version for o in onnx.load(str(path), load_external_data=False).opset_import
+                  if o.domain in ("", "ai.onnx")), None)
+    io = {"inputs": [_tensor(i.name, i.shape, i.type) for i in inputs],
+          "outputs": [_tensor(o.name, o.shape, o.type) for o in session.get_outputs()],
+          "batch": "any", "opset": opset}
+    return session.run(None, {inputs[0].name: X})[0], io
 
 
 def _write_tflite(model, tmp):
@@ -173,7 +195,10 @@ def _run_tflite(path, X):
             interpreter.set_tensor(inp["index"], x[None])
             interpreter.invoke()
             preds.append(interpreter.get_tensor(out["index"])[0])
-    return np.stack(preds)
+    io = {"inputs": [_tensor(d["name"], d["shape"], np.dtype(d["dtype"])) for d in interpreter.get_input_details()],
+          "outputs": [_tensor(d["name"], d["shape"], np.dtype(d["dtype"])) for d in interpreter.get_output_details()],
+          "batch": 1}
+    return np.stack(preds), io
 
 
 _WRITERS = {"keras": _write_keras, "savedmodel": _write_savedmodel, "onnx": _write_onnx, "tflite": _write_tflite}
@@ -237,14 +262,15 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
         manifest_formats = {}
         for fmt in formats:
             by_tokens = text and fmt in ("onnx", "tflite")
-            diff, path, runtime = _write_checked(fmt, token_model if by_tokens else model, tokens if by_tokens else X,
-                                                 reference, tmp, tolerance, metrics.get("summary"))
-            manifest_formats[fmt] = {"path": path.name, "runtime": runtime, "max_abs_diff": diff}
+            diff, path, runtime, io = _write_checked(fmt, token_model if by_tokens else model,
+                                                     tokens if by_tokens else X, reference, tmp, tolerance,
+                                                     metrics.get("summary"))
+            manifest_formats[fmt] = {"path": path.name, "runtime": runtime, "max_abs_diff": diff, **io}
             if text:
                 manifest_formats[fmt]["input"] = (
                     "token ids and mask (batch, steps, 2) from the TextVectorization vocabulary in vocabulary.json"
                     if by_tokens else "raw strings (batch,)")
-        manifest = _write_manifest(best_dir, tmp, metrics, manifest_formats, len(X), tolerance)
+        manifest = write_manifest(best_dir, tmp, metrics, manifest_formats, len(X), tolerance)
         atomic_replace(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -254,13 +280,15 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
 
 def _write_checked(fmt, model, X, reference, tmp, tolerance, summary):
     """One format written into ``tmp`` and run by its own runtime on ``X``: (the largest
-    difference from the Keras model's ``reference``, its path, the runtime's name)."""
+    difference from the Keras model's ``reference``, its path, the runtime's name, its input
+    and output tensors as the runtime sees them)."""
     import numpy as np
 
     try:
         path = _WRITERS[fmt](model, tmp)
         runtime, run = _RUNNERS[fmt]
-        pred = np.asarray(run(path, X))
+        pred, io = run(path, X)
+        pred = np.asarray(pred)
     except ExportError:
         raise
     except Exception as e:  # noqa: BLE001 - converter errors are long; keep their first line
@@ -275,72 +303,4 @@ def _write_checked(fmt, model, X, reference, tmp, tolerance, summary):
             f"{fmt} export differs from the Keras model by {diff:.2e} (tolerance {tolerance:g}) "
             f"on {len(X)} test sequences; nothing was written"
         )
-    return diff, path, runtime
-
-
-def _write_manifest(best_dir, tmp, metrics, manifest_formats, samples, tolerance) -> dict:
-    """The export's records copied beside the formats, the vocabulary for token-fed runtimes,
-    and ``manifest.json`` (what each file is, how to feed it, its parity)."""
-    for name in ("spec.json", "metrics.json", "data_spec.json", "task_spec.json"):
-        if (best_dir / name).is_file():
-            shutil.copy2(best_dir / name, tmp / name)
-    vocab = json.loads((best_dir / "data_spec.json").read_text()).get("vocabulary", [])
-    if vocab:  # text and seq2seq pairs: the token ids' meaning, for runtimes fed token ids
-        (tmp / "vocabulary.json").write_text(json.dumps(vocab) + "\n")
-    spec = json.loads((best_dir / "spec.json").read_text())
-    manifest = {
-        "study": metrics.get("study"),
-        "task": metrics["task"],
-        "architecture": metrics.get("summary"),
-        "input": manifest_input(metrics, spec),
-        "output": _output_text(metrics),
-        "classes": metrics.get("classes", []),
-        "metrics": {"test": metrics["test"], "val_loss": metrics["val_loss"]},
-        "parity": {"samples": int(samples), "tolerance": tolerance},
-        "formats": manifest_formats,
-        "versions": library_versions(),
-    }
-    manifest["files"] = sorted(p.name for p in tmp.iterdir()) + ["manifest.json"]
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return manifest
-
-
-def manifest_input(metrics, spec) -> dict:
-    """The manifest's "input" entry: the data kind's (raw strings for text and pairs), else the
-    sequence tensor with the scaling the model does inside."""
-    given = kind_of_export(metrics).manifest_input(metrics)
-    if given is not None:
-        return given
-    out = {"name": "sequence", "shape": metrics["input_shape"], "dtype": metrics["input_dtype"], "raw": True,
-           "preprocessing": _preprocessing_text(spec)}
-    if metrics.get("masked"):
-        out["mask_channel"] = ("the last channel: 1 at observed steps, 0 at padding; sequences are right-padded with "
-                               "zeros to the input's steps")
-    return out
-
-
-def _preprocessing_text(spec) -> str:
-    if isinstance(spec, list):  # an ensemble: each member scales its own input
-        texts = list(dict.fromkeys(_preprocessing_text(s) for s in spec))
-        return texts[0] if len(texts) == 1 else "per member of the average: " + "; ".join(texts)
-    scaling = spec.get("train.scaling")
-    return {
-        "global": "per-feature standardisation with the mean and deviation of the rows the model trained on (inside the model)",
-        "per_series": "z-normalisation of each series over time, per feature (inside the model)",
-        "none": "none: the model takes the values as they are",
-    }.get(scaling, str(scaling))
-
-
-def _output_text(metrics) -> str:
-    task, classes = metrics["task"], metrics.get("classes") or []
-    if task == "classification":
-        return f"class probabilities, columns in the order of 'classes' ({len(classes)})"
-    if task == "seq2seq" and classes:
-        return "per-step token probabilities (batch, steps, vocabulary), vocabulary in the order of 'classes'"
-    if task == "seq2seq":
-        return "per-step values (batch, steps, values) in the target's units"
-    if task == "forecasting":
-        f = (metrics.get("dataset") or {}).get("framing") or {}
-        return (f"forecast (batch, {f.get('horizon')} steps, targets {', '.join(f.get('targets', []))}) in the "
-                f"targets' units, from windows of the last {f.get('lookback')} rows (targets first, then covariates)")
-    return "target values in the target's units"
+    return diff, path, runtime, io

@@ -148,3 +148,27 @@ def _build_template(template: Path) -> None:
         made = Path(tmp) / "mlflow.db"
         MlflowClient(tracking_uri=f"sqlite:///{made}").search_experiments()
         os.replace(made, template)
+
+
+def runs_table_link(study_path: Path, host: str, port: int) -> str:
+    """The study's runs table in the MLflow UI: the model-training view (not the GenAI
+    overview), the trials sorted by the leaderboard's metric. Read from the store with sqlite3
+    (no MLflow import); the UI's front page when the study has no experiment yet."""
+    import sqlite3
+    from urllib.parse import quote
+
+    base = f"http://{host}:{port}/"
+    try:
+        con = sqlite3.connect(f"file:{study_path / 'mlflow.db'}?mode=ro", uri=True)
+        try:
+            row = con.execute("SELECT experiment_id FROM experiments WHERE name = ? AND lifecycle_stage = 'active'",
+                              (study_path.name,)).fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        row = None
+    if row is None:
+        return base
+    order = quote("metrics.`ranking_val_loss`")
+    return f"{base}#/experiments/{row[0]}/runs?workflowType=machine_learning&orderByKey={order}&orderByAsc=true"
+

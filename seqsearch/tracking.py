@@ -12,13 +12,17 @@ from pathlib import Path
 from .errors import SeqsearchError, one_line
 from .local_store import local_tracking_uri, quiet_mlflow, relocate_store, start_local_store
 
-__all__ = ["Tracker", "STATE_TO_STATUS"]
+__all__ = ["Tracker", "STATE_TO_STATUS", "RANKING_METRIC", "trial_run_name"]
 
 ROLE = "seqsearch.role"
 TRIAL = "seqsearch.trial"
 STATE = "seqsearch.state"
-# pruned trials show as KILLED in the UI: stopped on purpose, not broken.
-STATE_TO_STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
+# A pruned trial ended as asked (its state says pruned), a failed one did not.
+STATE_TO_STATUS = {"complete": "FINISHED", "pruned": "FINISHED", "failed": "FAILED"}
+# The value the leaderboard ranks trials by (the folds' mean for cross-validated finalists),
+# logged on the completed trials only: sorting the runs by it never puts a pruned trial's
+# single-split loss above a finalist.
+RANKING_METRIC = "ranking_val_loss"
 
 
 def preload():
@@ -125,7 +129,7 @@ class Tracker:
         c = self.client
         run = c.create_run(
             self.experiment_id,
-            run_name=f"trial-{number:03d}",
+            run_name=trial_run_name(number, tags.get("summary", "")),
             tags={
                 "mlflow.parentRunId": self.parent_id,
                 ROLE: "trial",
@@ -137,12 +141,16 @@ class Tracker:
         c.log_batch(run.info.run_id, params=[Param(k, _str(v)) for k, v in spec.items()])
         return run.info.run_id
 
-    def log_epoch(self, run_id: str, epoch: int, logs: dict):
+    def log_epoch(self, run_id: str, epoch: int, logs: dict, fold: int | None = None):
+        """One epoch's metrics; a later fold's (``fold`` 2..K) as ``fold<K>_<metric>``, so each
+        fold has its own curves (fold 1's are the plain names)."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
+        prefix = f"fold{fold}_" if fold and fold > 1 else ""
         # Steps count epochs from 1, as the live view, status and the leaderboard do.
-        self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, epoch + 1) for k, v in logs.items()])
+        self.client.log_batch(run_id, metrics=[Metric(f"{prefix}{k}", float(v), now, epoch + 1)
+                                               for k, v in logs.items()])
 
     def end_trial(self, run_id: str, outcome, extra_tags: dict | None = None):
         from mlflow.entities import Metric, RunTag
@@ -158,6 +166,8 @@ class Tracker:
             # best_val_loss never ranks it above a finalist's fold mean.
             prefix = "best_" if outcome.state == "complete" else "split_best_"
             metrics.update({f"{prefix}{k}": v for k, v in outcome.metrics.items()})
+        if outcome.state == "complete" and outcome.value == outcome.value:
+            metrics[RANKING_METRIC] = outcome.value
         tags = {STATE: outcome.state, **(extra_tags or {})}
         if outcome.reason:
             tags["seqsearch.reason"] = outcome.reason[:5000]
@@ -183,6 +193,23 @@ class Tracker:
                 self.client.set_tag(run.info.run_id, STATE, "failed")
                 self.client.set_tag(run.info.run_id, "seqsearch.reason", reason)
                 self.client.set_terminated(run.info.run_id, status="FAILED")
+
+    def tag_ranking(self, ranked, members):
+        """After the search: each completed trial's place on the leaderboard (``ranked``: trial
+        numbers, best first) as ``seqsearch.rank``, ``seqsearch.winner`` on the best, and
+        ``seqsearch.ensemble_member`` on the trials the export averages (``members``)."""
+        place = {int(n): i + 1 for i, n in enumerate(ranked)}
+        members = {int(n) for n in members}
+        for run in self.trial_runs():
+            trial = int(run.data.tags.get(TRIAL, -1))
+            tags = {"seqsearch.winner": "true" if place.get(trial) == 1 else "false",
+                    "seqsearch.ensemble_member": "true" if trial in members else "false"}
+            if trial in place:
+                tags["seqsearch.rank"] = str(place[trial])
+            if any(run.data.tags.get(k) != v for k, v in tags.items()):
+                from mlflow.entities import RunTag
+
+                self.client.log_batch(run.info.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
     def trial_runs(self):
         return self.client.search_runs([self.experiment_id], f"tags.`{ROLE}` = 'trial'", max_results=50000)
@@ -270,11 +297,28 @@ class Tracker:
             version = mlflow.register_model(model_uri, self.study)
         # models:/<study>@best always names the current best, whatever its version number.
         c.set_registered_model_alias(self.study, "best", str(version.version))
+        self._describe_version(version.version, metrics)
         c.set_tag(self.parent_id, "seqsearch.logged_model_trial", str(metrics["trial"]))
         c.set_tag(self.parent_id, "seqsearch.logged_model_members", ",".join(map(str, exported_trials(metrics))))
         c.set_tag(self.parent_id, "seqsearch.best_model_uri", model_uri)
         c.set_tag(self.parent_id, "seqsearch.best_model_format", "savedmodel" if exported else "keras")
         return model_uri
+
+    def _describe_version(self, version, metrics: dict) -> None:
+        """The registry version says what it is: architecture, test scores, the data it was
+        trained on; tags for the trial(s), the task and each test metric."""
+        from .study import exported_trials
+
+        test = ", ".join(f"{k} {v:.4g}" for k, v in metrics["test"].items())
+        data = metrics.get("dataset") or {}
+        text = (f"{metrics.get('summary', '')}. Test ({data.get('n_test')} sequences): {test}. Trained on "
+                f"{data.get('name')} (fingerprint {data.get('fingerprint')}) for study {self.study!r}.")
+        self.client.update_model_version(self.study, version, description=text)
+        tags = {"seqsearch.trials": ",".join(map(str, exported_trials(metrics))), "seqsearch.task": metrics["task"],
+                "seqsearch.fingerprint": data.get("fingerprint", ""),
+                **{f"test_{k}": f"{v:.6g}" for k, v in metrics["test"].items()}}
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.study, version, key, str(value))
 
     def logged_model_trials(self) -> list[int] | None:
         """The trial(s) whose model (one, or their average) is logged on the parent run; None if
@@ -309,3 +353,9 @@ def keras_builtin_only(model) -> bool:
 def _str(v) -> str:
     s = v if isinstance(v, str) else json.dumps(v)
     return s[:6000]
+
+
+def trial_run_name(number: int, summary: str) -> str:
+    """A trial's MLflow run name: its number and architecture (``#012 lstm 2x64 bi``)."""
+    summary = " ".join(str(summary).split())
+    return f"#{number:03d} {summary[:90]}".rstrip()

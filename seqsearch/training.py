@@ -64,7 +64,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
                   time_limit: float | None = None, latency: bool = False,
                   deadline=None, share: float | None = None, min_epochs: int = 1, extend=None,
                   trace_cap: float | None = None, predict_val=None, reach: float | None = None,
-                  models: TrialModel | None = None) -> TrialOutcome:
+                  models: TrialModel | None = None, callbacks=()) -> TrialOutcome:
     """Train ``spec`` on the training split, validating every epoch; stop on patience.
     ``time_limit``: seconds of training after which the trial stops and is recorded as failed.
     ``deadline``: the search budget's end (``time.perf_counter()`` time, or a function returning
@@ -83,7 +83,8 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
     (``val_predictions``; one prediction pass) and its weights at that epoch (``weights``).
     ``models``: the trial's :class:`~seqsearch.candidate.TrialModel`. The first fold's model is
     kept in it (the caller releases it when the trial ends) and a later fold trains it again
-    instead of building and tracing its own.
+    instead of building and tracing its own. ``callbacks``: the user's Keras callbacks, after
+    seqsearch's own.
 
     Memory stays flat over any number of trials: the model, its traced graphs and the
     gradient functions they registered are all released before this returns (with
@@ -96,7 +97,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
                                      max_params=max_params, time_limit=time_limit, latency=latency,
                                      deadline=deadline, share=share, min_epochs=min_epochs,
                                      extend=extend, trace_cap=trace_cap, predict_val=predict_val, reach=reach,
-                                     models=models)
+                                     models=models, callbacks=callbacks)
     finally:
         if models is None or models.kept is None:
             keras.backend.clear_session()  # the model is unreachable now: one collection frees it
@@ -107,7 +108,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
 def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs: int, seed: int,
                    fold_seed: int = 0, max_params=None, time_limit: float | None = None,
                    deadline=None, on_epoch=None, on_fold=None, fold_share: float | None = None,
-                   models: TrialModel | None = None) -> TrialOutcome:
+                   models: TrialModel | None = None, callbacks=None) -> TrialOutcome:
     """Validate a trial that completed on fold 0 (``first``, the validation split) on the other
     ``folds - 1`` folds of train+validation too (:meth:`Dataset.fold`), each trained from
     scratch the same way (same patience and seed) for at most the first fold's best epoch count
@@ -121,7 +122,8 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
     ``fold_share``: seconds each later fold may train (then it ends, complete, like the first
     fold at the end of its share of the budget).
     ``on_epoch(fold, epoch, logs)`` and ``on_fold(fold, outcome)`` report progress (fold from 0).
-    ``models``: the trial's kept first-fold model, trained again on each fold (``fit_candidate``)."""
+    ``models``: the trial's kept first-fold model, trained again on each fold (``fit_candidate``).
+    ``callbacks(fold)``: the user's Keras callbacks for fold ``fold`` (from 0)."""
     if folds < 2 or first.state != "complete":
         return first
     outcomes = [first]
@@ -141,7 +143,7 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
         hooks = [lambda epoch, logs, f=f: on_epoch(f, epoch, logs)] if on_epoch else []
         o = fit_candidate(spec, dataset.fold(f, folds, fold_seed), max_epochs=cap, seed=seed,
                           max_params=max_params, time_limit=left, deadline=deadline, hooks=hooks,
-                          share=fold_share, min_epochs=1, models=models,
+                          share=fold_share, min_epochs=1, models=models, callbacks=callbacks(f) if callbacks else (),
                           predict_val=(lambda v: True) if first.val_predictions is not None else None)
         if on_fold:
             on_fold(f, o)
@@ -199,7 +201,7 @@ def later_fold_epochs(best_epochs: int) -> int:
 
 def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_limit, latency,
                    deadline=None, share=None, min_epochs=1, extend=None, trace_cap=None,
-                   predict_val=None, reach=None, models=None) -> TrialOutcome:
+                   predict_val=None, reach=None, models=None, callbacks=()) -> TrialOutcome:
     import keras
 
     started = time.perf_counter()
@@ -209,7 +211,7 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
     outcome = TrialOutcome(state="complete")
     try:
         model, fit, X_train, X_val = _candidate(spec, dataset, seed, max_params, models, outcome)
-        callbacks = [
+        user_callbacks, callbacks = callbacks, [
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(spec.get("train.patience", 20))),
             epoch_callback(hooks, history, durations),
         ]
@@ -223,6 +225,7 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
         keep = best_weights_callback() if predict_val is not None else None
         if keep is not None:
             callbacks.append(keep)
+        callbacks += list(user_callbacks)
         fit(X_train, dataset.y_train, validation_data=(X_val, dataset.y_val), epochs=max_epochs,
             batch_size=int(spec["train.batch_size"]), callbacks=callbacks, verbose=0)
         if limit is not None and limit.hit:

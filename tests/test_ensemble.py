@@ -176,6 +176,7 @@ def test_an_average_of_families_saves_loads_and_exports_every_format(tmp_path):
     manifest = export_formats(tmp_path / "best", tmp_path / "export", FORMATS)
     assert all(info["max_abs_diff"] <= 1e-4 for info in manifest["formats"].values())
     assert manifest["architecture"] == metrics["summary"]
+    assert [m["trial"] for m in manifest["ensemble"]] == [0, 1, 2]  # the manifest names the members
 
 
 @pytest.mark.slow

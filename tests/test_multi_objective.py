@@ -39,6 +39,7 @@ def test_pareto_front_is_reported_logged_and_any_member_exports(tmp_path):
     tags = parents[0].data.tags
     assert tags["seqsearch.pareto_front"] == ",".join(str(row["trial"]) for row in front)
     assert "pareto_front.csv" in [a.path for a in c.list_artifacts(parents[0].info.run_id)]
+    assert "plots/pareto_front.png" in [a.path for a in c.list_artifacts(parents[0].info.run_id, "plots")]
     on_front = {int(ch.data.tags["seqsearch.trial"]) for ch in children if ch.data.tags.get("seqsearch.pareto") == "true"}
     assert on_front == {row["trial"] for row in front}
     # Another member of the front exports like the best does.

@@ -151,6 +151,8 @@ class OptunaEngine(Engine):
         )
         if "objectives" not in self.study.user_attrs:
             self.study.set_user_attr("objectives", self.objectives)
+        if self.study.metric_names != list(self.objectives):  # named in optuna-dashboard and trials_dataframe
+            self.study.set_metric_names(list(self.objectives))
         return self
 
     def load(self):

@@ -158,7 +158,7 @@ def test_text_col_on_a_file_without_columns_is_one_line(tmp_path):
 
 
 def test_the_manifest_input_of_a_raw_string_kind_comes_from_the_kind():
-    from seqsearch.formats import manifest_input
+    from seqsearch.manifest import manifest_input
 
     metrics = {"dataset": {"kind": "text", "text": {"vocabulary_size": 50, "length": 12, "column": "text"}},
                "input_shape": [None], "input_dtype": "string"}

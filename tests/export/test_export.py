@@ -1,5 +1,6 @@
 """Export: every format loaded with its own runtime must predict what the Keras model does."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -64,6 +65,19 @@ def test_every_format_matches_keras(case, tmp_path):
     assert on_disk["input"]["shape"] == [None, ds.X_train.shape[1], ds.X_train.shape[2]]
     assert on_disk["classes"] == ds.task_spec.classes and on_disk["task"] == ds.task_spec.kind
     assert {"keras", "tensorflow", "numpy"} <= set(on_disk["versions"])
+    # Each format's tensors as its own runtime sees them, its batch limit, the ONNX opset, and
+    # a hash of every file (the SavedModel's by their path inside it).
+    steps, feats = ds.X_train.shape[1:]
+    for fmt, info in on_disk["formats"].items():
+        assert len(info["inputs"]) == 1 and info["inputs"][0]["name"] and info["outputs"], (fmt, info)
+        assert info["inputs"][0]["shape"][1:] == [steps, feats], (fmt, info["inputs"])
+        assert info["batch"] == (1 if fmt == "tflite" else "any")
+    assert on_disk["formats"]["tflite"]["inputs"][0]["shape"][0] == 1
+    assert on_disk["formats"]["onnx"]["opset"] >= 13
+    export = tmp_path / "export"
+    files = {p.relative_to(export).as_posix() for p in export.rglob("*") if p.is_file() and p.name != "manifest.json"}
+    assert set(on_disk["sha256"]) == files
+    assert on_disk["sha256"]["model.onnx"] == hashlib.sha256((export / "model.onnx").read_bytes()).hexdigest()
 
 
 def test_parity_failure_names_the_format_and_keeps_the_old_export(tmp_path):

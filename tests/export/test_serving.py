@@ -31,6 +31,10 @@ def test_registered_model_alias_best_serves(tmp_path):
     client = MlflowClient(tracking_uri=uri)
     version = client.get_model_version_by_alias("srv", "best")
     assert version.name == "srv"
+    # The version says what it is: architecture, test scores, the data; tags for each.
+    assert "transformer" in version.description and "Test (" in version.description
+    assert "fingerprint" in version.description and version.tags["seqsearch.task"] == "classification"
+    assert version.tags["seqsearch.trials"] == "0" and "test_accuracy" in version.tags
     assert client.get_run(version.run_id).data.tags["seqsearch.best_model_format"] == "savedmodel"
 
     import seqsearch as ss

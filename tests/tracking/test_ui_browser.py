@@ -33,17 +33,28 @@ def test_ui_lists_the_study_runs_and_best_metrics(tmp_path):
                           start_new_session=True)
     try:
         assert wait_http(f"http://127.0.0.1:{port}/health", proc=ui) is not None, "MLflow UI did not start"
-        url = f"http://127.0.0.1:{port}/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}"
-        dom = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=20000", "--dump-dom", url],
-            capture_output=True, text=True, timeout=120,
-        ).stdout
+        printed = ui.stdout.readline()  # the link `seqsearch ui` prints: the study's runs table
+        link = printed.split(": ", 1)[1].split()[0]
+        parent_page = f"http://127.0.0.1:{port}/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}"
+        table, dom = (_dump_dom(u, tmp_path / f"chromium-{i}") for i, u in enumerate((link, parent_page)))
     finally:
         # The UI server starts workers of its own: stop the whole process group.
         os.killpg(ui.pid, signal.SIGTERM)
         ui.wait(timeout=30)
+    assert f"#/experiments/{parent.info.experiment_id}/runs?workflowType=machine_learning" in link
+    assert "ranking_val_loss" in link and "orderByAsc=true" in link
+    # The printed link lands on the runs table (not the GenAI overview), trials named by architecture.
+    assert "#000 " in table and "#001 " in table, table[-3000:]
+    assert "Detect Issues" not in table
     # The parent run's page: its child runs (one per trial) and the best model's test metrics.
-    assert "trial-000" in dom and "trial-001" in dom
+    assert "#000 " in dom and "#001 " in dom
     assert "test_accuracy" in dom and "best_val_loss" in dom
+
+
+def _dump_dom(url, profile):
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={profile}", "--virtual-time-budget=20000", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120,
+    ).stdout
