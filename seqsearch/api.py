@@ -36,15 +36,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     from .budget import Budget
     from .progress import Console
 
-    config = RunConfig(dataset=str(dataset), **options)
-    if callbacks:
-        if (config.jobs or 1) > 1:
-            raise SeqsearchError(f"callbacks= are Python objects of this process; with jobs={config.jobs} other "
-                                 "processes train trials: pass jobs=1 (or leave jobs out)")
-        config.jobs = 1
-    if storage and not get_engine(config.engine).takes_storage:
-        raise SeqsearchError(f"--storage is an Optuna storage URL; --engine {config.engine} keeps its state in the "
-                             "study folder")
+    config = _config(dataset, options, storage, callbacks)
     console = console or Console()
     # --timeout bounds the whole command, from here: start-up, search, retrain, export, logging.
     budget = Budget(config.timeout)
@@ -94,6 +86,20 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     finally:
         gc.unfreeze()
         tracker.close_study(status)
+
+
+def _config(dataset, options, storage, callbacks) -> RunConfig:
+    """The run's options checked; user callbacks keep the trials in this process."""
+    config = RunConfig(dataset=str(dataset), **options)
+    if callbacks:
+        if (config.jobs or 1) > 1:
+            raise SeqsearchError(f"callbacks= are Python objects of this process; with jobs={config.jobs} other "
+                                 "processes train trials: pass jobs=1 (or leave jobs out)")
+        config.jobs = 1
+    if storage and not get_engine(config.engine).takes_storage:
+        raise SeqsearchError(f"--storage is an Optuna storage URL; --engine {config.engine} keeps its state in the "
+                             "study folder")
+    return config
 
 
 def _inputs(config):

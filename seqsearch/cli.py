@@ -114,9 +114,8 @@ class _RunCommand(_GroupedCommand):
                   "lookback", "season", "fillna"]),
         ("Budget and validation", ["max_epochs", "trial_timeout", "max_params", "folds", "ensemble",
                                    "ensemble_selection", "final"]),
-        ("Engine", ["engine", "sampler", "pruner", "objectives", "cudnn_only"]),
-        ("Parallelism", ["jobs", "storage"]),
-        ("Output", ["study", "workdir", "tracking_uri", "as_json", "quiet"]),
+        ("Engine and parallelism", ["engine", "sampler", "pruner", "objectives", "cudnn_only", "jobs", "storage"]),
+        ("Output", ["study", "workdir", "tracking_uri", "tensorboard", "as_json", "quiet"]),
     )
 
 

@@ -25,16 +25,19 @@ def test_load_study_gives_the_leaderboard_models_and_predictions(study):
     board = res.leaderboard
     assert list(board.columns) == ["rank", "trial", "val_loss", "val_accuracy", "best_epoch", "params", "seconds",
                                    "architecture"]
-    assert list(board["rank"]) == [1, 2] and board["val_loss"].is_monotonic_increasing
+    # The LSTM may end pruned (not a finalist): the leaderboard holds the completed trials only.
+    assert len(board) >= 1 and list(board["rank"]) == list(range(1, len(board) + 1))
+    assert board["val_loss"].is_monotonic_increasing
     assert sorted(t["trial"] for t in res.trials) == [0, 1]
     X = np.load(study / "d.npz")["X"][:5]
     best = res.best_model()
     np.testing.assert_allclose(res.predict(X), best.predict(X, verbose=0), atol=1e-6)
     # Each trial on its own, best first: its fold models averaged (no training), kept on disk.
-    first, second = res.get_best_models(2)
+    models = res.get_best_models(2)
+    assert len(models) == min(2, len(board))
     assert (study / "runs" / "d" / f"trial-{board['trial'][0]}" / "model.keras").is_file()
-    assert first.predict(X, verbose=0).shape == second.predict(X, verbose=0).shape == (5, 2)
-    np.testing.assert_allclose(first.predict(X, verbose=0), best.predict(X, verbose=0), atol=1e-5)  # --ensemble 1
+    assert all(m.predict(X, verbose=0).shape == (5, 2) for m in models)
+    np.testing.assert_allclose(models[0].predict(X, verbose=0), best.predict(X, verbose=0), atol=1e-5)  # --ensemble 1
     assert len(res.optuna_study.trials) == 2 and res.optuna_study.metric_names == ["val_loss"]
     with pytest.raises(seqsearch.SeqsearchError, match="n must be a positive integer"):
         res.get_best_models(0)
@@ -47,7 +50,7 @@ def test_load_study_refuses_an_unknown_study_in_one_line(study):
 
 def test_the_run_result_is_the_model(study, tmp_path):
     result = seqsearch.run(study / "d.npz", workdir=str(tmp_path), trials=1, max_epochs=2, folds=1,
-                           families=["rnn"], fixed={"rnn.units": 8, "rnn.layers": 1}, warm_start="none")
+                           families=["rnn"], fixed={"rnn.units": 16, "rnn.layers": 1}, warm_start="none")
     X = np.load(study / "d.npz")["X"][:4]
     assert result.predict(X).shape == (4, 2)
     assert result.model is result.model  # loaded once
@@ -65,7 +68,7 @@ def test_callbacks_reach_every_fit_and_tensorboard_logs_each_trial(study, tmp_pa
             assert "val_loss" in logs
 
     seqsearch.run(study / "d.npz", workdir=str(tmp_path / "runs"), trials=2, max_epochs=2, folds=2, ensemble=1,
-                  families=["rnn"], fixed={"rnn.units": 8, "rnn.layers": 1}, warm_start="none", pruner="none",
+                  families=["rnn"], fixed={"rnn.units": 16, "rnn.layers": 1}, warm_start="none", pruner="none",
                   tensorboard=str(tmp_path / "tb"), callbacks=[Count()])
     assert Count.epochs >= 4  # two trials' first folds, and the finalists' second folds
     logged = sorted(p.relative_to(tmp_path / "tb").parts[:3] for p in (tmp_path / "tb").rglob("events.out.*"))

@@ -102,7 +102,7 @@ def test_the_leaderboard_places_winner_and_members_are_tags_on_the_trial_runs(tm
     assert [tags[n]["seqsearch.winner"] for n in range(4)] == ["false", "false", "true", "false"]
     assert [tags[n]["seqsearch.ensemble_member"] for n in range(4)] == ["true", "false", "true", "false"]
     # Sorted by the ranking metric, the pruned trial's lower split loss does not come first.
-    found = c.search_runs([tracker.experiment_id], order_by=[f"metrics.{RANKING_METRIC} ASC"])
+    found = c.search_runs([tracker.experiment_id], f"tags.`{ROLE}` = 'trial'", order_by=[f"metrics.{RANKING_METRIC} ASC"])
     assert [r.data.tags[TRIAL] for r in found][:2] == ["2", "0"]
     assert c.get_run(runs[3]).info.status == "FAILED"
 
