@@ -55,14 +55,9 @@ class RunResult:
     def predict(self, X, **kwargs):
         """The exported model's predictions for ``X`` (raw sequences, or raw strings for text
         and pairs)."""
-        import numpy as np
+        from .data.text import predict_any
 
-        X = np.asarray(X)
-        if X.dtype.kind in "USO":
-            from .data.text import predict_texts
-
-            return predict_texts(self.model, X)
-        return self.model.predict(X, verbose=0, **kwargs)
+        return predict_any(self.model, X, **kwargs)
 
 
 def leaderboard(engine, key):

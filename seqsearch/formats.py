@@ -64,21 +64,15 @@ def _write_keras(model, tmp):
     return path
 
 
-def _predict(model, X):
-    if X.dtype.kind in "US":
-        from .data.text import predict_texts
-
-        return predict_texts(model, X)
-    return model.predict(X, verbose=0)
-
-
 def _run_keras(path, X):
     from .model_file import load_model
 
     model = load_model(path)
     io = {"inputs": [_tensor(t.name, t.shape, t.dtype) for t in model.inputs],
           "outputs": [_tensor(t.name, t.shape, t.dtype) for t in model.outputs], "batch": "any"}
-    return _predict(model, X), io
+    from .data.text import predict_any
+
+    return predict_any(model, X), io
 
 
 def _tensor(name, shape, dtype) -> dict:
@@ -252,7 +246,9 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
     else:
         X = X.astype("float32")
         model(X[:1])  # a loaded model must be called once before ONNX export
-    reference = np.asarray(_predict(model, X))
+    from .data.text import predict_any
+
+    reference = np.asarray(predict_any(model, X))
     check_export_target(out_dir)  # again: the folder may have changed since the command started
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out_dir.parent)

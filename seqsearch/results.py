@@ -91,11 +91,6 @@ class StudyResults:
     def predict(self, X, **kwargs):
         """The exported best model's predictions for ``X`` (raw sequences, or raw strings for a
         text or pairs study)."""
-        import numpy as np
+        from .data.text import predict_any
 
-        X = np.asarray(X)
-        if X.dtype.kind in "USO":
-            from .data.text import predict_texts
-
-            return predict_texts(self.best_model(), X)
-        return self.best_model().predict(X, verbose=0, **kwargs)
+        return predict_any(self.best_model(), X, **kwargs)

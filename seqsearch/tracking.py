@@ -198,6 +198,8 @@ class Tracker:
         """After the search: each completed trial's place on the leaderboard (``ranked``: trial
         numbers, best first) as ``seqsearch.rank``, ``seqsearch.winner`` on the best, and
         ``seqsearch.ensemble_member`` on the trials the export averages (``members``)."""
+        from mlflow.entities import RunTag
+
         place = {int(n): i + 1 for i, n in enumerate(ranked)}
         members = {int(n) for n in members}
         for run in self.trial_runs():
@@ -207,8 +209,6 @@ class Tracker:
             if trial in place:
                 tags["seqsearch.rank"] = str(place[trial])
             if any(run.data.tags.get(k) != v for k, v in tags.items()):
-                from mlflow.entities import RunTag
-
                 self.client.log_batch(run.info.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
     def trial_runs(self):

@@ -20,7 +20,7 @@ from ..errors import DataError
 from .tables import SPLIT_COLUMN, archive_name, pick_column, read_table
 
 __all__ = ["TEXT_CANDIDATES", "find_text_column", "load_text", "text_inputs", "text_model", "source_model",
-           "predict_texts",
+           "predict_texts", "predict_any",
            "MAX_TOKENS", "MAX_LENGTH"]
 
 TEXT_CANDIDATES = ("text", "sentence", "review", "document", "content", "comment", "message", "body")
@@ -160,6 +160,15 @@ def text_model(token_model, vocabulary, length):
     mask = ops.cast(ops.logical_or(observed, ops.logical_and(first, empty)), "float32")
     stacked = ops.stack([ops.cast(ids, "float32"), mask], axis=-1)
     return keras.Model(texts, token_model(stacked), name="text_model")
+
+
+def predict_any(model, X, **kwargs):
+    """``model.predict`` for raw input as the model takes it: strings (text and pairs models)
+    through ``predict_texts``, sequences as they are."""
+    X = np.asarray(X)
+    if X.dtype.kind in "USO":
+        return predict_texts(model, X)
+    return model.predict(X, verbose=0, **kwargs)
 
 
 def predict_texts(model, texts):
