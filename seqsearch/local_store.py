@@ -57,13 +57,18 @@ def relocate_store(study_path: Path, study: str) -> str | None:
         old = row[0] if row else None
         if not old or old == here or not old.startswith("file://") or not old.endswith("/mlartifacts"):
             return None
-        with con:
-            for table, column in _LOCATION_COLUMNS:
-                if table not in tables or column not in {c[1] for c in con.execute(f"pragma table_info({table})")}:
-                    continue
-                con.execute(f"update {table} set {column} = ? || substr({column}, ?) "
-                            f"where {column} = ? or substr({column}, 1, ?) = ?",
-                            (here, len(old) + 1, old, len(old) + 1, old + "/"))
+        try:
+            with con:
+                for table, column in _LOCATION_COLUMNS:
+                    if table not in tables or column not in {c[1] for c in con.execute(f"pragma table_info({table})")}:
+                        continue
+                    con.execute(f"update {table} set {column} = ? || substr({column}, ?) "
+                                f"where {column} = ? or substr({column}, 1, ?) = ?",
+                                (here, len(old) + 1, old, len(old) + 1, old + "/"))
+        except sqlite3.OperationalError:
+            # A read-only copy (an archive, another user's folder): its results still read from
+            # the journal and best/; only MLflow's artifact links keep naming the old folder.
+            return None
     return old
 
 

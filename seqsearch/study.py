@@ -24,7 +24,7 @@ def library_versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("seqsearch", "keras", "tensorflow", "optuna", "mlflow", "numpy"):
+    for pkg in ("seqsearch", "keras", "tensorflow", "optuna", "mlflow", "numpy", "pandas"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -247,50 +247,43 @@ class Tracker:
             plt.close(fig)
 
     def log_best(self, model, best_dir: Path, metrics: dict, input_example):
-        """Best spec, metrics and test scores on the parent run, and the model as an MLflow model."""
+        """Best spec, metrics and test scores on the parent run; the model as an MLflow
+        LoggedModel the parent run outputs (its params the spec, the test scores its metrics),
+        registered as ``<study>@best``. Returns the model's ``models:/`` URI."""
         from mlflow.entities import Metric
 
+        from .mlflow_model import log_logged_model
+        from .study import exported_trials, library_versions
+
         c = self.client
+        for name in ("spec.json", "metrics.json"):
+            c.log_artifact(self.parent_id, str(best_dir / name), "best")
+        v = library_versions()
+        # Named, not inferred: inference would load the model in a fresh process to guess them.
+        reqs = [f"{p}=={v[p]}" for p in ("keras", "tensorflow", "numpy", "pandas") if p in v]
+        members = ",".join(map(str, exported_trials(metrics)))
+        tags = {"seqsearch.trials": members, "seqsearch.task": metrics["task"],
+                "seqsearch.summary": metrics.get("summary", "")}
+        spec = json.loads((best_dir / "spec.json").read_text())
+        if isinstance(spec, list):  # an ensemble's members, best first
+            spec = {f"member{i}.{k}": v for i, member in enumerate(spec, 1) for k, v in member.items()}
+        classes = metrics.get("classes") if metrics["task"] == "classification" else None
+        model_id, exported = log_logged_model(c, self.experiment_id, self.parent_id, model, input_example,
+                                              classes, reqs, spec, tags)
         now = int(time.time() * 1000)
         flat = {f"test_{k}": v for k, v in metrics["test"].items()}
         flat.update({f"baseline_{k}": v for k, v in (metrics.get("baseline") or {}).items() if k != "method"})
         flat["best_trial"] = metrics["trial"]
         flat["best_val_loss"] = metrics["val_loss"]
-        c.log_batch(self.parent_id, metrics=[Metric(k, float(v), now, 0) for k, v in flat.items()])
-        c.set_tag(self.parent_id, "seqsearch.best_trial", str(metrics["trial"]))
-        c.set_tag(self.parent_id, "seqsearch.best_summary", metrics.get("summary", ""))
-        for name in ("spec.json", "metrics.json"):
-            c.log_artifact(self.parent_id, str(best_dir / name), "best")
-        import mlflow
-        import mlflow.keras
-        from mlflow.models import infer_signature
-
-        mlflow.set_tracking_uri(self.uri)
-        signature = infer_signature(input_example, _outputs(model, input_example))
-        from .study import exported_trials, library_versions
-
-        v = library_versions()
-        # Named, not inferred: inference would load the model in a fresh process to guess them.
-        reqs = [f"{p}=={v[p]}" for p in ("keras", "tensorflow", "numpy") if p in v]
+        # On the parent run, and (model_id) on the LoggedModel: the Models tab shows them.
+        c.log_batch(self.parent_id, metrics=[Metric(k, float(v), now, 0, model_id=model_id) for k, v in flat.items()])
+        model_uri = f"models:/{model_id}"
         import contextlib
         import io
-        import tempfile
 
-        with tempfile.TemporaryDirectory() as tmp:
-            local = Path(tmp) / "best_model"
-            # mlflow.keras (3.17) writes the input example before it creates the model folder
-            # (log_model with an input_example fails): save into a folder made first, then log.
-            local.mkdir()
-            # A model of Keras' own layers only is saved as it is (a fraction of a second) and
-            # loads with Keras alone. One with seqsearch's custom layers (transformer, TLB,
-            # encdec) is saved in exported (SavedModel) form, which MLflow loads with TensorFlow
-            # alone, without those layers registered; tracing it takes ~10 s on a CPU.
-            exported = not keras_builtin_only(model)
-            with contextlib.redirect_stdout(io.StringIO()):  # the export prints its signature
-                mlflow.keras.save_model(model, str(local), signature=signature, input_example=input_example,
-                                        pip_requirements=reqs, save_exported_model=exported)
-            c.log_artifacts(self.parent_id, str(local), "best_model")
-        model_uri = f"runs:/{self.parent_id}/best_model"
+        import mlflow
+
+        mlflow.set_tracking_uri(self.uri)
         # The registry prints "Successfully registered model ..." on stderr; the run's own
         # output already says where the model went.
         with contextlib.redirect_stderr(io.StringIO()):
@@ -298,10 +291,11 @@ class Tracker:
         # models:/<study>@best always names the current best, whatever its version number.
         c.set_registered_model_alias(self.study, "best", str(version.version))
         self._describe_version(version.version, metrics)
-        c.set_tag(self.parent_id, "seqsearch.logged_model_trial", str(metrics["trial"]))
-        c.set_tag(self.parent_id, "seqsearch.logged_model_members", ",".join(map(str, exported_trials(metrics))))
-        c.set_tag(self.parent_id, "seqsearch.best_model_uri", model_uri)
-        c.set_tag(self.parent_id, "seqsearch.best_model_format", "savedmodel" if exported else "keras")
+        for key, value in {"seqsearch.best_trial": metrics["trial"], "seqsearch.best_summary": metrics.get("summary", ""),
+                           "seqsearch.logged_model_trial": metrics["trial"], "seqsearch.logged_model_members": members,
+                           "seqsearch.best_model_uri": model_uri,
+                           "seqsearch.best_model_format": "savedmodel" if exported else "keras"}.items():
+            c.set_tag(self.parent_id, key, str(value))
         return model_uri
 
     def _describe_version(self, version, metrics: dict) -> None:
@@ -326,28 +320,6 @@ class Tracker:
         tags = self.client.get_run(self.parent_id).data.tags
         tag = tags.get("seqsearch.logged_model_members", tags.get("seqsearch.logged_model_trial"))
         return [int(t) for t in tag.split(",")] if tag else None
-
-
-def _outputs(model, x):
-    """The model's outputs on a few rows, called eagerly: predict() would first trace a graph
-    for them (~3 s on a CPU). A model that cannot take ``x`` eagerly (raw strings) predicts."""
-    import keras
-
-    try:
-        return keras.tree.map_structure(keras.ops.convert_to_numpy, model(x, training=False))
-    except Exception:  # noqa: BLE001 - predict() raises the real error if there is one
-        return model.predict(x, verbose=0)
-
-
-def keras_builtin_only(model) -> bool:
-    """Whether every layer of ``model`` (nested models included) is one of Keras' own."""
-    stack = [model]
-    while stack:
-        layer = stack.pop()
-        if not type(layer).__module__.startswith("keras."):
-            return False
-        stack.extend(getattr(layer, "layers", None) or [])
-    return True
 
 
 def _str(v) -> str:

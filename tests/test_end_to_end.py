@@ -97,8 +97,15 @@ def test_run_tracks_exports_and_resumes(tmp_path):
     plots = {a.path for a in c.list_artifacts(parent.info.run_id, "plots")}
     assert {"plots/optimisation_history.png", "plots/score_by_family.png", "plots/learning_curves.png"} <= plots
     assert "leaderboard.csv" in {a.path for a in c.list_artifacts(parent.info.run_id)}
-    logged = {a.path for a in c.list_artifacts(parent.info.run_id, "best_model")}
-    assert {"best_model/MLmodel", "best_model/input_example.json"} <= logged
+    # The best model is a LoggedModel the parent run outputs: the spec its params, the test
+    # scores its metrics, MLmodel and input example among its files.
+    (logged,) = c.search_logged_models([parent.info.experiment_id])
+    assert logged.name == "best_model" and logged.source_run_id == parent.info.run_id
+    assert str(logged.status).endswith("READY") and logged.params["family"] == "rnn"
+    assert {m.key for m in logged.metrics} >= {"test_accuracy", "test_loss"}
+    assert [o.model_id for o in c.get_run(parent.info.run_id).outputs.model_outputs] == [logged.model_id]
+    files = {a.path for a in c.list_logged_model_artifacts(logged.model_id)}
+    assert {"MLmodel", "input_example.json", "classes.json", "code"} <= files, files
     for ch in children:
         assert ch.data.tags["seqsearch.cell"] in ("lstm", "gru", "simple_rnn")
         assert ch.data.tags["seqsearch.bidirectional"] in ("true", "false")
@@ -110,8 +117,12 @@ def test_run_tracks_exports_and_resumes(tmp_path):
     import mlflow.pyfunc
 
     mlflow.set_tracking_uri(f"sqlite:///{study_path / 'mlflow.db'}")
+    assert model_uri == f"models:/{logged.model_id}"
+    # The pyfunc answers the class names, then each class's probability.
     served = mlflow.pyfunc.load_model(model_uri).predict(X_test[:4])
-    np.testing.assert_allclose(np.asarray(served), pred[:4], rtol=1e-4, atol=1e-5)
+    assert list(served.columns) == ["label", "probability_a", "probability_b", "probability_c"]
+    np.testing.assert_allclose(served.iloc[:, 1:].to_numpy(), pred[:4], rtol=1e-4, atol=1e-5)
+    assert list(served["label"]) == list(np.array(["a", "b", "c"])[pred[:4].argmax(1)])
 
     # Resume: the same study with a higher target adds trials, numbering continues.
     r = seqsearch(*args, "--trials", 5)

@@ -34,6 +34,10 @@ LATER = {
     "seqsearch.local_store": ("seqsearch.tracking", "seqsearch.export", "seqsearch.finish", "seqsearch.api",
                               "seqsearch.cli"),
     "seqsearch.tracking": ("seqsearch.export", "seqsearch.finish", "seqsearch.api", "seqsearch.cli"),
+    # The best model in MLflow's form; its pyfunc file is shipped alone (nothing of seqsearch's).
+    "seqsearch.mlflow_model": ("seqsearch.tracking", "seqsearch.export", "seqsearch.finish", "seqsearch.api",
+                               "seqsearch.cli"),
+    "seqsearch.pyfunc_labels": ("seqsearch",),
     # The run's parts (dataset, space, engine) come before any trial is trained.
     "seqsearch.parts": ("seqsearch.training", "seqsearch.tracking", "seqsearch.export", "seqsearch.evaluate",
                         "seqsearch.finish", "seqsearch.workers", "seqsearch.api", "seqsearch.cli"),

@@ -38,7 +38,7 @@ KINDS = [
     ("retrain progress", r"  retraining #\d+( \(\d+ of \d+\))?: .+"),
     ("fold progress", r"  #\d+: \d+ fold models rebuilt in \S+ s"),
     ("scoring", r"  scoring on the test split \(\d+ sequences\) \.\.\."),
-    ("mlflow", r"logged to MLflow as runs:/\S+/best_model"),
+    ("mlflow", r"logged to MLflow as models:/\S+"),
     ("test", r"test \(\d+ sequences\): .+"),
     ("model", r"model: .+/best/model\.keras"),
     ("browse", r"browse: seqsearch ui --study \S+.*"),

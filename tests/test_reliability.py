@@ -360,12 +360,41 @@ def test_a_copied_study_writes_its_artifacts_into_the_copy(study, tmp_path):
     assert exp.artifact_location == (copy / "mlartifacts").as_uri()
     runs = client.search_runs([exp.experiment_id])
     assert runs and all(r.info.artifact_uri.startswith((copy / "mlartifacts").as_uri() + "/") for r in runs)
+    models = client.search_logged_models([exp.experiment_id])
+    assert models and all(m.artifact_location.startswith((copy / "mlartifacts").as_uri() + "/") for m in models)
     versions = client.search_model_versions("name = 's'")
-    assert versions and all(v.source.startswith((copy / "mlartifacts").as_uri()) for v in versions)
+    assert versions and all(v.source.startswith("models:/m-") for v in versions)
+    import sqlite3
+
+    with sqlite3.connect(copy / "mlflow.db") as con:
+        places = [r[0] for r in con.execute("select storage_location from model_versions")]
+    assert places and all(p.startswith((copy / "mlartifacts").as_uri() + "/") for p in places)
     parent = next(r for r in runs if r.data.tags.get("seqsearch.role") == "study")
     assert "best" in [a.path for a in client.list_artifacts(parent.info.run_id)]  # the copy's own files
     assert relocate_store(copy, "s") is None  # done once
     assert _snapshot(original) == before
+
+
+def test_a_read_only_copy_of_a_study_still_opens(study, tmp_path, monkeypatch):
+    import shutil
+    import sqlite3
+
+    import seqsearch
+    from seqsearch import local_store
+
+    copy = tmp_path / "archive" / "s"
+    shutil.copytree(study / "runs" / "s", copy)
+    before = _snapshot(copy)
+    connect = sqlite3.connect
+
+    def read_only(path, **kw):  # what a folder this user cannot write gives (tests may run as root)
+        return connect(f"file:{path}?mode=ro", uri=True, **kw)
+
+    monkeypatch.setattr(sqlite3, "connect", read_only)
+    assert local_store.relocate_store(copy, "s") is None  # nothing rewritten, nothing raised
+    res = seqsearch.load_study("s", workdir=copy.parent)
+    assert len(res.leaderboard) >= 1 and res.best_model() is not None
+    assert _snapshot(copy) == before
 
 
 def test_a_damaged_tracking_store_is_one_line_and_the_study_is_kept(study, tmp_path):

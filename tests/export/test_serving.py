@@ -1,4 +1,5 @@
-"""The registered best model serves predictions over REST, equal to the Keras model's."""
+"""The registered best model serves predictions over REST: class names, and probabilities equal to
+the Keras model's."""
 
 import json
 import os
@@ -60,7 +61,11 @@ def test_registered_model_alias_best_serves(tmp_path):
             except OSError:
                 time.sleep(1)
         assert answer is not None, server.stdout.read()[-3000:] if server.poll() is not None else "no answer"
-        np.testing.assert_allclose(np.asarray(answer["predictions"]), expected, rtol=1e-4, atol=1e-5)
+        # Records: the class name, then each class's probability.
+        rows = answer["predictions"]
+        assert [r["label"] for r in rows] == list(np.array(["p", "q"])[expected.argmax(1)])
+        served = np.array([[r["probability_p"], r["probability_q"]] for r in rows])
+        np.testing.assert_allclose(served, expected, rtol=1e-4, atol=1e-5)
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the server's workers too
         try:
