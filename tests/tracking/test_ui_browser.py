@@ -36,7 +36,9 @@ def test_ui_lists_the_study_runs_and_best_metrics(tmp_path):
         printed = ui.stdout.readline()  # the link `seqsearch ui` prints: the study's runs table
         link = printed.split(": ", 1)[1].split()[0]
         parent_page = f"http://127.0.0.1:{port}/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}"
-        table, dom = (_dump_dom(u, tmp_path / f"chromium-{i}") for i, u in enumerate((link, parent_page)))
+        models_page = f"http://127.0.0.1:{port}/#/experiments/{parent.info.experiment_id}/models"
+        table, dom, models = (_dump_dom(u, tmp_path / f"chromium-{i}")
+                              for i, u in enumerate((link, parent_page, models_page)))
     finally:
         # The UI server starts workers of its own: stop the whole process group.
         os.killpg(ui.pid, signal.SIGTERM)
@@ -49,6 +51,8 @@ def test_ui_lists_the_study_runs_and_best_metrics(tmp_path):
     # The parent run's page: its child runs (one per trial) and the best model's test metrics.
     assert "#000 " in dom and "#001 " in dom
     assert "test_accuracy" in dom and "best_val_loss" in dom
+    # The Models tab lists the best model as a LoggedModel, ready.
+    assert "best_model" in models and "Ready" in models, models[-3000:]
 
 
 def _dump_dom(url, profile):
