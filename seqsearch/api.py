@@ -9,6 +9,7 @@ import gc
 import time
 
 from .config import RunConfig
+from .data.kinds import get_kind
 from .engines import get_engine
 from .errors import SeqsearchError
 from .evaluate import make_evaluator, search_over
@@ -49,6 +50,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     workers = Workers.spawn(config, storage, tracking_uri, min(config.jobs, config.trials) - 1, console,
                             budget.end_wall())
     try:
+        get_kind(ds.kind).prepare(ds, study_path, console)  # while the workers start
         with console.phase("starting TensorFlow and the study's storage"):
             engine, tracker = _open_study(config, study_path, storage, tracking_uri, space, info, console)
     except BaseException:

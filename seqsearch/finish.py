@@ -35,6 +35,7 @@ class RunResult:
     leaderboard: list = field(default_factory=list)
     pareto_front: list = field(default_factory=list)  # multi-objective: [{trial, objectives...}]
     baseline: dict | None = None  # forecasting: the seasonal naive forecast's test scores
+    baselines: dict | None = None  # forecasting: AutoETS, AutoARIMA, SeasonalNaive (statsforecast) test scores
     ensemble: list = field(default_factory=list)  # the trials the exported model averages (best first)
     folds: int = 1  # completed trials were cross-validated on this many folds (val_loss: their mean)
 
@@ -145,7 +146,7 @@ def finish_run(config, ds, engine, tracker, console, study_path, budget=None) ->
         states=states,
         leaderboard=rows,
         pareto_front=front,
-        baseline=metrics.get("baseline"),
+        baseline=metrics.get("baseline"), baselines=metrics.get("baselines"),
         ensemble=exported_trials(metrics),
         folds=config.folds,  # resolved by run()
     )
@@ -217,6 +218,14 @@ def _say_test(console, metrics) -> None:
         ratio = metrics["test"]["mae"] / base["mae"] if base["mae"] > 0 else float("nan")
         console.echo(f"baseline {name}: " + ", ".join(f"{k} {base[k]:.4f}" for k in ("mae", "rmse", "mape", "smape"))
                      + f"; model MAE / baseline MAE = {ratio:.3f}" + (" (the model wins)" if ratio < 1 else " (the baseline wins)"))
+    fitted = {k: v for k, v in (metrics.get("baselines") or {}).items() if "mae" in v}
+    if fitted:
+        console.echo("statistical baselines, same test windows: " + "; ".join(
+            f"{k} mae {v['mae']:.4f}, smape {v['smape']:.2f}" for k, v in fitted.items()))
+        best = min(fitted, key=lambda k: fitted[k]["mae"])
+        if fitted[best]["mae"] < metrics["test"]["mae"]:
+            console.warn(f"{best} beats the exported model on the test windows (MAE {fitted[best]['mae']:.4f} against "
+                         f"{metrics['test']['mae']:.4f}); consider it, or search longer")
 
 
 def saved_fold_models(config, ds, study_path, members) -> dict:

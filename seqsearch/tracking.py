@@ -273,6 +273,8 @@ class Tracker:
         now = int(time.time() * 1000)
         flat = {f"test_{k}": v for k, v in metrics["test"].items()}
         flat.update({f"baseline_{k}": v for k, v in (metrics.get("baseline") or {}).items() if k != "method"})
+        flat.update({f"baseline_{name}_{k}": v for name, scores in (metrics.get("baselines") or {}).items()
+                     for k, v in scores.items() if k in ("mae", "rmse", "mape", "smape")})
         flat["best_trial"] = metrics["trial"]
         flat["best_val_loss"] = metrics["val_loss"]
         # On the parent run, and (model_id) on the LoggedModel: the Models tab shows them.

@@ -70,6 +70,10 @@ class Dataset:
     # token) and the raw test strings (the string model's parity sample).
     vocabulary: list | None = None
     test_texts: np.ndarray | None = None
+    # Forecasting: each series' target values (rows, targets) and the rows where its kept test
+    # windows' targets start, in the test split's order (the statistical baselines read them).
+    history: list | None = None
+    baselines: dict | None = None  # forecasting: the statistical baselines' test scores
 
     def data_spec(self, X: np.ndarray | None = None) -> DataSpec:
         """Input statistics of ``X`` (default: the training split) for the model's scaling layer.

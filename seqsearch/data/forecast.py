@@ -232,8 +232,8 @@ def load_forecast(path, *, lookback=None, horizon, season=None, target=None, id_
     if lookback < 1:
         raise DataError(f"--lookback must be at least 1, got {lookback}")
     n_t = len(targets)
-    arrays, filled = _split_windows(series, features, n_t, lookback, horizon, test_size, val_size, fillna,
-                                    time_c, id_c)
+    arrays, filled, history = _split_windows(series, features, n_t, lookback, horizon, test_size, val_size, fillna,
+                                             time_c, id_c)
     (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = arrays["train"], arrays["val"], arrays["test"]
     m_used = m if m <= lookback else 1  # the baseline reads the season from the window
     task_spec = TaskSpec(kind="forecasting", n_outputs=n_t, output_steps=horizon, target_names=list(map(str, targets)),
@@ -241,7 +241,7 @@ def load_forecast(path, *, lookback=None, horizon, season=None, target=None, id_
     ds = Dataset(
         name=archive_name(path), source=str(path.resolve()), X_train=X_tr, y_train=y_tr, X_val=X_va, y_val=y_va,
         X_test=X_te, y_test=y_te, task_spec=task_spec, feature_names=[str(f) for f in features],
-        fillna=fillna if filled else None, n_filled=filled,
+        fillna=fillna if filled else None, n_filled=filled, history=history,
     )
     ds.kind, ds.about = "forecast", {
         "kind": "forecast", "lookback": int(lookback), "horizon": int(horizon), "season": int(m_used),
@@ -255,9 +255,9 @@ def load_forecast(path, *, lookback=None, horizon, season=None, target=None, id_
 def _split_windows(series, features, n_t, lookback, horizon, test_size, val_size, fillna, time_c, id_c):
     """Each series split by time (the last ``test_size`` of its rows for test, then
     ``val_size`` of the rest for validation, each at least a horizon) and cut into windows:
-    ({split: (X, y)}, how many values were filled)."""
+    ({split: (X, y)}, how many values were filled, each series' targets and test origins)."""
     parts = {"train": [], "val": [], "test": []}
-    filled = 0
+    filled, history = 0, []
     shortest = min(len(g) for _, g in series)
     for sid, g in series:
         n = len(g)
@@ -279,16 +279,19 @@ def _split_windows(series, features, n_t, lookback, horizon, test_size, val_size
                 "test": (n_train + n_val, n - horizon + 1)}
         for split, (a, b) in cuts.items():
             X, y = _windows(values, n_t, lookback, horizon, a, b)
+            origins = np.arange(a, max(a, b))
             if fillna == "drop":
                 ok = np.isfinite(X).all(axis=(1, 2)) & np.isfinite(y).all(axis=(1, 2))
-                X, y = X[ok], y[ok]
+                X, y, origins = X[ok], y[ok], origins[ok]
             parts[split].append((X, y))
+            if split == "test":
+                history.append((values[:, :n_t].astype(np.float64), origins))
     arrays = {k: (np.concatenate([x for x, _ in v]), np.concatenate([y for _, y in v])) for k, v in parts.items()}
     for split, (X, _) in arrays.items():
         if len(X) == 0:
             raise DataError(f"no {split} window is left after dropping the windows with missing values; "
                             "use --fillna interpolate or ffill instead of drop")
-    return arrays, filled
+    return arrays, filled, history
 
 
 def forecast_inputs(path, framing: dict, feature_names, fillna=None):

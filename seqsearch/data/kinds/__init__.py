@@ -79,6 +79,10 @@ class DataKind:
         """The Dataset (with ``kind`` set to this kind's name)."""
         raise NotImplementedError
 
+    def prepare(self, ds, study_path, console) -> None:
+        """Work this kind does once per study before the search, inside ``--timeout`` (the
+        forecasting kind fits its statistical baselines)."""
+
     def describe(self, ds) -> dict:
         """Entries this kind adds to ``Dataset.describe()`` (the header, ``study.json``)."""
         return {}

@@ -24,6 +24,15 @@ class Forecast(DataKind):
                            time_col=options.get("time_col"), fillna=options.get("fillna"),
                            test_size=options.get("test_size", 0.2), val_size=options.get("val_size", 0.2))
 
+    def prepare(self, ds, study_path, console) -> None:
+        from ..baselines import available, cached_baselines
+
+        if not available():
+            console.echo("(pip install 'seqsearch[forecast]' to score AutoETS and AutoARIMA beside the model)")
+            return
+        with console.phase("fitting AutoETS, AutoARIMA and seasonal naive for the test windows"):
+            ds.baselines = cached_baselines(ds, study_path)
+
     def describe(self, ds) -> dict:
         return {**{k: ds.about[k] for k in ("lookback", "horizon", "season", "series")},
                 "targets": list(ds.task_spec.target_names)}
@@ -45,6 +54,8 @@ class Forecast(DataKind):
         ts = ds.task_spec
         naive = seasonal_naive(ds.X_test, ts.n_outputs, ts.output_steps, ts.season)
         metrics["baseline"] = {"method": "seasonal_naive", "season": ts.season, **forecast_metrics(naive, ds.y_test)}
+        if ds.baselines:
+            metrics["baselines"] = ds.baselines
 
     def predict_rows(self, model_file, meta, data_path, options):
         """The next ``horizon`` steps after the end of every series in the table: one row per
