@@ -25,7 +25,8 @@ period; the run fits the statistical baselines per series on the rows before the
 and forecasts every test window's origin from the history up to it. Each row also records how
 the budget was spent (trials started, queued and sampled, trials that reached the last rung,
 seconds to the first completed trial, wall time / budget). Results go to
-``benchmarks/results/forecast.json``.
+``benchmarks/results/forecast.json``. MASE divides each MAE by the in-sample seasonal naive MAE of
+the rows before the test period.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ def main():
     for name in args.datasets.split(","):
         opts = dict(table[name])
         path = opts.pop("path")
+        scale = _mase_scale(path, opts)
         with tempfile.TemporaryDirectory() as wd:
             started_at = time.time()
             started = time.perf_counter()
@@ -126,12 +128,31 @@ def main():
             "mae_ratio": round(r.test_metrics["mae"] / r.baseline["mae"], 3),
             "baselines": r.baselines,
             "mae_over_best_classical": _over_best(r),
+            "mase": {"model": round(r.test_metrics["mae"] / scale, 4),
+                     **{k: round(v["mae"] / scale, 4) for k, v in (r.baselines or {}).items() if "mae" in v}},
             "options": {k: v for k, v in opts.items()},
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         }
         print(json.dumps(results[f"{name}/{int(args.budget)}"], indent=2))
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _mase_scale(path, opts) -> float:
+    """MASE's denominator for a set: the in-sample seasonal naive MAE over every series' rows
+    before its test period (season 1 where a series is shorter than two seasons)."""
+    import numpy as np
+
+    from seqsearch.data import load_dataset
+
+    ds = load_dataset(path, **opts)
+    m = int(ds.about["season_found"])
+    diffs = []
+    for values, origins in ds.history:
+        y = values[:origins[0], :]
+        k = m if len(y) > 2 * m else 1
+        diffs.append(np.abs(y[k:] - y[:-k]).ravel())
+    return float(np.nanmean(np.concatenate(diffs)))
 
 
 def _over_best(r):

@@ -25,14 +25,14 @@ def finish_head(values, task_spec):
     return destandardize(values, task_spec.target_mean, task_spec.target_var)
 
 
-def build_head(x, task_spec, inputs=None, output_scale="global"):
+def build_head(x, task_spec, inputs=None, output_scale="global", base="last", transform="none"):
     """Vector tasks get ``x`` of shape (batch, d); seq2seq gets (batch, output_steps, d) and
     the same layers apply per step (Dense works on the last axis). Forecasting reads the raw
     ``inputs`` too: its answer is the window's last target value plus a predicted change."""
     import keras
 
     if task_spec.kind == "forecasting":
-        return _forecast_head(x, task_spec, inputs, output_scale)
+        return _forecast_head(x, task_spec, inputs, output_scale, base, transform)
 
     if task_spec.kind == "seq2seq" and (len(x.shape) != 3 or x.shape[1] != task_spec.output_steps):
         raise ValueError(
@@ -48,10 +48,13 @@ def build_head(x, task_spec, inputs=None, output_scale="global"):
     raise ValueError(f"no head for task {task_spec.kind!r}")
 
 
-def _forecast_head(x, task_spec, inputs, output_scale="global"):
+def _forecast_head(x, task_spec, inputs, output_scale="global", base="last", transform="none"):
     """Direct multi-step forecast (batch, horizon, targets): one Dense predicts every step's
-    change from the last observed value, in standard units of the training split's changes
-    (``global``, per step and target) or of the window's own spread (``window``)."""
+    change from a base, the window's last value (``last``) or the value one season before
+    the step (``seasonal``: the seasonal naive forecast), in standard units of the training
+    split's changes (``global``, per step and target) or of the window's own spread
+    (``window``). With ``transform="log"`` the change is relative: base x exp(change), in units
+    of the window's spread of log values."""
     import keras
     from keras import ops
 
@@ -60,16 +63,45 @@ def _forecast_head(x, task_spec, inputs, output_scale="global"):
     steps, n = task_spec.output_steps, task_spec.n_outputs
     if inputs is None or len(x.shape) != 2:
         raise ValueError(f"forecasting needs one vector per window and the raw inputs, got shape {tuple(x.shape)}")
+    # Everything flat (batch, steps * n, step-major) until the last reshape: TFLite's converter
+    # mis-fuses a 3-D sum with the Dense's bias ("tf.Transpose ... rank 3 ... rank 4").
     z = keras.layers.Dense(steps * n, name="standardised_change")(x)
-    if output_scale == "global":
-        change = keras.layers.Reshape((steps, n), name="change")(
-            destandardize(z, task_spec.target_mean, task_spec.target_var))
+    targets = inputs[:, :, :n]
+    if base == "seasonal":
+        if not task_spec.seasonal_mean:
+            raise ValueError("a seasonal base needs a season inside the lookback window")
+        lookback, m = inputs.shape[1], task_spec.season
+        # The last season, repeated over the horizon: step h's value one season earlier.
+        season = targets[:, lookback - m:lookback - m + min(steps, m), :]
+        anchor = ops.concatenate([season] * -(-steps // m), axis=1)[:, :steps, :] if steps > m else season
+        anchor, mean, var = ops.reshape(anchor, (-1, steps * n)), task_spec.seasonal_mean, task_spec.seasonal_var
+    elif base == "last":
+        anchor, mean, var = per_step(targets[:, -1:, :], steps, n), task_spec.target_mean, task_spec.target_var
+    else:
+        raise ValueError(f"unknown train.forecast_base {base!r}")
+    if transform == "log":
+        spread = ops.maximum(ops.std(ops.log(ops.maximum(targets, 1e-6)), axis=1, keepdims=True), 1e-3)
+        # Clipped: a wild early step must not overflow to inf (e^20: 5e8 times the base).
+        change = ops.clip(ops.multiply(z, per_step(spread, steps, n)), -20.0, 20.0)
+        out = ops.exp(ops.add(ops.log(ops.maximum(anchor, 1e-6)), change))
+    elif transform != "none":
+        raise ValueError(f"unknown train.target_transform {transform!r}")
+    elif output_scale == "global":
+        out = ops.add(anchor, destandardize(z, mean, var))
     elif output_scale == "window":
-        spread = ops.maximum(ops.std(inputs[:, :, :n], axis=1, keepdims=True), 1e-6)  # (batch, 1, n)
-        change = ops.multiply(keras.layers.Reshape((steps, n), name="change")(z), spread)
+        spread = ops.maximum(ops.std(targets, axis=1, keepdims=True), 1e-6)
+        out = ops.add(anchor, ops.multiply(z, per_step(spread, steps, n)))
     else:
         raise ValueError(f"unknown train.output_scale {output_scale!r}")
-    return keras.layers.Add(name="forecast")([change, inputs[:, -1:, :n]])
+    return keras.layers.Reshape((steps, n), name="forecast")(out)
+
+
+def per_step(values, steps: int, n: int):
+    """(batch, 1, n) -> (batch, steps * n): the same n values for every step, in the head's
+    step-major order."""
+    from keras import ops
+
+    return ops.tile(ops.reshape(values, (-1, n)), [1, steps])
 
 
 def loss_and_metrics(task_spec):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .params import Choice, Float
 
 __all__ = ["RECIPE_PREFIX", "RECIPE_PARAMS", "SCALINGS", "FORECAST_PARAMS", "AUGMENTATIONS",
-           "CLASSIFICATION_PARAMS", "SEARCHED", "label_smoothing", "compile_model"]
+           "CLASSIFICATION_PARAMS", "SEARCHED", "label_smoothing", "compile_model", "forecast_narrowing"]
 
 RECIPE_PREFIX = "train"
 SCALINGS = ("per_series", "global", "none")
@@ -20,10 +20,40 @@ RECIPE_PARAMS = (
     Choice("patience", (10, 20, 40), default=20),
 )
 
-# Forecasting only: the unit of the predicted change from the window's last value. global: the
-# training split's change statistics per step; window: the standard deviation of the window's
-# own targets (scale-free, for series of different sizes or growing ones, as RevIN does).
-FORECAST_PARAMS = (Choice("output_scale", ("global", "window"), default="global"),)
+# Forecasting only. output_scale, the unit of the predicted change: global, the training split's
+# change statistics per step; window, the standard deviation of the window's own targets
+# (scale-free, for series of different sizes or growing ones, as RevIN does).
+# forecast_base, what the change is added to: last, the window's last value (an untrained model
+# is the naive forecast); seasonal, the value one season before each step (the seasonal naive
+# forecast; only with a season inside the lookback). target_transform: log forecasts a
+# relative change (base x exp(change), in units of the window's spread of log values; only for
+# positive series).
+FORECAST_PARAMS = (Choice("output_scale", ("global", "window"), default="global"),
+                   Choice("forecast_base", ("last", "seasonal"), default="last"),
+                   Choice("target_transform", ("none", "log"), default="none"))
+
+
+def forecast_narrowing(task_spec, fixed: dict) -> dict:
+    """What forecasting's recipe is fixed to for this series: a seasonal base needs a season
+    inside the lookback, a log transform a positive series. ``--set`` asking for either where
+    it cannot apply raises ValueError."""
+    def asked(key, value):
+        v = fixed.get(f"{RECIPE_PREFIX}.{key}")
+        return v == value or (isinstance(v, (list, tuple)) and value in v)
+
+    out = {}
+    if not task_spec.seasonal_mean:
+        if asked("forecast_base", "seasonal"):
+            raise ValueError("train.forecast_base=seasonal needs a season of 2 or more steps inside the lookback "
+                             "window; pass --season and a --lookback of at least one season")
+        out[f"{RECIPE_PREFIX}.forecast_base"] = "last"
+    if not task_spec.positive:
+        if asked("target_transform", "log"):
+            raise ValueError("train.target_transform=log needs a positive series, and the training windows "
+                             "hold values of 0 or below; leave it out (or set none)")
+        out[f"{RECIPE_PREFIX}.target_transform"] = "none"
+    return out
+
 
 # Classification only (tiny training sets): an augmentation of the training batches and label
 # smoothing (seqsearch.augment applies both). slicing: fixed-length series only; none of them

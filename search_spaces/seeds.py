@@ -30,6 +30,9 @@ SEED_SPECS = {
     "seed001_encdec": ("encdec", {"cell": "lstm", "units": 64, "encoder_layers": 1, "decoder": "repeat", "attention": "none"}),
     # The Keras "When Recurrence meets Transformers" example's model, at our defaults.
     "keras_tlb": ("tlb", {}),
+    # Forecasting only: one Dense over the scaled window (NLinear, Zeng et al. 2023), the cheapest
+    # strong model on short series.
+    "linear_window": ("mlp", {"layers": 0}),
 }
 
 

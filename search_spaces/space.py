@@ -15,7 +15,7 @@ from typing import Iterable
 from .front import FRONT_PARAMS, FRONT_PREFIX, build_front, shortening_front
 from .hp import DefaultParams, FixedParams
 from .params import Boolean, Choice
-from .recipe import CLASSIFICATION_PARAMS, FORECAST_PARAMS, RECIPE_PARAMS, RECIPE_PREFIX, SEARCHED
+from .recipe import CLASSIFICATION_PARAMS, FORECAST_PARAMS, RECIPE_PARAMS, RECIPE_PREFIX, SEARCHED, forecast_narrowing
 from .registry import family_names, get_family
 from .scaling import series_standardize, standardize
 
@@ -86,6 +86,8 @@ class SearchSpace:
         augmentation and label smoothing, narrowed to what the default space searches)."""
         if task_spec is not None and task_spec.kind == "forecasting":
             self._params[RECIPE_PREFIX] += list(FORECAST_PARAMS)
+            for key, value in forecast_narrowing(task_spec, fixed or {}).items():
+                self._narrow(key, value)
         if task_spec is None or task_spec.kind != "classification":
             return
         self._params[RECIPE_PREFIX] += list(CLASSIFICATION_PARAMS)
@@ -310,7 +312,8 @@ def build_models(spec: dict, data_spec, task_spec):
     x = family.build(x, p, ctx)
     name = f"seqsearch_{family.name}"
     if not isinstance(x, HeadValues):
-        head = build_head(x, task_spec, inputs, output_scale=recipe.get("output_scale", "global"))
+        head = build_head(x, task_spec, inputs, output_scale=recipe.get("output_scale", "global"),
+                          base=recipe.get("forecast_base", "last"), transform=recipe.get("target_transform", "none"))
         return keras.Model(inputs, head, name=name), None
     model = keras.Model(inputs, finish_head(x.inference, task_spec), name=name)
     trainer = None

@@ -58,6 +58,11 @@ class TaskSpec:
     # last value plus a change whose statistics (per step and target, flattened) are
     # ``target_mean``/``target_var``. ``season``: the seasonal naive baseline's period.
     season: int = 1
+    # forecasting: statistics of the change from the value one season before each step (the
+    # seasonal base), and whether every training target value is positive (log applies).
+    seasonal_mean: list[float] = field(default_factory=list)
+    seasonal_var: list[float] = field(default_factory=list)
+    positive: bool = False
 
     @property
     def categorical(self) -> bool:

@@ -111,6 +111,12 @@ class Dataset:
             change = (y - X[:, -1:, :ts.n_outputs]).reshape(len(y), -1).astype(np.float64)
             ts.target_mean = [float(v) for v in change.mean(axis=0)]
             ts.target_var = [float(max(v, 1e-12)) for v in change.var(axis=0)]
+            if 1 < ts.season <= X.shape[1]:
+                idx = [X.shape[1] - ts.season + (h % ts.season) for h in range(ts.output_steps)]
+                seasonal = (y - X[:, idx, :ts.n_outputs]).reshape(len(y), -1).astype(np.float64)
+                ts.seasonal_mean = [float(v) for v in seasonal.mean(axis=0)]
+                ts.seasonal_var = [float(max(v, 1e-12)) for v in seasonal.var(axis=0)]
+            ts.positive = bool((X[:, :, :ts.n_outputs] > 0).all() and (y > 0).all())
         elif not ts.categorical:
             y2 = y.reshape(-1, ts.n_outputs).astype(np.float64)
             ts.target_mean = [float(v) for v in y2.mean(axis=0)]

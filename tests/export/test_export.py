@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from conftest import make_classification
 from search_spaces import SearchSpace
 from seqsearch.data.dataset import RawArrays
+from seqsearch.data.forecast import load_forecast
 from seqsearch.data.framing import frame_task
 from seqsearch.engines import TrialRecord
 from seqsearch.errors import SeqsearchError
@@ -26,6 +29,23 @@ REVERSAL_X = np.random.default_rng(0).integers(1, 10, size=(30, 5, 1)).astype("f
 S2S = frame_task(RawArrays(X=REVERSAL_X, y=REVERSAL_X[:, ::-1, 0].astype(int), sequence_target=True),
                  name="rev", source="generated")
 
+
+
+def _monthly_sales() -> Path:
+    """Two positive monthly series with a trend and a yearly cycle, as a table."""
+    import pandas as pd
+
+    r = np.arange(60)
+    rows = [pd.DataFrame({"id": sid, "date": pd.date_range("2020-01-01", periods=60, freq="MS"),
+                          "sales": 100.0 * (k + 1) + r + 10 * np.sin(2 * np.pi * r / 12)}) for k, sid in enumerate("ab")]
+    path = Path(tempfile.mkdtemp()) / "sales.csv"
+    pd.concat(rows).to_csv(path, index=False)
+    return path
+
+
+# Season 12 inside a lookback of 12: forecasts on a seasonal base, in log units.
+FORECAST = load_forecast(_monthly_sales(), horizon=4)
+
 CASES = {
     "lstm_stack": (CLF, "rnn", {"rnn.cell": "lstm", "rnn.layers": 2, "rnn.units": 16}),
     "bidirectional_gru": (CLF, "rnn", {"rnn.cell": "gru", "rnn.units": 16, "rnn.bidirectional": True,
@@ -41,6 +61,13 @@ CASES = {
     "inception": (CLF, "conv", {"conv.arch": "inception", "conv.branch_filters": 8, "conv.max_kernel": 10}),
     # A long series: average pooling by 2 before the convolutions.
     "fcn_stem": (LONG, "conv", {"conv.filters": 32, "conv.blocks": 2, "conv.stem": 2}),
+    # Forecasting: raw windows in, the series' units out, whatever the target handling.
+    "forecast_seasonal_log": (FORECAST, "rnn", {"rnn.units": 16, "train.forecast_base": "seasonal",
+                                                "train.target_transform": "log"}),
+    "forecast_seasonal_window": (FORECAST, "rnn", {"rnn.units": 16, "train.forecast_base": "seasonal",
+                                                   "train.output_scale": "window"}),
+    "forecast_linear": (FORECAST, "mlp", {"mlp.layers": 0}),
+    "forecast_mlp": (FORECAST, "mlp", {"mlp.layers": 2, "mlp.units": 32, "train.forecast_base": "seasonal"}),
 }
 
 
