@@ -65,7 +65,10 @@ def _forecast_head(x, task_spec, inputs, output_scale="global", base="last", tra
         raise ValueError(f"forecasting needs one vector per window and the raw inputs, got shape {tuple(x.shape)}")
     # Everything flat (batch, steps * n, step-major) until the last reshape: TFLite's converter
     # mis-fuses a 3-D sum with the Dense's bias ("tf.Transpose ... rank 3 ... rank 4").
-    z = keras.layers.Dense(steps * n, name="standardised_change")(x)
+    # Zero-initialised: an untrained model is its base's forecast (naive or seasonal naive, plus
+    # the mean change with the global scale), which training then improves on; a random start
+    # is a random forecast, far worse on the short series forecasting often has.
+    z = keras.layers.Dense(steps * n, kernel_initializer="zeros", name="standardised_change")(x)
     targets = inputs[:, :, :n]
     if base == "seasonal":
         if not task_spec.seasonal_mean:

@@ -19,11 +19,10 @@ def monthly(tmp_path_factory):
 
 
 def _silenced(ds, overrides):
-    """The model of ``overrides`` with its change head at zero: what it forecasts untrained."""
+    """What the model of ``overrides`` forecasts untrained: its change head starts at zero."""
     space = SearchSpace(["rnn"], data_spec=ds.data_spec(), task_spec=ds.task_spec)
     model = build_model(space.default_spec(overrides={"rnn.units": 16, **overrides}), ds.data_spec(), ds.task_spec)
-    head = model.get_layer("standardised_change")
-    head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    assert not any(np.any(w) for w in model.get_layer("standardised_change").get_weights())
     return model.predict(ds.X_test, verbose=0)
 
 
@@ -52,6 +51,8 @@ def test_a_log_model_forecasts_relative_changes_in_the_series_units(monthly):
     spec = space.default_spec(overrides={"rnn.units": 16, "train.target_transform": "log", "train.scaling": "per_series"})
     keras.utils.set_random_seed(0)
     model = build_model(spec, ds.data_spec(), ds.task_spec)
+    head = model.get_layer("standardised_change")  # as if trained: not the zero start
+    head.set_weights([np.random.default_rng(0).normal(0, 0.3, w.shape) for w in head.get_weights()])
     pred = model.predict(ds.X_test, verbose=0)
     assert np.isfinite(pred).all() and (pred > 0).all()
     np.testing.assert_allclose(model.predict(10 * ds.X_test, verbose=0), 10 * pred, rtol=1e-3)
