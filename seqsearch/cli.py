@@ -111,7 +111,7 @@ class _RunCommand(_GroupedCommand):
         ("Search", ["trials", "timeout", "families", "fixed", "space_file", "specs_file", "warm_start",
                     "no_warm_start", "seed"]),
         ("Data", ["task", "target", "id_col", "time_col", "text_col", "tokens", "static_cols", "horizon",
-                  "lookback", "season", "fillna"]),
+                  "lookback", "season", "test_size", "val_size", "fillna"]),
         ("Budget and validation", ["max_epochs", "trial_timeout", "max_params", "folds", "ensemble",
                                    "ensemble_selection", "final"]),
         ("Engine and parallelism", ["engine", "sampler", "pruner", "objectives", "cudnn_only", "jobs", "storage"]),
@@ -138,6 +138,8 @@ def main():
 @click.option("--horizon", type=int, help="Forecasting: steps ahead to forecast from a time-series table (CSV/Parquet with a time column; several series keyed by --id-col). Implies --task forecasting.")
 @click.option("--lookback", type=int, help="Forecasting: input window length in steps. Default: max(2 x horizon, season).")
 @click.option("--season", type=int, help="Forecasting: season length of the seasonal-naive baseline. Default: from the time spacing (monthly 12, hourly 24, daily 7, ...).")
+@click.option("--test-size", type=float, default=0.2, show_default=True, help="Held-out test share when the data has no test split: a fraction, or for forecasting a whole number of each series' last rows (--test-size 12: the last 12 months).")
+@click.option("--val-size", type=float, default=0.2, show_default=True, help="Validation share of the rest: a fraction, or for forecasting a whole number of rows before each series' test period.")
 @click.option("--fillna", type=click.Choice(FILLNA), help="Fill missing (NaN, '?' in .ts) feature values within each sequence: interpolate, ffill, zero, or drop those sequences. Default: refuse them.")
 @click.option("--trials", type=int, default=20, show_default=True, help="Total trials the study should have; a rerun continues up to this many.")
 @click.option("--timeout", type=float, help="Seconds for the whole command: search, retrain, test, export and MLflow logging finish within about 1.1 x this. Each trial gets a share; one too slow for it is pruned. Default: no bound.")

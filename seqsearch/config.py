@@ -126,9 +126,14 @@ class RunConfig:
         self._check_forecasting()
         self._check_engine()
         for name in ("test_size", "val_size"):
-            v = getattr(self, name)
-            if not 0 < v < 1:
-                raise SeqsearchError(f"--{name.replace('_', '-')} must be a fraction in (0, 1), got {v!r}")
+            v, flag = getattr(self, name), f"--{name.replace('_', '-')}"
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 10**9:
+                raise SeqsearchError(f"{flag} must be a fraction in (0, 1) or a number of rows, got {v!r}")
+            if v >= 1 and self.horizon is None:
+                raise SeqsearchError(f"{flag} must be a fraction in (0, 1), got {v!r} (a number of rows applies "
+                                     "to forecasting tables, with --horizon)")
+            if v >= 1 and float(v) != int(v):
+                raise SeqsearchError(f"{flag} is a fraction in (0, 1) or a whole number of rows per series, got {v!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
             raise SeqsearchError(f"--seed must be an integer in [0, 2^31), got {self.seed!r}")
 

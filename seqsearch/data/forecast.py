@@ -259,13 +259,23 @@ def _split_windows(series, features, n_t, lookback, horizon, test_size, val_size
     parts = {"train": [], "val": [], "test": []}
     filled, history = 0, []
     shortest = min(len(g) for _, g in series)
+    for size, flag in ((test_size, "--test-size"), (val_size, "--val-size")):
+        if size >= 1 and int(size) < horizon:
+            raise DataError(f"{flag} {int(size)} is shorter than --horizon {horizon}: the period must hold at least "
+                            "one horizon of targets")
     for sid, g in series:
         n = len(g)
-        n_test = max(horizon, int(round(test_size * n)))
-        n_val = max(horizon, int(round(val_size * (n - n_test))))
+        n_test = int(test_size) if test_size >= 1 else max(horizon, int(round(test_size * n)))
+        n_val = int(val_size) if val_size >= 1 else max(horizon, int(round(val_size * (n - n_test))))
         n_train = n - n_test - n_val
+        who = f"series {sid!r} has" if id_c is not None else "the series has"
+        if n_train < lookback + horizon and (test_size >= 1 or val_size >= 1):
+            raise DataError(
+                f"{who} {n} rows: after {n_test} test and {n_val} validation rows, {max(n_train, 0)} are left for "
+                f"training, and --lookback {lookback} + --horizon {horizon} need {lookback + horizon}; lower "
+                "--test-size or --val-size (or --lookback)"
+            )
         if n_train < lookback + horizon:
-            who = f"series {sid!r} has" if id_c is not None else "the series has"
             raise DataError(
                 f"{who} {n} rows; --lookback {lookback} + --horizon {horizon} need at least "
                 f"{lookback + 3 * horizon} (a training window plus a validation and a test horizon) and more for "

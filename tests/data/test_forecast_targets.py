@@ -98,3 +98,25 @@ def test_baselines_match_statsforecast_cross_validation(tmp_path):
         assert ours[name]["mae"] == pytest.approx(forecast_metrics(pred, ds.y_test)["mae"], rel=1e-6), name
     assert ours["SeasonalNaive"]["mae"] == pytest.approx(
         forecast_metrics(seasonal_naive(ds.X_test, 1, 3, 12), ds.y_test)["mae"], rel=1e-6)
+
+
+def test_test_and_validation_periods_in_rows(tmp_path):
+    from seqsearch.config import RunConfig
+    from seqsearch.errors import DataError, SeqsearchError
+
+    path = write_series(tmp_path / "s.csv", covariate=False)  # two series of 60 months
+    ds = load_forecast(path, horizon=3, lookback=12, test_size=12, val_size=6)
+    # Per series: the last 12 rows are the test period (10 windows of 3), the 6 before validation.
+    assert len(ds.X_test) == 2 * (12 - 3 + 1) and len(ds.X_val) == 2 * (6 - 3 + 1)
+    assert [list(o) for _, o in ds.history] == [list(range(48, 58))] * 2
+    with pytest.raises(DataError, match="--test-size 2 is shorter than --horizon 3"):
+        load_forecast(path, horizon=3, test_size=2)
+    with pytest.raises(DataError, match=r"after 50 test and 6 validation rows, 4 are left for training"):
+        load_forecast(path, horizon=3, lookback=12, test_size=50, val_size=6)
+    with pytest.raises(SeqsearchError, match="a number of rows applies to forecasting"):
+        RunConfig(dataset="x.npz", test_size=12)
+    with pytest.raises(SeqsearchError, match="whole number of rows"):
+        RunConfig(dataset="x.csv", horizon=3, test_size=2.5)
+    r = seqsearch("run", path, "--horizon", 3, "--test-size", 58, "--workdir", tmp_path / "runs")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "lower --test-size" in r.stderr
+    assert not (tmp_path / "runs" / "s").exists()
