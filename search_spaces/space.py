@@ -41,8 +41,9 @@ class SearchSpace:
         names = self._families(families, data_spec, task_spec)
         self.families = names
         self._params = {n: list(get_family(n).params) for n in names}
-        if data_spec is not None and data_spec.n_static:
-            # Only with static features: how each family takes them in.
+        if data_spec is not None and data_spec.n_static and getattr(task_spec, "kind", None) != "forecasting":
+            # Only with static features: how each family takes them in (a forecaster's are its
+            # known-future block, which goes to the forecast head).
             for n in names:
                 self._params[n].append(Choice("static", get_family(n).static_modes, default="concat"))
         for prefix, params in GROUPS.items():
@@ -303,7 +304,9 @@ def build_models(spec: dict, data_spec, task_spec):
         static = standardize(inputs[:, 0, n_dynamic:n_dynamic + n_static],
                              data_spec.feature_mean[n_dynamic:n_dynamic + n_static],
                              data_spec.feature_var[n_dynamic:n_dynamic + n_static])
-        if p.get("static", "concat") == "init_state":
+        if task_spec.kind == "forecasting":
+            ctx.future = static  # the known-future block: the forecast head reads it
+        elif p.get("static", "concat") == "init_state":
             ctx.static = static
         else:
             x = ops.concatenate([x, ops.repeat(ops.expand_dims(static, 1), data_spec.timesteps, axis=1)], axis=-1)
@@ -312,6 +315,8 @@ def build_models(spec: dict, data_spec, task_spec):
     x = family.build(x, p, ctx)
     name = f"seqsearch_{family.name}"
     if not isinstance(x, HeadValues):
+        if ctx.future is not None:
+            x = ops.concatenate([x, ctx.future], axis=-1)
         head = build_head(x, task_spec, inputs, output_scale=recipe.get("output_scale", "global"),
                           base=recipe.get("forecast_base", "last"), transform=recipe.get("target_transform", "none"))
         return keras.Model(inputs, head, name=name), None
@@ -335,6 +340,9 @@ class BuildContext:
         # (batch, T) bool, True at observed steps, for variable-length (padded) sequences;
         # None when every sequence has every step. Families with ``masking = True`` honour it.
         self.mask = None
+        # Forecasting with known-future columns: their standardised values at the forecast
+        # steps (batch, horizon x k), which join the family's vector at the forecast head.
+        self.future = None
 
     def static_states(self, cell_name: str, units: int, directions: int = 1, name: str = "static"):
         """Initial states for a recurrent layer of ``cell_name`` from the static features (a

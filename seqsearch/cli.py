@@ -111,7 +111,7 @@ class _RunCommand(_GroupedCommand):
         ("Search", ["trials", "timeout", "families", "fixed", "space_file", "specs_file", "warm_start",
                     "no_warm_start", "seed"]),
         ("Data", ["task", "target", "id_col", "time_col", "text_col", "tokens", "static_cols", "horizon",
-                  "lookback", "season", "test_size", "val_size", "fillna"]),
+                  "lookback", "season", "future_cols", "test_size", "val_size", "fillna"]),
         ("Budget and validation", ["max_epochs", "trial_timeout", "max_params", "folds", "ensemble",
                                    "ensemble_selection", "final"]),
         ("Engine and parallelism", ["engine", "sampler", "pruner", "objectives", "cudnn_only", "jobs", "storage"]),
@@ -138,6 +138,7 @@ def main():
 @click.option("--horizon", type=int, help="Forecasting: steps ahead to forecast from a time-series table (CSV/Parquet with a time column; several series keyed by --id-col). Implies --task forecasting.")
 @click.option("--lookback", type=int, help="Forecasting: input window length in steps. Default: max(2 x horizon, season).")
 @click.option("--season", type=int, help="Forecasting: season length of the seasonal-naive baseline. Default: from the time spacing (monthly 12, hourly 24, daily 7, ...).")
+@click.option("--future-cols", help="Forecasting: comma-separated covariate columns known in advance (calendar features, planned promotions): the model also reads their values at the forecast steps, and `seqsearch predict` needs them in rows after each series' last target (target empty).")
 @click.option("--test-size", type=float, default=0.2, show_default=True, help="Held-out test share when the data has no test split: a fraction, or for forecasting a whole number of each series' last rows (--test-size 12: the last 12 months).")
 @click.option("--val-size", type=float, default=0.2, show_default=True, help="Validation share of the rest: a fraction, or for forecasting a whole number of rows before each series' test period.")
 @click.option("--fillna", type=click.Choice(FILLNA), help="Fill missing (NaN, '?' in .ts) feature values within each sequence: interpolate, ffill, zero, or drop those sequences. Default: refuse them.")
@@ -162,7 +163,7 @@ def main():
 @click.option("--trial-timeout", type=float, help="Seconds one trial may train; a trial over it stops and is recorded as failed.")
 @click.option("--tensorboard", type=click.Path(path_type=str), help="Write TensorBoard logs of every trial under DIR/<study>/trial-NNN (one folder per fold when cross-validated); view with: tensorboard --logdir DIR.")
 @click.option("--max-params", type=int, help="Reject (prune) candidates with more parameters than this, before training.")
-@click.option("--folds", type=int, help="Cross-validate the finalists (trials that complete on the validation split among the 3 best so far; the others end pruned) on K folds of train+validation (every sequence validated once) and rank them by the mean val_loss; the pruner still judges the first fold. Default: 3 when the validation split has fewer than 100 sequences (not forecasting), else 1 (the split alone).")
+@click.option("--folds", type=int, help="Cross-validate the finalists (trials that complete on the validation split among the 3 best so far; the others end pruned) on K folds of train+validation (every sequence validated once; forecasting: K rolling origins, the validation period moved back one period at a time, trained on what came before it) and rank them by the mean val_loss; the pruner still judges the first fold. Default: 3 (forecasting: at most as many origins as the series allow) when the validation split has fewer than 100 sequences, else 1 (the split alone).")
 @click.option("--ensemble", type=int, help="Export an average of up to N distinct trials, each retrained on train+validation (one model file, every export format). Default: 3 when the validation split has fewer than 100 sequences (too few to pick one model), else 1.")
 @click.option("--ensemble-selection", type=click.Choice(ENSEMBLE_SELECTIONS), help="How the average's members are chosen: greedy (default: greedy selection with replacement on the finalists' out-of-fold predictions, which weighs members and may keep one; classification and regression) or best (the N best by val_loss within a margin of the best, equal weights).")
 @click.option("--final", type=click.Choice(FINAL_MODELS), help="What the export averages for each member: folds (default: a member cross-validated on --folds is exported as the average of its fold models, each stopped at the epoch its held-out fold found best; no retrain) or retrain (each member retrained on train+validation for its best epoch count). Members without fold models are retrained either way.")
@@ -171,7 +172,7 @@ def main():
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout at the end.")
 @click.option("-q", "--quiet", is_flag=True, help="No live view; only errors (and --json).")
 @guarded
-def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_cols, **options):
+def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_cols, future_cols, **options):
     """Search architectures for DATASET (.npz, long-format .csv/.parquet, or a UCR/UEA .ts file;
     a *_TRAIN.ts brings the *_TEST.ts beside it as the test split) and export the best model."""
     from .progress import Console
@@ -186,6 +187,8 @@ def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_
     options["objectives"] = [o.strip() for o in options.pop("objectives").split(",") if o.strip()]
     if static_cols is not None:
         options["static_cols"] = _names(static_cols, "--static-cols")
+    if future_cols is not None:
+        options["future_cols"] = _names(future_cols, "--future-cols")
     if families is not None:
         options["families"] = _names(families, "--families")
     from .api import run as run_api

@@ -74,6 +74,7 @@ class RunConfig:
     horizon: int | None = None
     lookback: int | None = None
     season: int | None = None
+    future_cols: list[str] | None = None  # forecasting: covariates known in advance for the forecast steps
     trials: int = 20
     timeout: float | None = None
     max_epochs: int = 100
@@ -180,13 +181,10 @@ class RunConfig:
             if self.task not in (None, "forecasting"):
                 raise SeqsearchError(f"--horizon frames a forecasting task; leave out --task {self.task} or --horizon")
             self.task = "forecasting"
-        elif self.task == "forecasting" or self.lookback is not None or self.season is not None:
+        elif self.task == "forecasting" or self.lookback is not None or self.season is not None or self.future_cols:
             raise SeqsearchError("forecasting needs --horizon: how many steps ahead to forecast (e.g. --horizon 12)")
         if self.task != "forecasting":
             return
-        if self.folds not in (None, 1):
-            raise SeqsearchError("--folds cannot cross-validate forecasting windows (they overlap in time, so "
-                                 "folds would leak); leave out --folds or pass --folds 1")
         if Path(self.dataset).suffix.lower() not in (".csv", ".parquet"):
             raise SeqsearchError("forecasting reads a CSV or Parquet table (a time column, target column(s), "
                                  f"optional covariates and series id), not {Path(self.dataset).name}")
@@ -248,7 +246,7 @@ class RunConfig:
         """How many folds each completed trial is validated on: --folds, else by the split's size."""
         if self.folds is not None:
             return self.folds
-        return SMALL_VAL_FOLDS if task != "forecasting" and n_val < SMALL_VAL_SEQUENCES else 1
+        return SMALL_VAL_FOLDS if n_val < SMALL_VAL_SEQUENCES else 1
 
     @property
     def study_path(self) -> Path:

@@ -56,6 +56,12 @@ def manifest_input(metrics, spec) -> dict:
         return given
     out = {"name": "sequence", "shape": metrics["input_shape"], "dtype": metrics["input_dtype"], "raw": True,
            "preprocessing": _preprocessing_text(spec)}
+    future = ((metrics.get("dataset") or {}).get("framing") or {}).get("future_cols")
+    if future:
+        horizon = metrics["dataset"]["framing"]["horizon"]
+        out["future_block"] = (f"the last {len(future) * horizon} channels: the known-future column(s) "
+                               f"{', '.join(future)} at forecast steps 1..{horizon}, step-major (data_spec.json names "
+                               "them column@+step), each constant over the window's steps")
     if metrics.get("masked"):
         out["mask_channel"] = ("the last channel: 1 at observed steps, 0 at padding; sequences are right-padded with "
                                "zeros to the input's steps")

@@ -22,7 +22,7 @@ def load_run_dataset(config):
         config.dataset, task=config.task, target=config.target, id_col=config.id_col,
         time_col=config.time_col, seed=config.seed, test_size=config.test_size, val_size=config.val_size,
         static_cols=config.static_cols, fillna=config.fillna, text_col=config.text_col, tokens=config.tokens,
-        lookback=config.lookback, horizon=config.horizon, season=config.season,
+        lookback=config.lookback, horizon=config.horizon, season=config.season, future_cols=config.future_cols,
     )
 
 

@@ -15,6 +15,9 @@ from .arrays import channel_moments
 
 __all__ = ["Dataset", "RawArrays"]
 
+# The most rolling-origin folds a forecasting dataset is checked for (as --folds' bound).
+MAX_ORIGINS = 20
+
 
 @dataclass
 class RawArrays:
@@ -74,6 +77,9 @@ class Dataset:
     # windows' targets start, in the test split's order (the statistical baselines read them).
     history: list | None = None
     baselines: dict | None = None  # forecasting: the statistical baselines' test scores
+    # Forecasting: where each train+validation window lies (its series and first target row)
+    # and each series' training and validation rows, for rolling-origin folds (``fold``).
+    rolling: dict | None = None
 
     def data_spec(self, X: np.ndarray | None = None) -> DataSpec:
         """Input statistics of ``X`` (default: the training split) for the model's scaling layer.
@@ -133,10 +139,27 @@ class Dataset:
         return np.concatenate([self.X_train, self.X_val]), np.concatenate([self.y_train, self.y_val])
 
     def check_folds(self, k: int):
-        """Every one of the k-1 folds :meth:`fold` deals the training split to needs a sequence."""
+        """Every one of the k-1 folds :meth:`fold` deals the training split to needs a sequence
+        (forecasting: every earlier validation period needs windows, and training windows before it)."""
+        if k > 1 and self.rolling is not None:
+            possible = self.max_folds()
+            if k > possible:
+                raise DataError(
+                    f"--folds {k} needs {k - 1} validation period(s) before the validation split, each with training "
+                    f"windows before it; the series allow {possible - 1}: pass --folds {possible} or less "
+                    "(or a smaller --val-size)")
+            return
         if k > 1 and len(self.X_train) < k - 1:
             raise DataError(f"--folds {k} needs at least {k - 1} training sequences, the training split has "
                             f"{len(self.X_train)}; pass a smaller --folds")
+
+    def max_folds(self) -> int:
+        """Forecasting: how many rolling-origin folds the series allow (each earlier validation
+        period holds windows and has training windows before it), at most ``MAX_ORIGINS``."""
+        possible = 1
+        while possible < MAX_ORIGINS and all(len(part) for part in self._rolling_split(possible)):
+            possible += 1
+        return possible
 
     def fold(self, f: int, k: int, seed: int = 0) -> "Dataset":
         """Fold ``f`` (0 <= f < k) of k-fold cross-validation over train+validation, as a dataset.
@@ -145,10 +168,20 @@ class Dataset:
         the k-1 further validation folds (stratified for classification), so every
         train+validation sequence is validated exactly once over the k folds. A fold's scaling
         and target statistics come from its own training part. Built on demand, so memory holds
-        one fold at a time. Forecasting windows overlap in time: RunConfig never folds them."""
+        one fold at a time.
+
+        Forecasting folds are rolling origins instead (as a forecaster is backtested): fold f
+        validates on the validation period moved f periods back in every series and trains on
+        the windows whose targets all lie before it."""
         if f == 0:
             return self
         self.check_folds(k)
+        if self.rolling is not None:
+            hold, keep = self._rolling_split(f)
+            X, y = self.train_val
+            out = replace(self, X_train=X[keep], y_train=y[keep], X_val=X[hold], y_val=y[hold])
+            out.task_spec = self.task_spec_for(out.y_train, out.X_train)
+            return out
         hold, keep = self._fold_split(f, k, seed)
         X_tr = np.concatenate([self.X_train[keep], self.X_val])
         y_tr = np.concatenate([self.y_train[keep], self.y_val])
@@ -167,11 +200,24 @@ class Dataset:
         which[order] = np.arange(n) % (k - 1)
         return np.flatnonzero(which == f - 1), np.flatnonzero(which != f - 1)
 
+    def _rolling_split(self, f: int):
+        """(held-out, kept) indices into train+validation for rolling-origin fold ``f`` >= 1:
+        the windows whose targets lie in each series' validation period moved ``f`` periods
+        back, and those whose targets all come before that period."""
+        r = self.rolling
+        s, origin, horizon = r["series"], r["origin"], r["horizon"]
+        period = r["period"][s]
+        start = r["cut"][s] - f * period
+        hold = (origin >= start) & (origin + horizon <= start + period)
+        return np.flatnonzero(hold), np.flatnonzero(origin + horizon <= start)
+
     def fold_rows(self, f: int, k: int, seed: int = 0) -> np.ndarray:
         """The rows of train+validation (the training split, then the validation split) that
         fold ``f`` of ``k`` validates on, in the order of that fold's ``X_val``."""
         if f == 0:
             return np.arange(len(self.X_train), len(self.X_train) + len(self.X_val))
+        if self.rolling is not None:
+            return self._rolling_split(f)[0]
         return self._fold_split(f, k, seed)[0]
 
     def nbytes(self) -> int:

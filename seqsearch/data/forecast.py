@@ -8,7 +8,8 @@ period (so no training target is ever seen by validation or test, and windows ne
 series); its *inputs* may reach back into the period before, which is the past a forecaster
 knows at that time.
 
-Windows hold the targets first, then the covariates: the model's forecast is the last observed
+Windows hold the targets first, then the covariates, then (with ``--future-cols``) the
+known-future block (``seqsearch.data.future``): the model's forecast is the last observed
 target value plus a predicted change (``TaskSpec.kind == "forecasting"``), so an untrained
 model starts at the naive forecast. Scores are MAE, RMSE, MAPE and sMAPE, with the seasonal
 naive forecast's scores beside them.
@@ -26,9 +27,10 @@ from ..config import FILLNA
 from ..errors import DataError
 from .arrays import fill_missing
 from .dataset import Dataset
+from .future import future_columns, future_names, observed_rows, with_future
 from .tables import archive_name, pick_column, plain, read_table
 
-__all__ = ["load_forecast", "forecast_inputs", "forecast_metrics", "seasonal_naive", "infer_season"]
+__all__ = ["load_forecast", "read_series", "filled_values", "forecast_metrics", "seasonal_naive", "infer_season"]
 
 TIME_CANDIDATES = ("time", "timestamp", "date", "datetime", "ds", "month", "quarter", "year", "period", "t", "step")
 ID_CANDIDATES = ("id", "series_id", "unique_id", "series", "item_id")
@@ -98,7 +100,7 @@ def infer_season(step_seconds: float | None) -> int:
     return 1
 
 
-def _read(path, *, target, id_col, time_col, feature_order=None):
+def read_series(path, *, target, id_col, time_col, feature_order=None):
     """The table as series: (list of (series id, sorted frame)), target columns, feature
     columns (targets first), id column, time column, median spacing in seconds or None)."""
 
@@ -189,7 +191,7 @@ def _is_numeric(col):
     return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
 
 
-def _filled(values, sid, time_values, fillna, features, time_c, id_c):
+def filled_values(values, sid, time_values, fillna, features, time_c, id_c):
     """Series values (t, f) with missing values filled, or a DataError saying where they are."""
     bad = ~np.isfinite(values)
     if not bad.any():
@@ -219,76 +221,71 @@ def _windows(values, n_targets, lookback, horizon, start, stop):
 
 
 def load_forecast(path, *, lookback=None, horizon, season=None, target=None, id_col=None, time_col=None,
-                  fillna=None, test_size=0.2, val_size=0.2) -> Dataset:
-    """Frame a time-series table for direct multi-step forecasting (see the module's doc)."""
+                  fillna=None, test_size=0.2, val_size=0.2, future_cols=None) -> Dataset:
+    """Frame a time-series table for direct multi-step forecasting (see the module's doc).
+    ``future_cols``: covariates known in advance (``seqsearch.data.future``)."""
 
     path = Path(path)
     if horizon is None or horizon < 1:
         raise DataError("forecasting needs --horizon: how many steps ahead to forecast (e.g. --horizon 12)")
-    series, targets, features, id_c, time_c, spacing = _read(path, target=target, id_col=id_col, time_col=time_col)
+    series, targets, features, id_c, time_c, spacing = read_series(path, target=target, id_col=id_col, time_col=time_col)
+    future = future_columns(future_cols, targets, features[len(targets):])
     m = int(season) if season else infer_season(spacing)
     if lookback is None:
         lookback = max(2 * horizon, m if m > 1 else 0)
     if lookback < 1:
         raise DataError(f"--lookback must be at least 1, got {lookback}")
     n_t = len(targets)
-    arrays, filled, history = _split_windows(series, features, n_t, lookback, horizon, test_size, val_size, fillna,
-                                             time_c, id_c)
+    if future:  # rows after a series' last target are the future rows of a prediction table
+        series = [(sid, g.iloc[:observed_rows(g, targets)]) for sid, g in series]
+    arrays, filled, history, rolling = _split_windows(series, features, n_t, lookback, horizon, test_size, val_size, fillna,
+                                             time_c, id_c, [features.index(c) for c in future])
     (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = arrays["train"], arrays["val"], arrays["test"]
     m_used = m if m <= lookback else 1  # the baseline reads the season from the window
     task_spec = TaskSpec(kind="forecasting", n_outputs=n_t, output_steps=horizon, target_names=list(map(str, targets)),
                          season=m_used)
     ds = Dataset(
         name=archive_name(path), source=str(path.resolve()), X_train=X_tr, y_train=y_tr, X_val=X_va, y_val=y_va,
-        X_test=X_te, y_test=y_te, task_spec=task_spec, feature_names=[str(f) for f in features],
-        fillna=fillna if filled else None, n_filled=filled, history=history,
+        X_test=X_te, y_test=y_te, task_spec=task_spec, feature_names=[str(f) for f in features + future_names(future, horizon)],
+        fillna=fillna if filled else None, n_filled=filled, history=history, n_static=horizon * len(future),
+        rolling=rolling,
     )
     ds.kind, ds.about = "forecast", {
         "kind": "forecast", "lookback": int(lookback), "horizon": int(horizon), "season": int(m_used),
         "season_found": int(m), "targets": [str(t) for t in targets], "id_col": id_c, "time_col": time_c,
-        "series": len(series), "spacing_seconds": spacing,
+        "series": len(series), "spacing_seconds": spacing, "future_cols": [str(c) for c in future],
     }
     ds.task_spec = ds.task_spec_for(y_tr, X_tr)
     return ds
 
 
-def _split_windows(series, features, n_t, lookback, horizon, test_size, val_size, fillna, time_c, id_c):
+def _split_windows(series, features, n_t, lookback, horizon, test_size, val_size, fillna, time_c, id_c, future=()):
     """Each series split by time (the last ``test_size`` of its rows for test, then
-    ``val_size`` of the rest for validation, each at least a horizon) and cut into windows:
-    ({split: (X, y)}, how many values were filled, each series' targets and test origins)."""
+    ``val_size`` of the rest for validation, each at least a horizon) and cut into windows
+    (with the known-future block of the columns ``future`` indexes): ({split: (X, y)}, how
+    many values were filled, each series' targets and test origins, and where each training and
+    validation window lies: its series, its first target row, each series' validation period,
+    which rolling-origin folds move back (``Dataset.fold``))."""
     parts = {"train": [], "val": [], "test": []}
-    filled, history = 0, []
-    shortest = min(len(g) for _, g in series)
+    filled, history, where, periods = 0, [], [], []
     for size, flag in ((test_size, "--test-size"), (val_size, "--val-size")):
         if size >= 1 and int(size) < horizon:
             raise DataError(f"{flag} {int(size)} is shorter than --horizon {horizon}: the period must hold at least "
                             "one horizon of targets")
-    for sid, g in series:
+    shortest = min(len(g) for _, g in series)
+    for i, (sid, g) in enumerate(series):
         n = len(g)
-        n_test = int(test_size) if test_size >= 1 else max(horizon, int(round(test_size * n)))
-        n_val = int(val_size) if val_size >= 1 else max(horizon, int(round(val_size * (n - n_test))))
-        n_train = n - n_test - n_val
-        who = f"series {sid!r} has" if id_c is not None else "the series has"
-        if n_train < lookback + horizon and (test_size >= 1 or val_size >= 1):
-            raise DataError(
-                f"{who} {n} rows: after {n_test} test and {n_val} validation rows, {max(n_train, 0)} are left for "
-                f"training, and --lookback {lookback} + --horizon {horizon} need {lookback + horizon}; lower "
-                "--test-size or --val-size (or --lookback)"
-            )
-        if n_train < lookback + horizon:
-            raise DataError(
-                f"{who} {n} rows; --lookback {lookback} + --horizon {horizon} need at least "
-                f"{lookback + 3 * horizon} (a training window plus a validation and a test horizon) and more for "
-                f"a useful split (shortest series: {shortest} rows); lower --lookback or --horizon"
-            )
+        n_train, n_val = _periods(n, sid, lookback, horizon, test_size, val_size, id_c, shortest)
         values = g[features].to_numpy(dtype=np.float64)
-        values, k = _filled(values, sid, g[time_c].to_numpy(), fillna, features, time_c, id_c)
+        values, k = filled_values(values, sid, g[time_c].to_numpy(), fillna, features, time_c, id_c)
         filled += k
         values = values.astype(np.float32)
+        periods.append((n_train, n_val))
         cuts = {"train": (lookback, n_train - horizon + 1), "val": (n_train, n_train + n_val - horizon + 1),
                 "test": (n_train + n_val, n - horizon + 1)}
         for split, (a, b) in cuts.items():
             X, y = _windows(values, n_t, lookback, horizon, a, b)
+            X = with_future(X, values, list(future), horizon, a, b)
             origins = np.arange(a, max(a, b))
             if fillna == "drop":
                 ok = np.isfinite(X).all(axis=(1, 2)) & np.isfinite(y).all(axis=(1, 2))
@@ -296,60 +293,39 @@ def _split_windows(series, features, n_t, lookback, horizon, test_size, val_size
             parts[split].append((X, y))
             if split == "test":
                 history.append((values[:, :n_t].astype(np.float64), origins))
+            else:
+                where.append((split, np.full(len(origins), i), origins))
     arrays = {k: (np.concatenate([x for x, _ in v]), np.concatenate([y for _, y in v])) for k, v in parts.items()}
     for split, (X, _) in arrays.items():
         if len(X) == 0:
             raise DataError(f"no {split} window is left after dropping the windows with missing values; "
                             "use --fillna interpolate or ffill instead of drop")
-    return arrays, filled, history
+    ordered = [w for split in ("train", "val") for w in where if w[0] == split]  # train+validation's order
+    rolling = {"series": np.concatenate([w[1] for w in ordered]), "origin": np.concatenate([w[2] for w in ordered]),
+               "cut": np.array([p[0] for p in periods]), "period": np.array([p[1] for p in periods]),
+               "horizon": int(horizon)}
+    return arrays, filled, history, rolling
 
 
-def forecast_inputs(path, framing: dict, feature_names, fillna=None):
-    """Prediction input for a forecasting model: every series' last ``lookback`` rows, with
-    the series ids and the times the forecast steps fall on. Returns (X, ids, future times)."""
-    import pandas as pd
-
-    path = Path(path)
-    lookback, horizon = int(framing["lookback"]), int(framing["horizon"])
-    series, targets, features, id_c, time_c, spacing = _read(
-        path, target=",".join(framing["targets"]), id_col=framing.get("id_col"), time_col=framing.get("time_col"),
-        feature_order=feature_names,
-    )
-    if framing.get("id_col") and id_c is None:
-        raise DataError(f"{path.name} has no {framing['id_col']!r} column; the model was trained on series keyed by it")
-    X, ids, times = [], [], []
-    for sid, g in series:
-        if len(g) < lookback:
-            raise DataError(f"series {sid!r} has {len(g)} rows; the model reads the last {lookback}")
-        values = g[features].to_numpy(dtype=np.float64)[-lookback:]
-        values, _ = _filled(values, sid, g[time_c].to_numpy()[-lookback:], fillna if fillna != "drop" else None,
-                            features, time_c, id_c)
-        X.append(values.astype(np.float32))
-        ids.append(sid)
-        step = framing.get("spacing_seconds")
-        if "_stamp" in g and step and len(g) > 1:
-            last, offset = pd.Timestamp(g["_stamp"].iloc[-1]), _offset(step)
-            future = [last + offset * (h + 1) for h in range(horizon)]
-            times.append([t.date().isoformat() if t == t.normalize() else t.isoformat() for t in future])
-        else:
-            keys = g["_key"].to_numpy()
-            d = float(np.median(np.diff(keys))) if len(keys) > 1 else 1.0
-            times.append([plain(keys[-1] + d * (h + 1)) for h in range(horizon)])
-    return np.stack(X), ids, times
-
-
-def _offset(step_seconds):
-    """A calendar step for monthly/quarterly data (their lengths vary), else a fixed one."""
-    import pandas as pd
-
-    days = step_seconds / 86400
-    if 27 <= days <= 32:
-        return pd.DateOffset(months=1)
-    if 88 <= days <= 93:
-        return pd.DateOffset(months=3)
-    if 360 <= days <= 367:
-        return pd.DateOffset(years=1)
-    return pd.Timedelta(seconds=step_seconds)
+def _periods(n, sid, lookback, horizon, test_size, val_size, id_c, shortest):
+    """(training rows, validation rows) of a series of ``n`` rows, or one line when too few."""
+    n_test = int(test_size) if test_size >= 1 else max(horizon, int(round(test_size * n)))
+    n_val = int(val_size) if val_size >= 1 else max(horizon, int(round(val_size * (n - n_test))))
+    n_train = n - n_test - n_val
+    who = f"series {sid!r} has" if id_c is not None else "the series has"
+    if n_train < lookback + horizon and (test_size >= 1 or val_size >= 1):
+        raise DataError(
+            f"{who} {n} rows: after {n_test} test and {n_val} validation rows, {max(n_train, 0)} are left for "
+            f"training, and --lookback {lookback} + --horizon {horizon} need {lookback + horizon}; lower "
+            "--test-size or --val-size (or --lookback)"
+        )
+    if n_train < lookback + horizon:
+        raise DataError(
+            f"{who} {n} rows; --lookback {lookback} + --horizon {horizon} need at least "
+            f"{lookback + 3 * horizon} (a training window plus a validation and a test horizon) and more for "
+            f"a useful split (shortest series: {shortest} rows); lower --lookback or --horizon"
+        )
+    return n_train, n_val
 
 
 def seasonal_naive(X, n_targets: int, horizon: int, season: int) -> np.ndarray:

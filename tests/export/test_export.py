@@ -46,6 +46,22 @@ def _monthly_sales() -> Path:
 # Season 12 inside a lookback of 12: forecasts on a seasonal base, in log units.
 FORECAST = load_forecast(_monthly_sales(), horizon=4)
 
+
+def _planned_promotions() -> Path:
+    """The monthly series with a promotion flag planned ahead (a known-future column)."""
+    import pandas as pd
+
+    table = pd.read_csv(_monthly_sales())
+    table["promo"] = np.random.default_rng(0).integers(0, 2, size=len(table)).astype(float)
+    table["sales"] += 20 * table["promo"]
+    path = Path(tempfile.mkdtemp()) / "promo.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+# The window's channels, then the promotion at the 4 forecast steps (the head reads them).
+FORECAST_FUTURE = load_forecast(_planned_promotions(), horizon=4, target="sales", future_cols=["promo"])
+
 CASES = {
     "lstm_stack": (CLF, "rnn", {"rnn.cell": "lstm", "rnn.layers": 2, "rnn.units": 16}),
     "bidirectional_gru": (CLF, "rnn", {"rnn.cell": "gru", "rnn.units": 16, "rnn.bidirectional": True,
@@ -68,6 +84,8 @@ CASES = {
                                                    "train.output_scale": "window"}),
     "forecast_linear": (FORECAST, "mlp", {"mlp.layers": 0}),
     "forecast_mlp": (FORECAST, "mlp", {"mlp.layers": 2, "mlp.units": 32, "train.forecast_base": "seasonal"}),
+    "forecast_future_gru": (FORECAST_FUTURE, "rnn", {"rnn.cell": "gru", "rnn.units": 16}),
+    "forecast_future_linear": (FORECAST_FUTURE, "mlp", {"mlp.layers": 0, "train.target_transform": "log"}),
 }
 
 
@@ -101,6 +119,9 @@ def test_every_format_matches_keras(case, tmp_path):
         assert info["batch"] == (1 if fmt == "tflite" else "any")
     assert on_disk["formats"]["tflite"]["inputs"][0]["shape"][0] == 1
     assert on_disk["formats"]["onnx"]["opset"] >= 13
+    if ds.n_static and ds.task_spec.kind == "forecasting":
+        assert on_disk["input"]["future_block"].startswith("the last 4 channels: the known-future column(s) promo at "
+                                                           "forecast steps 1..4")
     export = tmp_path / "export"
     files = {p.relative_to(export).as_posix() for p in export.rglob("*") if p.is_file() and p.name != "manifest.json"}
     assert set(on_disk["sha256"]) == files

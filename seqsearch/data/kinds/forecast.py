@@ -22,7 +22,8 @@ class Forecast(DataKind):
         return load_forecast(path, lookback=options.get("lookback"), horizon=options.get("horizon"),
                            season=options.get("season"), target=options.get("target"), id_col=options.get("id_col"),
                            time_col=options.get("time_col"), fillna=options.get("fillna"),
-                           test_size=options.get("test_size", 0.2), val_size=options.get("val_size", 0.2))
+                           test_size=options.get("test_size", 0.2), val_size=options.get("val_size", 0.2),
+                           future_cols=options.get("future_cols"))
 
     def prepare(self, ds, study_path, console) -> None:
         from ..baselines import available, cached_baselines
@@ -35,12 +36,14 @@ class Forecast(DataKind):
 
     def describe(self, ds) -> dict:
         return {**{k: ds.about[k] for k in ("lookback", "horizon", "season", "series")},
-                "targets": list(ds.task_spec.target_names)}
+                "targets": list(ds.task_spec.target_names), "future_cols": list(ds.about.get("future_cols") or [])}
 
     def header_lines(self, info) -> list:
         return [f"forecasting {', '.join(info['targets'])} {info['horizon']} step(s) ahead from {info['lookback']} "
                 f"(sequences are windows of {info['series']} series, split by time; baseline: "
-                + (f"seasonal naive, season {info['season']})" if info["season"] > 1 else "naive, the last value)")]
+                + (f"seasonal naive, season {info['season']})" if info["season"] > 1 else "naive, the last value)")
+                + (f"; known in advance for the forecast steps: {', '.join(info['future_cols'])}"
+                   if info.get("future_cols") else "")]
 
     def test_metrics(self, pred, y, task_spec, metrics) -> dict:
         from ..forecast import forecast_metrics
@@ -63,7 +66,7 @@ class Forecast(DataKind):
         import numpy as np
 
         from ...model_file import load_model
-        from ..forecast import forecast_inputs
+        from ..forecast_inputs import forecast_inputs
         from ..loaders import check_path
 
         framing = meta["dataset"]["framing"]
