@@ -9,7 +9,7 @@ from .registry import cell_names, family_names, get_cell, get_family, register_c
 from .specs import TASKS, DataSpec, TaskSpec
 
 # Built-in families register themselves on import (in this order in `seqsearch spaces`).
-from . import recurrent, conv, transformer, bottleneck, seq2seq, dense  # noqa: F401,E402
+from . import recurrent, conv, transformer, bottleneck, seq2seq, dense, patchtst  # noqa: F401,E402
 
 from .space import SearchSpace, build_model, build_models, cudnn_eligible, spec_summary  # noqa: E402
 from .recipe import compile_model  # noqa: E402

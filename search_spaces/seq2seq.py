@@ -13,6 +13,10 @@ decoder starts from the encoder's final states and produces ``output_steps`` ste
   input alone (:class:`~search_spaces.layers.AutoregressiveDecoder`).
 
 Optional attention over the encoder outputs: Luong (dot-product) or Bahdanau (additive).
+
+As a forecaster (seed 001's design) the decoder runs over the horizon, ``repeat`` or
+``feedback``; with known-future columns each step also reads their values at that step. Its
+per-step outputs, flattened, are what the forecast head maps to the horizon.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ def _encode(x, cell_name, units, layers, bidirectional, ctx):
 
 @register_family("encdec")
 class EncoderDecoder(Family):
-    description = "RNN encoder-decoder for seq2seq, decoder initialised with the encoder's states (seeds 001, 003)"
+    description = ("RNN encoder-decoder for seq2seq and forecasting, decoder initialised with the encoder's states "
+                   "(seeds 001, 003)")
     vector_output = False
     seq2seq = "any"
     static_modes = ("concat", "init_state")
@@ -58,6 +63,17 @@ class EncoderDecoder(Family):
         Choice("attention", ("none", "luong", "bahdanau"), default="none"),
         Float("dropout", 0.0, 0.3, default=0.0),
     )
+
+    def unsupported(self, data_spec, task_spec) -> str | None:
+        if task_spec.kind == "forecasting":
+            masked = data_spec is not None and getattr(data_spec, "masked", False)
+            return "cannot read variable-length (padded and masked) sequences" if masked else None
+        return super().unsupported(data_spec, task_spec)
+
+    def adapt(self, data_spec, task_spec) -> dict:
+        if task_spec.kind == "forecasting":  # no targets to teacher-force: the horizon is one output
+            return {"decoder": (("repeat", "feedback"), "repeat")}
+        return {}
 
     def build(self, x, p, ctx):
         import keras
@@ -82,6 +98,12 @@ class EncoderDecoder(Family):
                 teacher=decoder(states, enc_seq=attend, teacher=ctx.teacher_targets()),
             )
         dec_in = keras.layers.RepeatVector(steps, name="decoder_context")(context)
+        if ts.kind == "forecasting" and ctx.future is not None:
+            from keras import ops
+
+            # Each decoder step also reads the known-future values of its own step.
+            future = ops.reshape(ctx.future, (-1, steps, int(ctx.future.shape[-1]) // steps))
+            dec_in = keras.layers.Concatenate(name="decoder_known_future")([dec_in, future])
         if p["decoder"] == "repeat":
             decoder = cell.make_layer(units, return_sequences=True, name=f"decoder_{p['cell']}")
             dec = decoder(dec_in, initial_state=states)
@@ -95,6 +117,8 @@ class EncoderDecoder(Family):
             dec = keras.layers.Dense(units, activation="tanh", name="decoder_attn_out")(dec)
         if p["dropout"] > 0:
             dec = keras.layers.Dropout(p["dropout"], name="decoder_dropout")(dec)
+        if ts.kind == "forecasting":
+            return keras.layers.Flatten(name="decoder_steps")(dec)
         return dec
 
     def cudnn_eligible(self, p):

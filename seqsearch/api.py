@@ -119,10 +119,7 @@ def _inputs(config):
     info = ds.describe()
     info["load_seconds"] = round(load_seconds, 2)
     # Resolved once for this run, its --jobs workers (they get config.to_dict()) and study.json.
-    folds = config.folds_for(ds.task_spec.kind, len(ds.X_val))
-    if config.folds is None and ds.rolling is not None:  # the default: as many origins as the series allow
-        folds = min(folds, ds.max_folds())
-    config.folds = info["folds"] = folds
+    config.folds = info["folds"] = config.folds_for(ds.task_spec.kind, len(ds.X_val))
     ds.check_folds(config.folds)  # too few training sequences: said before anything is written
     return ds, space, replay, info
 

@@ -107,6 +107,19 @@ def test_the_known_future_values_reach_the_forecast_and_training_learns_them(tmp
     assert lift.mean() > 15  # a planned promotion adds 30 to every forecast step
 
 
+def test_the_encoder_decoder_forecasts_over_the_horizon_reading_each_steps_known_future_values(tmp_path):
+    ds = load_forecast(promo_table(tmp_path / "f.csv"), horizon=3, target="sales", future_cols=["promo"])
+    space = SearchSpace(["encdec"], data_spec=ds.data_spec(), task_spec=ds.task_spec)
+    decoder = next(p for p in space.params("encdec") if p.name == "decoder")
+    assert tuple(decoder.options) == ("repeat", "feedback")  # nothing to teacher-force in a forecast
+    for kind in ("repeat", "feedback"):
+        model = build_model(space.default_spec(overrides={"encdec.units": 16, "encdec.decoder": kind}),
+                            ds.data_spec(), ds.task_spec)
+        # Each of the 3 decoder steps reads the context (16) and its own step's promotion (1).
+        assert tuple(model.get_layer("decoder_known_future").output.shape[1:]) == (3, 17)
+        assert model.predict(ds.X_test, verbose=0).shape == (len(ds.X_test), 3, 1)
+
+
 @pytest.mark.slow
 def test_known_future_columns_end_to_end_from_the_command_line(tmp_path):
     """`seqsearch run --future-cols promo` on a table that already holds the next months' plan;

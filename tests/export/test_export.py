@@ -86,6 +86,10 @@ CASES = {
     "forecast_mlp": (FORECAST, "mlp", {"mlp.layers": 2, "mlp.units": 32, "train.forecast_base": "seasonal"}),
     "forecast_future_gru": (FORECAST_FUTURE, "rnn", {"rnn.cell": "gru", "rnn.units": 16}),
     "forecast_future_linear": (FORECAST_FUTURE, "mlp", {"mlp.layers": 0, "train.target_transform": "log"}),
+    # The decoder over the horizon, each step reading its own step's promotion, its outputs fed back.
+    "forecast_future_encdec": (FORECAST_FUTURE, "encdec", {"encdec.units": 16, "encdec.decoder": "feedback"}),
+    # Channel independence: the batch reshaped to one univariate series per channel and back.
+    "forecast_patchtst": (FORECAST_FUTURE, "patchtst", {"patchtst.d_model": 16, "patchtst.blocks": 1}),
 }
 
 

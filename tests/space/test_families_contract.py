@@ -11,7 +11,7 @@ import keras
 import search_spaces
 from search_spaces import DataSpec, SearchSpace, TaskSpec, build_model, build_models, compile_model, family_names
 
-BUILTIN_FAMILIES = ["rnn", "conv", "transformer", "rnn_bottleneck", "tlb", "encdec"]
+BUILTIN_FAMILIES = ["rnn", "conv", "transformer", "rnn_bottleneck", "tlb", "encdec", "mlp", "patchtst"]
 BUILTIN_CELLS = ["lstm", "gru", "simple_rnn"]
 DATA = DataSpec(timesteps=9, n_features=2, feature_mean=[0.0, 1.0], feature_var=[1.0, 4.0])
 HEADS = {
@@ -21,6 +21,9 @@ HEADS = {
     "seq2seq_tokens": TaskSpec(kind="seq2seq", n_outputs=3, classes=["0", "1", "2"], output_steps=9),
     # ... and with an output length of its own (encoder-decoder only), real values per step.
     "seq2seq_values": TaskSpec(kind="seq2seq", n_outputs=2, output_steps=4, target_mean=[1.0, 0.0], target_var=[1.0, 9.0]),
+    # Forecasting the first channel 3 steps ahead (a change from its last value).
+    "forecasting": TaskSpec(kind="forecasting", n_outputs=1, output_steps=3, target_names=["y"],
+                            target_mean=[0.0, 0.5, 1.0], target_var=[1.0, 2.0, 3.0]),
 }
 
 
@@ -63,6 +66,9 @@ def test_every_builtin_family_is_registered_and_every_head_is_served():
     assert {h for _, h in CASES} == set(HEADS)
     assert ("encdec", "classification") not in CASES and ("rnn", "seq2seq_values") not in CASES
     assert ("rnn_bottleneck", "seq2seq_tokens") not in CASES and ("encdec", "seq2seq_values") in CASES
+    # Every family forecasts; the window-only ones (mlp, patchtst) do nothing else.
+    assert {f for f, h in CASES if h == "forecasting"} == set(BUILTIN_FAMILIES)
+    assert {h for f, h in CASES if f in ("mlp", "patchtst")} == {"forecasting"}
     with pytest.raises(ValueError, match="cannot serve this seq2seq task"):
         SearchSpace(families=["rnn"], data_spec=DATA, task_spec=HEADS["seq2seq_values"])
 
@@ -95,7 +101,7 @@ def test_family_contract(family, end, head, tmp_path):
     history = fitter.fit(X_fit, y, epochs=1, batch_size=6, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     pred = keras.ops.convert_to_numpy(model(X, training=False))
-    expected = (6, task.n_outputs) if task.kind != "seq2seq" else (6, task.output_steps, task.n_outputs)
+    expected = (6, task.n_outputs) if task.kind not in ("seq2seq", "forecasting") else (6, task.output_steps, task.n_outputs)
     assert pred.shape == expected and np.all(np.isfinite(pred))
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")

@@ -55,8 +55,7 @@ def test_a_folds_statistics_come_from_its_own_training_part():
 def test_default_folds_follow_the_validation_split_and_task():
     config = RunConfig(dataset="d.npz")
     assert config.folds_for("classification", 14) == 3 and config.folds_for("regression", 99) == 3
-    assert config.folds_for("classification", 100) == 1 and config.folds_for("forecasting", 12) == 3
-    assert config.folds_for("forecasting", 100) == 1
+    assert config.folds_for("classification", 100) == 1 and config.folds_for("forecasting", 12) == 1
     assert RunConfig(dataset="d.npz", folds=1).folds_for("classification", 14) == 1
     assert RunConfig(dataset="d.npz", folds=5).folds_for("classification", 5000) == 5
     with pytest.raises(SeqsearchError, match=r"--folds must be an integer in \[1, 20\], got 0"):
