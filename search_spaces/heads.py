@@ -87,6 +87,8 @@ def _forecast_head(x, task_spec, inputs, output_scale="global", base="last", tra
         # Clipped: a wild early step must not overflow to inf (e^20: 5e8 times the base).
         change = ops.clip(ops.multiply(z, per_step(spread, steps, n)), -20.0, 20.0)
         out = ops.exp(ops.add(ops.log(ops.maximum(anchor, 1e-6)), change))
+    elif transform == "boxcox":
+        out = _boxcox_forecast(z, anchor, targets, task_spec)
     elif transform != "none":
         raise ValueError(f"unknown train.target_transform {transform!r}")
     elif output_scale == "global":
@@ -97,6 +99,31 @@ def _forecast_head(x, task_spec, inputs, output_scale="global", base="last", tra
     else:
         raise ValueError(f"unknown train.output_scale {output_scale!r}")
     return keras.layers.Reshape((steps, n), name="forecast")(out)
+
+
+def _boxcox_forecast(z, anchor, targets, task_spec):
+    """The base plus a change in Box-Cox units (the training targets' fitted exponent per
+    target, in units of the window's spread of transformed values), transformed back. An
+    exponent near 0 is held at 0.01 (within a fraction of a percent of log) so one formula
+    serves; the back-transform's base is kept positive."""
+    import numpy as np
+    from keras import ops
+
+    if not task_spec.boxcox_lambda:
+        raise ValueError("a Box-Cox transform needs a positive series (its exponent is fitted on the training targets)")
+    steps, n = task_spec.output_steps, task_spec.n_outputs
+    lam = np.asarray(task_spec.boxcox_lambda, dtype="float32")
+    lam = np.where(np.abs(lam) < 0.01, np.float32(0.01), lam)
+
+    def forward(v, lams):
+        return ops.divide(ops.subtract(ops.power(ops.maximum(v, 1e-6), lams), 1.0), lams)
+
+    spread = ops.maximum(ops.std(forward(targets, lam.reshape(1, 1, n)), axis=1, keepdims=True), 1e-3)
+    flat = np.tile(lam, steps)  # the head's step-major order
+    level = ops.add(forward(anchor, flat), ops.multiply(z, per_step(spread, steps, n)))
+    # The inverse exponent as a constant array: a tensor computed outside the graph would reach
+    # the ONNX converter as a second input.
+    return ops.power(ops.maximum(ops.add(ops.multiply(level, flat), 1.0), 1e-6), (1.0 / flat).astype("float32"))
 
 
 def per_step(values, steps: int, n: int):

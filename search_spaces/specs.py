@@ -63,6 +63,9 @@ class TaskSpec:
     seasonal_mean: list[float] = field(default_factory=list)
     seasonal_var: list[float] = field(default_factory=list)
     positive: bool = False
+    # forecasting, positive series: the Box-Cox exponent per target, fitted by maximum likelihood
+    # on the training targets (train.target_transform=boxcox).
+    boxcox_lambda: list[float] = field(default_factory=list)
 
     @property
     def categorical(self) -> bool:

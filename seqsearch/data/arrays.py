@@ -220,3 +220,23 @@ def check_static(S, n, name):
 def pack_static(X, S):
     """Static features as constant channels after the sequence's own: (n, t, f + s)."""
     return np.concatenate([X, np.repeat(S[:, None, :], X.shape[1], axis=1)], axis=2)
+
+
+def boxcox_lambda(values, low: float = -1.0, high: float = 2.0, steps: int = 301) -> float:
+    """The Box-Cox exponent that maximises the profile log-likelihood of positive ``values``
+    (a grid over [low, high]; numpy only): (y^l - 1) / l, log y at l = 0."""
+    y = np.asarray(values, dtype=np.float64)
+    y = y[np.isfinite(y) & (y > 0)]
+    if len(y) < 3:
+        return 1.0
+    logs = np.log(y)
+    best, best_llf = 1.0, -np.inf
+    for lam in np.linspace(low, high, steps):
+        z = logs if abs(lam) < 1e-9 else np.expm1(lam * logs) / lam
+        var = z.var()
+        if not np.isfinite(var) or var <= 0:
+            continue
+        llf = -0.5 * len(y) * np.log(var) + (lam - 1.0) * logs.sum()
+        if llf > best_llf:
+            best, best_llf = float(lam), llf
+    return round(best, 4)

@@ -11,7 +11,7 @@ import numpy as np
 from search_spaces.specs import DataSpec, TaskSpec
 
 from ..errors import DataError
-from .arrays import channel_moments
+from .arrays import boxcox_lambda, channel_moments
 
 __all__ = ["Dataset", "RawArrays"]
 
@@ -123,6 +123,9 @@ class Dataset:
                 ts.seasonal_mean = [float(v) for v in seasonal.mean(axis=0)]
                 ts.seasonal_var = [float(max(v, 1e-12)) for v in seasonal.var(axis=0)]
             ts.positive = bool((X[:, :, :ts.n_outputs] > 0).all() and (y > 0).all())
+            if ts.positive:
+                ts.boxcox_lambda = [boxcox_lambda(np.concatenate([X[:, :, j].ravel(), y[:, :, j].ravel()]))
+                                    for j in range(ts.n_outputs)]
         elif not ts.categorical:
             y2 = y.reshape(-1, ts.n_outputs).astype(np.float64)
             ts.target_mean = [float(v) for v in y2.mean(axis=0)]

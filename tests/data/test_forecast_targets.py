@@ -20,13 +20,14 @@ def monthly(tmp_path_factory):
 
 def _silenced(ds, overrides):
     """What the model of ``overrides`` forecasts untrained: its change head starts at zero."""
-    space = SearchSpace(["rnn"], data_spec=ds.data_spec(), task_spec=ds.task_spec)
+    space = SearchSpace(["rnn"], fixed=overrides, data_spec=ds.data_spec(), task_spec=ds.task_spec)
     model = build_model(space.default_spec(overrides={"rnn.units": 16, **overrides}), ds.data_spec(), ds.task_spec)
     assert not any(np.any(w) for w in model.get_layer("standardised_change").get_weights())
     return model.predict(ds.X_test, verbose=0)
 
 
-@pytest.mark.parametrize("overrides", [{"train.output_scale": "window"}, {"train.target_transform": "log"}])
+@pytest.mark.parametrize("overrides", [{"train.output_scale": "window"}, {"train.target_transform": "log"},
+                                       {"train.target_transform": "boxcox"}])
 def test_the_seasonal_base_is_the_seasonal_naive_forecast_before_training(monthly, overrides):
     ds = monthly
     assert ds.task_spec.season == 12 and ds.task_spec.positive
@@ -58,9 +59,35 @@ def test_a_log_model_forecasts_relative_changes_in_the_series_units(monthly):
     np.testing.assert_allclose(model.predict(10 * ds.X_test, verbose=0), 10 * pred, rtol=1e-3)
 
 
+def test_box_cox_fits_its_exponent_on_the_training_targets_and_forecasts_in_the_series_units(monthly):
+    from scipy import stats
+
+    from seqsearch.data.arrays import boxcox_lambda
+
+    y = np.random.default_rng(0).gamma(2.0, size=400) + 0.1
+    assert boxcox_lambda(y) == pytest.approx(stats.boxcox(y)[1], abs=0.01)  # scipy's maximum likelihood
+    ds = monthly
+    values = np.concatenate([ds.X_train[:, :, 0].ravel(), ds.y_train[:, :, 0].ravel()])
+    assert ds.task_spec.boxcox_lambda == [boxcox_lambda(values)]
+    space = SearchSpace(["rnn"], fixed={"train.target_transform": "boxcox"}, data_spec=ds.data_spec(),
+                        task_spec=ds.task_spec)
+    model = build_model(space.default_spec(overrides={"rnn.units": 16}),
+                        ds.data_spec(), ds.task_spec)
+    # Untrained (the change head at zero): transformed and back, the forecast is the last value.
+    last = np.broadcast_to(ds.X_test[:, -1:, :1], (len(ds.X_test), 4, 1))
+    np.testing.assert_allclose(model.predict(ds.X_test, verbose=0), last, rtol=1e-4)
+
+
 def test_the_space_offers_what_the_series_allows(tmp_path, monthly):
     assert {"forecast_base", "target_transform"} <= {p.name for p in SearchSpace(
         ["rnn"], data_spec=monthly.data_spec(), task_spec=monthly.task_spec).params("train")}
+    # A positive series: log is searched, Box-Cox only when --set asks for it.
+    transform = next(p for p in SearchSpace(["rnn"], data_spec=monthly.data_spec(), task_spec=monthly.task_spec)
+                     .params("train") if p.name == "target_transform")
+    assert list(transform.current_options()) == ["none", "log"]
+    asked = SearchSpace(["rnn"], fixed={"train.target_transform": "boxcox"}, data_spec=monthly.data_spec(),
+                        task_spec=monthly.task_spec)
+    assert asked.default_spec()["train.target_transform"] == "boxcox"
     # Growth rates (negative values), no season inside the lookback: last value, no log.
     t = np.arange(80)
     pd.DataFrame({"t": t, "y": np.sin(t / 3.0) - 0.2}).to_csv(tmp_path / "g.csv", index=False)
@@ -69,8 +96,10 @@ def test_the_space_offers_what_the_series_allows(tmp_path, monthly):
     space = SearchSpace(["rnn"], data_spec=ds.data_spec(), task_spec=ds.task_spec)
     options = {p.name: p.current_options() for p in space.params("train") if hasattr(p, "current_options")}
     assert list(options["forecast_base"]) == ["last"] and list(options["target_transform"]) == ["none"]
-    with pytest.raises(ValueError, match="target_transform=log needs a positive series"):
-        SearchSpace(["rnn"], fixed={"train.target_transform": "log"}, data_spec=ds.data_spec(), task_spec=ds.task_spec)
+    for transform in ("log", "boxcox"):
+        with pytest.raises(ValueError, match=f"target_transform={transform} needs a positive series"):
+            SearchSpace(["rnn"], fixed={"train.target_transform": transform}, data_spec=ds.data_spec(),
+                        task_spec=ds.task_spec)
     with pytest.raises(ValueError, match="forecast_base=seasonal needs a season"):
         SearchSpace(["rnn"], fixed={"train.forecast_base": "seasonal"}, data_spec=ds.data_spec(),
                     task_spec=ds.task_spec)
