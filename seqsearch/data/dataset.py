@@ -124,8 +124,9 @@ class Dataset:
                 ts.seasonal_var = [float(max(v, 1e-12)) for v in seasonal.var(axis=0)]
             ts.positive = bool((X[:, :, :ts.n_outputs] > 0).all() and (y > 0).all())
             if ts.positive:
-                ts.boxcox_lambda = [boxcox_lambda(np.concatenate([X[:, :, j].ravel(), y[:, :, j].ravel()]))
-                                    for j in range(ts.n_outputs)]
+                # Each training row once (a window's first target), not every overlapping copy
+                # of it in the windows: lookback x fewer values to fit on every load and fold.
+                ts.boxcox_lambda = [boxcox_lambda(y[:, 0, j]) for j in range(ts.n_outputs)]
         elif not ts.categorical:
             y2 = y.reshape(-1, ts.n_outputs).astype(np.float64)
             ts.target_mean = [float(v) for v in y2.mean(axis=0)]
