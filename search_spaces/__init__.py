@@ -9,9 +9,9 @@ from .registry import cell_names, family_names, get_cell, get_family, register_c
 from .specs import TASKS, DataSpec, TaskSpec
 
 # Built-in families register themselves on import (in this order in `seqsearch spaces`).
-from . import recurrent, conv, transformer, bottleneck, seq2seq, dense, patchtst  # noqa: F401,E402
+from . import recurrent, conv, transformer, bottleneck, seq2seq, transformer_seq2seq, dense, patchtst  # noqa: F401,E402
 
-from .space import SearchSpace, build_model, build_models, cudnn_eligible, spec_summary  # noqa: E402
+from .space import SearchSpace, build_model, build_models, build_scorer, cudnn_eligible, spec_summary  # noqa: E402
 from .recipe import compile_model  # noqa: E402
 from .seeds import SEED_SPECS, seed_specs  # noqa: E402
 from .portfolio import WARM_STARTS, portfolio_specs, warm_start_specs  # noqa: E402
@@ -21,6 +21,6 @@ __all__ = [
     "Choice", "Int", "Float", "Boolean",
     "register_family", "register_cell", "unregister_cell", "unregister_family", "get_family", "family_names", "get_cell", "cell_names",
     "DataSpec", "TaskSpec", "TASKS",
-    "SearchSpace", "build_model", "build_models", "compile_model", "spec_summary", "cudnn_eligible",
+    "SearchSpace", "build_model", "build_models", "build_scorer", "compile_model", "spec_summary", "cudnn_eligible",
     "SEED_SPECS", "seed_specs", "WARM_STARTS", "portfolio_specs", "warm_start_specs",
 ]

@@ -9,11 +9,13 @@ class HeadValues:
     """What a family returns when it ran the task's output projection itself (a decoder that
     feeds its own predictions back must): class probabilities, or regression values in
     standard units, for inference and, where the family trains differently, for training
-    (``teacher``: the teacher-forced graph that reads ``ctx.teacher_targets()``)."""
+    (``teacher``: the teacher-forced graph that reads ``ctx.teacher_targets()``) and, when the
+    build asks (``ctx.scoring``), for scoring (``scorer``: teacher-forced at inference)."""
 
-    def __init__(self, inference, teacher=None):
+    def __init__(self, inference, teacher=None, scorer=None):
         self.inference = inference
         self.teacher = teacher
+        self.scorer = scorer
 
 
 def finish_head(values, task_spec):

@@ -258,9 +258,10 @@ class AutoregressiveDecoder(keras.layers.Layer):
     validation, test and the exported model decode step by step from the input alone.
 
     ``states``: the encoder's final states (``states[0]`` is also the context vector);
-    ``enc_seq``: encoder outputs for attention; ``teacher``: token ids (batch, steps) or
-    standardised values (batch, steps, n_outputs). Returns class probabilities or
-    standardised values, (batch, steps, n_outputs).
+    ``enc_seq``: encoder outputs for attention, ``enc_mask`` (batch, T) its real steps;
+    ``teacher``: token ids (batch, steps) or standardised values (batch, steps, n_outputs),
+    read at inference too with ``force`` (the scorer beam search extends hypotheses with).
+    Returns class probabilities or standardised values, (batch, steps, n_outputs).
     """
 
     def __init__(self, cell, units, n_outputs, steps, categorical, attention="none", dropout=0.0, **kwargs):
@@ -283,7 +284,7 @@ class AutoregressiveDecoder(keras.layers.Layer):
             self.n_outputs, activation="softmax" if self.categorical else None, name="projection"
         )
 
-    def build(self, states_shape, enc_seq_shape=None, teacher_shape=None):
+    def build(self, states_shape, enc_seq_shape=None, teacher_shape=None, enc_mask_shape=None):
         if not self.cell.built:
             self.cell.build((None, self.units + self.n_outputs))
         if self.attention != "none":
@@ -291,30 +292,30 @@ class AutoregressiveDecoder(keras.layers.Layer):
             self.attn_out.build((None, 2 * self.units))
         self.projection.build((None, self.units))
 
-    def _step(self, prev, context, states, enc_seq, training):
+    def _step(self, prev, context, states, enc_seq, enc_mask, training):
         out, new = self.cell(ops.concatenate([context, prev], axis=-1), states, training=training)
         new = list(new) if isinstance(new, (list, tuple)) else [new]
         feat = out
         if self.attention != "none":
-            attended = self.attend([ops.expand_dims(out, 1), enc_seq])[:, 0, :]
+            attended = self.attend([ops.expand_dims(out, 1), enc_seq], mask=[None, enc_mask])[:, 0, :]
             feat = self.attn_out(ops.concatenate([out, attended], axis=-1))
         return self.projection(self.drop(feat, training=training)), new
 
-    def call(self, states, enc_seq=None, teacher=None, training=None):
+    def call(self, states, enc_seq=None, teacher=None, enc_mask=None, force=False, training=None):
         states = list(states)
         context = states[0]
         if isinstance(self.cell.state_size, (list, tuple)) and len(self.cell.state_size) > 1:
             inner = states
         else:
             inner = [states[0]]
-        forced = bool(training) and teacher is not None
+        forced = teacher is not None and (bool(training) or bool(force))
         if forced:
             shown = ops.one_hot(ops.cast(teacher, "int32"), self.n_outputs) if self.categorical else teacher
             shown = ops.cast(shown, context.dtype)
         prev = ops.repeat(ops.zeros_like(context[:, :1]), self.n_outputs, axis=1)  # the start vector
         outputs = []
         for t in range(self.steps):
-            y, inner = self._step(prev, context, inner, enc_seq, training)
+            y, inner = self._step(prev, context, inner, enc_seq, enc_mask, training)
             outputs.append(y)
             if forced:
                 prev = shown[:, t, :]
@@ -326,7 +327,7 @@ class AutoregressiveDecoder(keras.layers.Layer):
                 prev = y
         return ops.stack(outputs, axis=1)
 
-    def compute_output_shape(self, states_shape, enc_seq_shape=None, teacher_shape=None):
+    def compute_output_shape(self, states_shape, enc_seq_shape=None, teacher_shape=None, enc_mask_shape=None):
         return (states_shape[0][0], self.steps, self.n_outputs)
 
     def get_config(self):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .params import Choice, Float
 
 __all__ = ["RECIPE_PREFIX", "RECIPE_PARAMS", "SCALINGS", "FORECAST_PARAMS", "AUGMENTATIONS",
-           "CLASSIFICATION_PARAMS", "SEARCHED", "FORECAST_SEARCHED", "label_smoothing", "compile_model", "forecast_narrowing"]
+           "CLASSIFICATION_PARAMS", "SEARCHED", "FORECAST_SEARCHED", "SEQ2SEQ_PARAMS", "label_smoothing", "compile_model", "forecast_narrowing"]
 
 RECIPE_PREFIX = "train"
 SCALINGS = ("per_series", "global", "none")
@@ -76,6 +76,15 @@ CLASSIFICATION_PARAMS = (
 SEARCHED = {"augment": ("none", "jitter"), "label_smoothing": 0.0}
 
 
+# Token seq2seq only (targets padded after an end token): label smoothing, as a training-only
+# term (token_training.SmoothingTerm), and the learning-rate schedule: constant, or a linear
+# warm-up then inverse-square-root decay (the transformer's recipe).
+SEQ2SEQ_PARAMS = (
+    Choice("label_smoothing", (0.0, 0.1), default=0.0),
+    Choice("schedule", ("constant", "warmup"), default="constant"),
+)
+
+
 def label_smoothing(spec: dict) -> float:
     """The spec's label smoothing (0 for specs from before it was searched)."""
     return float(spec.get(f"{RECIPE_PREFIX}.label_smoothing", 0.0) or 0.0)
@@ -90,13 +99,22 @@ def compile_model(model, spec: dict, task_spec, optimizer=None, jit_compile=Fals
     from .heads import loss_and_metrics
 
     loss, metrics = loss_and_metrics(task_spec)
-    if label_smoothing(spec):
+    rate = spec[f"{RECIPE_PREFIX}.learning_rate"]
+    if task_spec.padded:
+        # Padding never counts; label smoothing is the trainer's own term (SmoothingTerm).
+        from .token_training import WarmupInverseSqrt, padded_token_accuracy, padded_token_crossentropy
+
+        loss = padded_token_crossentropy
+        metrics = [keras.metrics.MeanMetricWrapper(padded_token_accuracy, name="accuracy")]
+        if spec.get(f"{RECIPE_PREFIX}.schedule", "constant") == "warmup":
+            rate = WarmupInverseSqrt(rate)
+    elif label_smoothing(spec):
         # Smoothed one-hot targets in training, hard one-hot in validation (seqsearch.augment):
         # the validation loss is the same cross-entropy as the sparse loss of other trials.
         loss, metrics = "categorical_crossentropy", [keras.metrics.CategoricalAccuracy(name="accuracy")]
     # Gradient clipping keeps recurrent trials from diverging at the top of the lr range.
     if optimizer is None:
-        optimizer = keras.optimizers.Adam(learning_rate=spec[f"{RECIPE_PREFIX}.learning_rate"], clipnorm=1.0)
+        optimizer = keras.optimizers.Adam(learning_rate=rate, clipnorm=1.0)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile,
                   steps_per_execution=steps_per_execution)
     if not optimizer.built:  # slots made now, not inside the first traced step (see loss_and_metrics)

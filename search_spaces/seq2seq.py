@@ -12,7 +12,9 @@ decoder starts from the encoder's final states and produces ``output_steps`` ste
   value) at validation, test and in the exported model, which decodes step by step from the
   input alone (:class:`~search_spaces.layers.AutoregressiveDecoder`).
 
-Optional attention over the encoder outputs: Luong (dot-product) or Bahdanau (additive).
+Optional attention over the encoder outputs: Luong (dot-product) or Bahdanau (additive). A
+right-padded token source is masked: the encoder's states skip its padding and no attention
+reads it.
 
 As a forecaster (seed 001's design) the decoder runs over the horizon, ``repeat`` or
 ``feedback``; with known-future columns each step also reads their values at that step. Its
@@ -38,7 +40,10 @@ def _encode(x, cell_name, units, layers, bidirectional, ctx):
         if bidirectional:
             layer = keras.layers.Bidirectional(layer, merge_mode="concat", name=f"encoder_bi_{i}")
         init = ctx.static_states(cell_name, units, 2 if bidirectional else 1, "encoder_static") if i == 0 else None
-        out = layer(x, initial_state=init) if init else layer(x)
+        # A padded source: padding steps leave the states as they are (the final states are
+        # those of the last real token; backwards, the first real token's).
+        kw = {"mask": ctx.mask} if ctx.mask is not None else {}
+        out = layer(x, initial_state=init, **kw) if init else layer(x, **kw)
         x = out[0] if last else out
     seq, states = out[0], list(out[1:])
     if bidirectional:
@@ -92,10 +97,12 @@ class EncoderDecoder(Family):
                 cell.make_cell(units), units, ts.n_outputs, steps, ts.categorical,
                 attention=p["attention"], dropout=p["dropout"], name="decoder_autoregressive",
             )
-            attend = enc_seq if p["attention"] != "none" else None
+            kw = {"enc_seq": enc_seq, "enc_mask": ctx.mask} if p["attention"] != "none" else {}
+            targets = ctx.teacher_targets()
             return HeadValues(
-                inference=decoder(states, enc_seq=attend),
-                teacher=decoder(states, enc_seq=attend, teacher=ctx.teacher_targets()),
+                inference=decoder(states, **kw),
+                teacher=decoder(states, teacher=targets, **kw),
+                scorer=decoder(states, teacher=targets, force=True, **kw) if ctx.scoring else None,
             )
         dec_in = keras.layers.RepeatVector(steps, name="decoder_context")(context)
         if ts.kind == "forecasting" and ctx.future is not None:
@@ -112,7 +119,7 @@ class EncoderDecoder(Family):
             dec = decoder(dec_in, initial_state=[*states, context])
         if p["attention"] != "none":
             attn_cls = keras.layers.Attention if p["attention"] == "luong" else keras.layers.AdditiveAttention
-            attended = attn_cls(name=f"decoder_{p['attention']}")([dec, enc_seq])
+            attended = attn_cls(name=f"decoder_{p['attention']}")([dec, enc_seq], mask=[None, ctx.mask])
             dec = keras.layers.Concatenate(name="decoder_attn_concat")([dec, attended])
             dec = keras.layers.Dense(units, activation="tanh", name="decoder_attn_out")(dec)
         if p["dropout"] > 0:

@@ -12,14 +12,16 @@ import json
 from dataclasses import replace
 from typing import Iterable
 
+from .context import BuildContext
 from .front import FRONT_PARAMS, FRONT_PREFIX, build_front, shortening_front
 from .hp import DefaultParams, FixedParams
 from .params import Boolean, Choice
-from .recipe import CLASSIFICATION_PARAMS, FORECAST_PARAMS, RECIPE_PARAMS, RECIPE_PREFIX, SEARCHED, forecast_narrowing
+from .recipe import (CLASSIFICATION_PARAMS, FORECAST_PARAMS, RECIPE_PARAMS, RECIPE_PREFIX, SEARCHED, SEQ2SEQ_PARAMS,
+                     forecast_narrowing)
 from .registry import family_names, get_family
 from .scaling import series_standardize, standardize
 
-__all__ = ["SearchSpace", "build_model", "build_models", "spec_summary", "cudnn_eligible", "family_values", "GROUPS"]
+__all__ = ["SearchSpace", "build_model", "build_models", "build_scorer", "spec_summary", "cudnn_eligible", "family_values", "GROUPS"]
 
 FAMILY_KEY = "family"
 # Parameter groups sampled with every family, in this order.
@@ -84,7 +86,10 @@ class SearchSpace:
 
     def _recipe_for_the_task(self, data_spec, task_spec, fixed) -> None:
         """The task's own recipe parameters (forecasting's output scale; classification's
-        augmentation and label smoothing, narrowed to what the default space searches)."""
+        augmentation and label smoothing, narrowed to what the default space searches; token
+        seq2seq's label smoothing and learning-rate schedule)."""
+        if task_spec is not None and task_spec.padded:
+            self._params[RECIPE_PREFIX] += list(SEQ2SEQ_PARAMS)
         if task_spec is not None and task_spec.kind == "forecasting":
             self._params[RECIPE_PREFIX] += list(FORECAST_PARAMS)
             for key, value in forecast_narrowing(task_spec, fixed or {}).items():
@@ -267,8 +272,21 @@ def build_models(spec: dict, data_spec, task_spec):
     """``(model, trainer)``: the model that is scored and exported, and, for a family that
     trains on a different graph (a teacher-forced decoder), the training model that shares its
     layers and takes ``[sequences, targets]``; otherwise ``trainer`` is None."""
+    model, trainer, _ = _build(spec, data_spec, task_spec, scoring=False)
+    return model, trainer
+
+
+def build_scorer(spec: dict, data_spec, task_spec):
+    """``(model, scorer)``: the model as ``build_models`` makes it and, for a decoder that reads
+    its previous token, the scorer sharing its layers: ``[sequences, targets]`` -> each step's
+    token probabilities given the targets before it (teacher-forced, at inference), which beam
+    search extends hypotheses with. ``scorer`` is None for other models."""
+    model, _, scorer = _build(spec, data_spec, task_spec, scoring=True)
+    return model, scorer
+
+
+def _build(spec: dict, data_spec, task_spec, scoring: bool):
     import keras
-    from keras import ops
 
     from .heads import HeadValues, build_head, finish_head
 
@@ -276,6 +294,41 @@ def build_models(spec: dict, data_spec, task_spec):
     family, p = family_values(spec)
     recipe = recipe_values(spec)
     inputs = keras.Input(shape=(data_spec.timesteps, data_spec.n_features), name="sequence")
+    x, ctx = _model_inputs(inputs, spec, data_spec, task_spec, p)
+    ctx.scoring = scoring
+    front = _values(spec, FRONT_PREFIX)
+    x = build_front(x, front) if front else x
+    x = family.build(x, p, ctx)
+    name = f"seqsearch_{family.name}"
+    if not isinstance(x, HeadValues):
+        if ctx.future is not None:
+            from keras import ops
+
+            x = ops.concatenate([x, ctx.future], axis=-1)
+        head = build_head(x, task_spec, inputs, output_scale=recipe.get("output_scale", "global"),
+                          base=recipe.get("forecast_base", "last"), transform=recipe.get("target_transform", "none"))
+        return keras.Model(inputs, head, name=name), None, None
+    model = keras.Model(inputs, finish_head(x.inference, task_spec), name=name)
+    trainer = scorer = None
+    if x.teacher is not None:
+        out = finish_head(x.teacher, task_spec)
+        if float(recipe.get("label_smoothing", 0.0) or 0.0) and task_spec.padded:
+            from .token_training import SmoothingTerm
+
+            out = SmoothingTerm(recipe["label_smoothing"], name="label_smoothing")(out, ctx.targets)
+        trainer = keras.Model([inputs, ctx.targets], out, name=name + "_trainer")
+    if x.scorer is not None:
+        scorer = keras.Model([inputs, ctx.targets], finish_head(x.scorer, task_spec), name=name + "_scorer")
+    return model, trainer, scorer
+
+
+def _model_inputs(inputs, spec, data_spec, task_spec, p):
+    """The sequence as the family reads it (dynamic channels scaled or token ids embedded,
+    static features split off) and the build context (mask, static, known-future)."""
+    import keras
+    from keras import ops
+
+    recipe = recipe_values(spec)
     n_static = int(data_spec.n_static)
     masked = bool(getattr(data_spec, "masked", False))
     n_dynamic = data_spec.n_features - n_static - int(masked)
@@ -286,7 +339,10 @@ def build_models(spec: dict, data_spec, task_spec):
     vocabulary = getattr(data_spec, "vocabulary", None)
     if vocabulary:  # text: channel 0 holds token ids
         width = int(_values(spec, FRONT_PREFIX).get("embed_dim", 64))
-        x = keras.layers.Embedding(len(vocabulary), width, name="token_embedding")(ops.cast(inputs[:, :, 0], "int32"))
+        ids = ops.cast(inputs[:, :, 0], "int32")
+        x = keras.layers.Embedding(len(vocabulary), width, name="token_embedding")(ids)
+        if task_spec.kind == "seq2seq":  # right-padded sources: id 0 is padding, never read
+            mask = ops.greater(ids, 0)
     elif scaling == "global":
         x = standardize(x, mean, var)
     elif scaling == "per_series":
@@ -310,70 +366,7 @@ def build_models(spec: dict, data_spec, task_spec):
             ctx.static = static
         else:
             x = ops.concatenate([x, ops.repeat(ops.expand_dims(static, 1), data_spec.timesteps, axis=1)], axis=-1)
-    front = _values(spec, FRONT_PREFIX)
-    x = build_front(x, front) if front else x
-    x = family.build(x, p, ctx)
-    name = f"seqsearch_{family.name}"
-    if not isinstance(x, HeadValues):
-        if ctx.future is not None:
-            x = ops.concatenate([x, ctx.future], axis=-1)
-        head = build_head(x, task_spec, inputs, output_scale=recipe.get("output_scale", "global"),
-                          base=recipe.get("forecast_base", "last"), transform=recipe.get("target_transform", "none"))
-        return keras.Model(inputs, head, name=name), None
-    model = keras.Model(inputs, finish_head(x.inference, task_spec), name=name)
-    trainer = None
-    if x.teacher is not None:
-        trainer = keras.Model([inputs, ctx.targets], finish_head(x.teacher, task_spec), name=name + "_trainer")
-    return model, trainer
-
-
-class BuildContext:
-    """What a family may read besides its own parameters."""
-
-    def __init__(self, data_spec, task_spec):
-        self.data_spec = data_spec
-        self.task_spec = task_spec
-        self.targets = None  # the trainer's second input, once a family asks for it
-        # Standardised static features (batch, n_static) when the spec has them initialise
-        # recurrent states ("static": "init_state"); None otherwise.
-        self.static = None
-        # (batch, T) bool, True at observed steps, for variable-length (padded) sequences;
-        # None when every sequence has every step. Families with ``masking = True`` honour it.
-        self.mask = None
-        # Forecasting with known-future columns: their standardised values at the forecast
-        # steps (batch, horizon x k), which join the family's vector at the forecast head.
-        self.future = None
-
-    def static_states(self, cell_name: str, units: int, directions: int = 1, name: str = "static"):
-        """Initial states for a recurrent layer of ``cell_name`` from the static features (a
-        tanh projection per state tensor and direction: LSTM h and c, GRU h, a user cell's
-        ``state_size``), or None when the spec does not use them that way."""
-        if self.static is None:
-            return None
-        import keras
-
-        from .registry import get_cell
-
-        size = get_cell(cell_name).make_cell(units).state_size
-        sizes = list(size) if isinstance(size, (list, tuple)) else [size]
-        return [keras.layers.Dense(int(n), activation="tanh", name=f"{name}_state_{d}_{k}")(self.static)
-                for d in range(directions) for k, n in enumerate(sizes)]
-
-    def teacher_targets(self):
-        """The true targets as a teacher-forced decoder reads them: token ids (batch, steps),
-        or values in standard units (batch, steps, n_outputs). Only the training model
-        (``build_models``' trainer) has this input; the exported model never does."""
-        import keras
-
-        ts = self.task_spec
-        if ts.kind != "seq2seq":
-            raise ValueError("teacher forcing needs a seq2seq task")
-        if self.targets is None:
-            shape = (ts.output_steps,) if ts.categorical else (ts.output_steps, ts.n_outputs)
-            self.targets = keras.Input(shape=shape, dtype="int32" if ts.categorical else "float32", name="targets")
-        if ts.categorical:
-            return self.targets
-        return standardize(self.targets, ts.target_mean, ts.target_var)
+    return x, ctx
 
 
 def spec_summary(spec: dict) -> str:

@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["DataSpec", "TaskSpec", "TASKS"]
+__all__ = ["DataSpec", "TaskSpec", "TASKS", "PAD"]
 
 TASKS = ("classification", "regression", "seq2seq", "forecasting")
+# The padding token of seq2seq token targets (``classes[0]``): targets shorter than the longest
+# end with it, and no loss or score counts it.
+PAD = "<pad>"
 
 
 @dataclass
@@ -71,6 +74,11 @@ class TaskSpec:
     def categorical(self) -> bool:
         """Outputs are class probabilities (per sequence, or per step for token seq2seq)."""
         return self.kind == "classification" or (self.kind == "seq2seq" and bool(self.classes))
+
+    @property
+    def padded(self) -> bool:
+        """Token seq2seq targets padded with ``PAD`` (id 0) after their end token."""
+        return self.kind == "seq2seq" and bool(self.classes) and self.classes[0] == PAD
 
     def __post_init__(self):
         if self.kind not in TASKS:

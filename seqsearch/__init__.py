@@ -6,7 +6,7 @@ load only when it is called, so importing seqsearch (and ``seqsearch --help``) i
 
 __version__ = "0.1.0"
 
-__all__ = ["run", "RunResult", "SeqsearchError", "load_model", "load_study", "__version__"]
+__all__ = ["run", "RunResult", "SeqsearchError", "load_model", "load_study", "decode", "__version__"]
 
 from .model_file import load_model  # noqa: E402 - light: Keras loads when a model does
 
@@ -20,6 +20,10 @@ def __getattr__(name):
         from .results import load_study
 
         return load_study
+    if name == "decode":  # seq2seq pairs: source strings -> target strings by beam search
+        from .decoding import decode_sources
+
+        return decode_sources
     if name == "SeqsearchError":
         from .errors import SeqsearchError
 

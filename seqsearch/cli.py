@@ -323,8 +323,10 @@ def export(study, workdir, formats, out, tolerance, trial, storage):
 @click.option("--time-col", help="Time order column (CSV long format).")
 @click.option("--target", help="Target column to ignore if the CSV has one.")
 @click.option("--fillna", type=click.Choice(FILLNA), help="Fill missing feature values (default: as the study did with its --fillna, else refuse them).")
+@click.option("--beam", type=int, help="Seq2seq pairs: decode by beam search of this width (default: the model's own greedy decoding; the transformer encoder-decoder and encdec's teacher decoder).")
+@click.option("--length-penalty", type=float, default=0.6, show_default=True, help="With --beam: hypotheses rank by log-probability / length ** this (0: the plain log-probability).")
 @guarded
-def predict(model, data, out, id_col, time_col, target, fillna):
+def predict(model, data, out, id_col, time_col, target, fillna, beam, length_penalty):
     """Predict with MODEL (a best/ or export/ folder, or a .keras file) on DATA (.npz, long
     CSV/Parquet or .ts)."""
     from .predict import check_out
@@ -335,7 +337,8 @@ def predict(model, data, out, id_col, time_col, target, fillna):
     load_keras()
     from .predict import predict_file
 
-    n = predict_file(model, data, out, id_col=id_col, time_col=time_col, target=target, fillna=fillna)
+    n = predict_file(model, data, out, id_col=id_col, time_col=time_col, target=target, fillna=fillna, beam=beam,
+                     length_penalty=length_penalty)
     if out:
         click.echo(f"{n} sequences -> {out}", err=True)
 

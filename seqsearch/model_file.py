@@ -17,6 +17,8 @@ def load_model(path):
 
     keras = load_keras()
     import search_spaces.layers  # noqa: F401 - registers the custom layers
+    import search_spaces.token_training  # noqa: F401 - the token seq2seq loss and schedule
+    import search_spaces.transformer_decoder  # noqa: F401
     from .errors import SeqsearchError
 
     name = str(path)

@@ -31,17 +31,23 @@ def _model_and_metadata(model_path):
 
 
 def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None, target=None,
-                 fillna=None) -> int:
+                 fillna=None, beam=None, length_penalty=0.6) -> int:
     """Write predictions for every sequence of ``data_path`` as CSV (``out`` or stdout);
     returns the number of sequences. Missing values are filled as the study filled them
-    (``fillna`` overrides)."""
+    (``fillna`` overrides). Seq2seq pairs: ``beam`` > 1 decodes by beam search
+    (``seqsearch.decoding``) instead of the model's own greedy decoding."""
     from .data.kinds import kind_of_export
 
     check_out(out)
     model_file, meta = _model_and_metadata(model_path)
     fillna = fillna or (meta.get("dataset") or {}).get("fillna")
-    options = dict(id_col=id_col, time_col=time_col, target=target, fillna=fillna)
-    rows, n = kind_of_export(meta).predict_rows(model_file, meta, data_path, options)
+    kind = kind_of_export(meta)
+    if beam is not None and (int(beam) < 1 or kind.name != "pairs"):
+        raise SeqsearchError("--beam decodes seq2seq pairs models; this model is not one" if kind.name != "pairs"
+                             else f"--beam must be 1 or more, got {beam}")
+    options = dict(id_col=id_col, time_col=time_col, target=target, fillna=fillna, beam=beam,
+                   length_penalty=length_penalty)
+    rows, n = kind.predict_rows(model_file, meta, data_path, options)
     _write(rows, out)
     return n
 

@@ -361,11 +361,16 @@ def score(model, X, y, task_spec, kind: str | None = None) -> dict:
 
 def task_metrics(pred, y, task_spec) -> dict:
     """Accuracy and cross-entropy for categorical targets (per sequence, or per step for token
-    seq2seq, with the whole-sequence accuracy), else the regression errors and R^2."""
+    seq2seq, with the whole-sequence accuracy; padded targets: over their tokens up to the end
+    token), else the regression errors and R^2."""
     if task_spec.categorical:
         p = np.clip(pred, 1e-7, 1.0)
         picked = np.take_along_axis(p, y[..., None].astype(np.int64), axis=-1)[..., 0]
         hits = pred.argmax(axis=-1) == y
+        if task_spec.padded:  # padding (id 0, after the end token) is never scored
+            real = y != 0
+            return {"accuracy": float(hits[real].mean()), "loss": float(-np.log(picked[real]).mean()),
+                    "sequence_accuracy": float(np.mean((hits | ~real).all(axis=1)))}
         out = {"accuracy": float(np.mean(hits)), "loss": float(-np.mean(np.log(picked)))}
         if task_spec.kind == "seq2seq":
             out["sequence_accuracy"] = float(np.mean(hits.all(axis=1)))

@@ -16,13 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+from search_spaces.specs import PAD
+
 from ..errors import DataError
 from .tables import TOKENS, archive_name, check_text, pick_column, read_table
 
-__all__ = ["PAD", "END", "UNK", "is_pairs_table", "load_pairs", "read_pairs", "decode", "token_error_rate",
-           "TOKENS"]
+__all__ = ["PAD", "END", "UNK", "is_pairs_table", "load_pairs", "read_pairs", "decode", "decode_ids",
+           "token_error_rate", "encode_sources", "tokenize", "TOKENS"]
 
-PAD, UNK, END = "<pad>", "<unk>", "<end>"
+UNK, END = "<unk>", "<end>"
 SOURCE_CANDIDATES = ("source", "src", "input")
 TARGET_CANDIDATES = ("target", "tgt", "output")
 
@@ -182,8 +184,13 @@ def load_pairs(path: Path, *, tokens=None, seed=0, test_size=0.2, val_size=0.2, 
 
 def decode(pred, classes, mode) -> list[str]:
     """Arg-max tokens up to the end token, joined back (words with spaces, characters without)."""
+    return decode_ids(np.asarray(pred).argmax(axis=-1), classes, mode)
+
+
+def decode_ids(ids, classes, mode) -> list[str]:
+    """Token id sequences up to the end token, joined back as ``decode`` does."""
     out = []
-    for seq in np.asarray(pred).argmax(axis=-1):
+    for seq in np.asarray(ids):
         toks = []
         for k in seq:
             tok = classes[int(k)]

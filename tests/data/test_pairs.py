@@ -120,3 +120,34 @@ def test_pairs_end_to_end_run_and_predict_decoded_sequences(tmp_path):
     assert all(set(row[1].split()) <= set("123456789") for row in rows[1:])
     metrics = json.loads((wd / "rev" / "best" / "metrics.json").read_text())
     assert metrics["input_dtype"] == "string" and "token_error_rate" in metrics["test"]
+
+
+@pytest.mark.slow
+def test_the_transformer_encoder_decoder_exports_its_decoding_and_predicts_by_beam_search(tmp_path):
+    """The transformer encoder-decoder end to end: searched, exported to every format with parity
+    (the greedy decoding loop is inside the graph), and decoded by beam search from the best/
+    and the export/ folder (width 1: the model's own greedy answer)."""
+    write_reversal(tmp_path / "rev.tsv", n=80)
+    wd = tmp_path / "runs"
+    r = seqsearch("run", tmp_path / "rev.tsv", "--trials", 1, "--max-epochs", 2, "--folds", 1, "--families",
+                  "transformer_encdec", "--warm-start", "none", "--set", "transformer_encdec.d_model=32",
+                  "--set", "transformer_encdec.encoder_layers=1", "--set", "transformer_encdec.decoder_layers=1",
+                  "--set", "front.kind=none", "--workdir", wd)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "transformer-encdec 1+1x(d32" in r.stdout and "sequence_error_rate" in r.stdout
+    r = seqsearch("export", "rev", "--workdir", wd, "--out", tmp_path / "exp")
+    assert r.returncode == 0, r.stderr[-2000:]
+    manifest = json.loads((tmp_path / "exp" / "manifest.json").read_text())
+    assert set(manifest["formats"]) == {"keras", "savedmodel", "onnx", "tflite"}
+    write_reversal(tmp_path / "new.tsv", n=6, seed=7)
+    greedy = seqsearch("predict", wd / "rev" / "best", tmp_path / "new.tsv")
+    assert greedy.returncode == 0, greedy.stderr[-2000:]
+    for folder, width in ((wd / "rev" / "best", 1), (tmp_path / "exp", 1), (tmp_path / "exp", 3)):
+        r = seqsearch("predict", folder, tmp_path / "new.tsv", "--beam", width)
+        assert r.returncode == 0, r.stderr[-2000:]
+        rows = list(csv.reader(io.StringIO(r.stdout)))
+        assert rows[0] == ["id", "prediction"] and len(rows) == 7
+        if width == 1:
+            assert r.stdout == greedy.stdout
+    r = seqsearch("predict", wd / "rev" / "best", tmp_path / "new.tsv", "--beam", 0)
+    assert r.returncode == 2 and "--beam must be 1 or more, got 0" in r.stderr

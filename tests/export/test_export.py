@@ -71,6 +71,10 @@ CASES = {
     # Step-by-step decoding that feeds back its own arg-max token (ONNX has no TF argmax ops).
     "teacher_forced_decoder": (S2S, "encdec", {"encdec.units": 16, "encdec.decoder": "teacher",
                                                "encdec.attention": "bahdanau"}),
+    # Greedy decoding unrolled in the graph: every step runs the decoder blocks over the tokens so far.
+    "transformer_encoder_decoder": (S2S, "transformer_encdec", {
+        "transformer_encdec.d_model": 32, "transformer_encdec.heads": 2, "transformer_encdec.encoder_layers": 1,
+        "transformer_encdec.decoder_layers": 1, "transformer_encdec.tie_embeddings": True}),
     "tlb": (CLF, "tlb", {"tlb.chunk_size": 4, "tlb.dim": 16}),
     # LSTM-FCN: three conv blocks beside an LSTM over the shuffled axes.
     "lstm_fcn": (CLF, "conv", {"conv.filters": 32, "conv.rnn_branch": "lstm", "conv.rnn_units": 8}),

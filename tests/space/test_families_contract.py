@@ -11,7 +11,8 @@ import keras
 import search_spaces
 from search_spaces import DataSpec, SearchSpace, TaskSpec, build_model, build_models, compile_model, family_names
 
-BUILTIN_FAMILIES = ["rnn", "conv", "transformer", "rnn_bottleneck", "tlb", "encdec", "mlp", "patchtst"]
+BUILTIN_FAMILIES = ["rnn", "conv", "transformer", "rnn_bottleneck", "tlb", "encdec", "transformer_encdec", "mlp",
+                    "patchtst"]
 BUILTIN_CELLS = ["lstm", "gru", "simple_rnn"]
 DATA = DataSpec(timesteps=9, n_features=2, feature_mean=[0.0, 1.0], feature_var=[1.0, 4.0])
 HEADS = {
@@ -66,9 +67,11 @@ def test_every_builtin_family_is_registered_and_every_head_is_served():
     assert {h for _, h in CASES} == set(HEADS)
     assert ("encdec", "classification") not in CASES and ("rnn", "seq2seq_values") not in CASES
     assert ("rnn_bottleneck", "seq2seq_tokens") not in CASES and ("encdec", "seq2seq_values") in CASES
-    # Every family forecasts; the window-only ones (mlp, patchtst) do nothing else.
-    assert {f for f, h in CASES if h == "forecasting"} == set(BUILTIN_FAMILIES)
+    # Every family but the token decoder forecasts; the window-only ones (mlp, patchtst) do
+    # nothing else, the transformer encoder-decoder nothing but token seq2seq.
+    assert {f for f, h in CASES if h == "forecasting"} == set(BUILTIN_FAMILIES) - {"transformer_encdec"}
     assert {h for f, h in CASES if f in ("mlp", "patchtst")} == {"forecasting"}
+    assert {h for f, h in CASES if f == "transformer_encdec"} == {"seq2seq_tokens"}
     with pytest.raises(ValueError, match="cannot serve this seq2seq task"):
         SearchSpace(families=["rnn"], data_spec=DATA, task_spec=HEADS["seq2seq_values"])
 
@@ -108,13 +111,16 @@ def test_family_contract(family, end, head, tmp_path):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(X, training=False)), pred, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("head", ["seq2seq_tokens", "seq2seq_values"])
-def test_teacher_forced_decoder_reads_targets_only_in_training(head):
+@pytest.mark.parametrize("family, head", [("encdec", "seq2seq_tokens"), ("encdec", "seq2seq_values"),
+                                          ("transformer_encdec", "seq2seq_tokens")])
+def test_teacher_forced_decoder_reads_targets_only_in_training(family, head):
     """Training sees the true previous target; inference (validation, test, export) its own
     prediction, so the exported model decodes from the input alone."""
     task = HEADS[head]
-    space = SearchSpace(families=["encdec"], data_spec=DATA, task_spec=task)
-    spec = space.default_spec(overrides={"encdec.decoder": "teacher", "encdec.units": 16, "encdec.cell": "gru"})
+    space = SearchSpace(families=[family], data_spec=DATA, task_spec=task)
+    overrides = ({"encdec.decoder": "teacher", "encdec.units": 16, "encdec.cell": "gru"} if family == "encdec"
+                 else {"transformer_encdec.d_model": 32, "transformer_encdec.dropout": 0.0})
+    spec = space.default_spec(overrides=overrides)
     keras.utils.set_random_seed(0)
     model, trainer = build_models(spec, DATA, task)
     assert [i.name for i in model.inputs] == ["sequence"] and len(trainer.inputs) == 2

@@ -62,7 +62,7 @@ def test_cudnn_only_keeps_every_sample_eligible():
 def test_seed_specs_cover_every_family_and_fit_the_space():
     space = SearchSpace()
     seeds = seed_specs(space)
-    assert {s["family"] for s in seeds.values()} == {"rnn", "transformer", "rnn_bottleneck", "tlb", "encdec", "mlp"}
+    assert {s["family"] for s in seeds.values()} == {"rnn", "transformer", "rnn_bottleneck", "tlb", "encdec", "transformer_encdec", "mlp"}
     assert seeds["seed001_bilstm"]["rnn.bidirectional"] is True
     for spec in seeds.values():
         assert space.validate_spec(spec) == spec

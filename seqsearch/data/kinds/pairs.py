@@ -52,6 +52,7 @@ class Pairs(DataKind):
 
         if END in task_spec.classes:  # the edit-distance error rate up to the end token
             metrics["token_error_rate"] = token_error_rate(pred, y, list(task_spec.classes))
+            metrics["sequence_error_rate"] = 1.0 - metrics["sequence_accuracy"]
         return metrics
 
     def deployable(self, ds, model):
@@ -76,6 +77,11 @@ class Pairs(DataKind):
         from ..text import predict_texts
 
         sources, _, _, ids = read_pairs(check_path(data_path))  # the model splits them itself
+        if int(options.get("beam") or 1) > 1:
+            from ...decoding import decode_sources
+
+            decoded = decode_sources(model_file.parent, sources, int(options["beam"]), options["length_penalty"])
+            return [["id", "prediction"], *([i, d] for i, d in zip(ids, decoded))], len(sources)
         pred = np.asarray(predict_texts(load_model(model_file), sources))
         decoded = decode(pred, meta.get("classes") or [], meta["dataset"]["pairs"]["target_tokens"])
         return [["id", "prediction"], *([i, d] for i, d in zip(ids, decoded))], len(sources)
