@@ -307,18 +307,24 @@ def _build(spec: dict, data_spec, task_spec, scoring: bool):
             x = ops.concatenate([x, ctx.future], axis=-1)
         head = build_head(x, task_spec, inputs, output_scale=recipe.get("output_scale", "global"),
                           base=recipe.get("forecast_base", "last"), transform=recipe.get("target_transform", "none"))
-        return keras.Model(inputs, head, name=name), None, None
-    model = keras.Model(inputs, finish_head(x.inference, task_spec), name=name)
+        x = HeadValues(head)
+    else:
+        x = HeadValues(*(None if v is None else finish_head(v, task_spec) for v in (x.inference, x.teacher, x.scorer)))
+    model = keras.Model(inputs, x.inference, name=name)
+    smoothing = float(recipe.get("label_smoothing", 0.0) or 0.0) if task_spec.padded else 0.0
     trainer = scorer = None
-    if x.teacher is not None:
-        out = finish_head(x.teacher, task_spec)
-        if float(recipe.get("label_smoothing", 0.0) or 0.0) and task_spec.padded:
+    if x.teacher is not None or smoothing:
+        # Trained on [sequences, targets]: a teacher-forced decoder reads them, label smoothing
+        # adds its training-only term from them (a decoder without teacher forcing trains on its
+        # inference graph).
+        out = x.teacher if x.teacher is not None else x.inference
+        if smoothing:
             from .token_training import SmoothingTerm
 
-            out = SmoothingTerm(recipe["label_smoothing"], name="label_smoothing")(out, ctx.targets)
+            out = SmoothingTerm(smoothing, name="label_smoothing")(out, ctx.teacher_targets())
         trainer = keras.Model([inputs, ctx.targets], out, name=name + "_trainer")
     if x.scorer is not None:
-        scorer = keras.Model([inputs, ctx.targets], finish_head(x.scorer, task_spec), name=name + "_scorer")
+        scorer = keras.Model([inputs, ctx.targets], x.scorer, name=name + "_scorer")
     return model, trainer, scorer
 
 

@@ -161,3 +161,16 @@ def test_the_trainer_adds_label_smoothing_to_its_training_loss_only():
         losses[smoothing] = (trainer.test_on_batch([X, y], y), trainer.train_on_batch([X, y], y))
     assert losses[0.1][0] == pytest.approx(losses[0.0][0], rel=1e-6)  # validation: the plain cross-entropy
     assert losses[0.1][1] != pytest.approx(losses[0.0][1], rel=1e-3)  # training: smoothed
+
+
+def test_a_decoder_without_teacher_forcing_trains_smoothed_through_a_trainer():
+    """Label smoothing needs the targets: a repeat decoder gets a trainer (its own inference graph
+    plus the smoothing term) only when smoothing is on."""
+    spec = spec_for("encdec bi-gru repeat+bahdanau")
+    assert build_models(spec, data_spec(6), TASK)[1] is None
+    model, trainer = build_models({**spec, "train.label_smoothing": 0.1}, data_spec(6), TASK)
+    assert trainer is not None and trainer.count_params() == model.count_params()
+    X = sources(ROWS, 6)
+    y = np.zeros((4, 5), dtype="int32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(trainer([X, y], training=False)),
+                               keras.ops.convert_to_numpy(model(X, training=False)), atol=1e-6)
