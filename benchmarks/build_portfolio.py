@@ -75,8 +75,8 @@ def _seed_candidates():
 
     # Not the TLB example: it never led a suite run, and its traced graph grows with the
     # length (a first epoch of 116 s on 251 steps), which no cap can stop mid-trace.
-    return {name: (family, {f"{family}.{k}": v for k, v in values.items()})
-            for name, (family, values) in SEED_SPECS.items() if family != "tlb"}
+    return {name: (family, {k if "." in k else f"{family}.{k}": v for k, v in values.items()})
+            for name, (family, values, *_) in SEED_SPECS.items() if family != "tlb"}
 
 
 def _dataset_path(name: str) -> Path:

@@ -21,7 +21,8 @@ from search_spaces import SEED_SPECS, SearchSpace
 from seqsearch.progress import Console
 
 DATA = Path(__file__).resolve().parent / "data"
-ON = {"seed001_lstm": "reversal", "seed001_bilstm": "reversal", "seed001_encdec": "reversal"}
+ON = {"seed001_lstm": "reversal", "seed001_bilstm": "reversal", "seed001_encdec": "reversal",
+      "gru_attention_encdec": "reversal", "keras_transformer_encdec": "reversal"}
 
 
 def main():
@@ -31,12 +32,12 @@ def main():
     ap.add_argument("--workdir", default="seqsearch-runs")
     args = ap.parse_args()
     rows = []
-    for name, (family, values) in SEED_SPECS.items():
+    for name, (family, values, *_) in SEED_SPECS.items():
         if args.only and name != args.only:
             continue
         dataset = DATA / f"{ON.get(name, 'ItalyPowerDemand')}.npz"
         # Every parameter fixed: the seed's values, defaults for the rest (recipe included).
-        spec = SearchSpace().default_spec(family, {f"{family}.{k}": v for k, v in values.items()})
+        spec = SearchSpace().default_spec(family, {k if "." in k else f"{family}.{k}": v for k, v in values.items()})
         fixed = {k: v for k, v in spec.items() if k != "family"}
         r = seqsearch.run(dataset, trials=1, max_epochs=args.epochs, families=[family], fixed=fixed,
                           study=f"seeds-{name}", workdir=args.workdir, pruner="none", console=Console(quiet=True))

@@ -42,6 +42,7 @@ class SearchSpace:
                  data_spec=None, task_spec=None):
         names = self._families(families, data_spec, task_spec)
         self.families = names
+        self.task_kind = task_spec.kind if task_spec is not None else None
         self._params = {n: list(get_family(n).params) for n in names}
         if data_spec is not None and data_spec.n_static and getattr(task_spec, "kind", None) != "forecasting":
             # Only with static features: how each family takes them in (a forecaster's are its
