@@ -53,7 +53,8 @@ def seed_specs(space) -> dict:
     """The seed specs that fit ``space`` (its families and narrowed ranges), by name."""
     out = {}
     for name, (family, values, *tasks) in SEED_SPECS.items():
-        if family not in space.families or (tasks and space.task_kind not in tasks[0]):
+        # A space without a task (``seqsearch spaces --seeds``) lists every seed.
+        if family not in space.families or (tasks and space.task_kind not in (None, *tasks[0])):
             continue
         # A dotted name is a full one (a recipe value: train.batch_size), others the family's.
         overrides = {k if "." in k else f"{family}.{k}": v for k, v in values.items()}

@@ -82,14 +82,14 @@ def test_user_cell_and_user_family_end_to_end(tmp_path):
 def test_seq2seq_reversal_trains_encoder_decoder_and_transformer(tmp_path):
     """Seed 001's sequence reversal: every family that can emit sequences gets trials."""
     wd = tmp_path / "runs"
-    r = seqsearch("run", EXAMPLES / "reversal.npz", "--workdir", wd, "--warm-start", "seeds", "--trials", 6,
+    r = seqsearch("run", EXAMPLES / "reversal.npz", "--workdir", wd, "--warm-start", "seeds", "--trials", 9,
                   "--max-epochs", 2, "--pruner", "none", "--folds", 1)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "seed001_encdec" in r.stdout and "seed000_bottleneck" not in r.stdout
     assert "sequence_accuracy" in r.stdout
     _, _, children = _runs(wd / "reversal", "reversal")
     families = {ch.data.tags["seqsearch.family"] for ch in children if ch.data.tags["seqsearch.state"] == "complete"}
-    assert {"encdec", "transformer", "rnn", "tlb"} <= families
+    assert {"encdec", "transformer_encdec", "transformer", "rnn", "tlb"} <= families
     import seqsearch as ss
 
     model = ss.load_model(wd / "reversal" / "best" / "model.keras")

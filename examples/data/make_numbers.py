@@ -1,11 +1,12 @@
 """Generate numbers-to-words pairs: ``1204`` -> ``one thousand two hundred four``.
 
 Digits in (characters), English words out (word tokens): the model must read place value
-across the whole source ("12" starts "twelve", "120" "one hundred twenty") and emit a target
-whose length depends on the digits (``0`` is one word, ``777777`` is nine). Numbers from 0 to
-999,999, their number of digits drawn uniformly so short and long numbers are equally common.
-Run ``python examples/data/make_numbers.py`` (writes ``numbers.tsv``, 8,000 pairs); then
-``seqsearch run examples/data/numbers.tsv``.
+across the whole source ("12" starts "twelve", "120" "one hundred twenty", "1000000" "one
+million") and emit a target whose length depends on the digits (``0`` is one word,
+``777777777`` fourteen). Numbers below a billion, their number of digits (1 to ``max_digits``)
+drawn uniformly so short and long numbers are equally common. Run ``python
+examples/data/make_numbers.py`` (writes ``numbers.tsv``, 8,000 pairs); then ``seqsearch run
+examples/data/numbers.tsv``.
 """
 
 from pathlib import Path
@@ -33,19 +34,21 @@ def _below_thousand(n: int) -> list[str]:
 
 
 def words(n: int) -> str:
-    """English words of 0 <= n < 1,000,000 (no "and", no hyphens: one token per word)."""
+    """English words of 0 <= n < 1,000,000,000 (no "and", no hyphens: one token per word)."""
     if n == 0:
         return "zero"
-    thousands, rest = divmod(n, 1000)
-    out = _below_thousand(thousands) + ["thousand"] if thousands else []
+    millions, rest = divmod(n, 1_000_000)
+    thousands, rest = divmod(rest, 1000)
+    out = _below_thousand(millions) + ["million"] if millions else []
+    out += _below_thousand(thousands) + ["thousand"] if thousands else []
     return " ".join(out + _below_thousand(rest))
 
 
-def make(n=8000, seed=7):
+def make(n=8000, seed=7, max_digits=9):
     rng = np.random.default_rng(seed)
     lines = ["source\ttarget"]
     for _ in range(n):
-        digits = int(rng.integers(1, 7))
+        digits = int(rng.integers(1, max_digits + 1))
         low = 0 if digits == 1 else 10 ** (digits - 1)
         value = int(rng.integers(low, 10 ** digits))
         lines.append(f"{value}\t{words(value)}")
