@@ -15,17 +15,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from .layers import SinusoidalPositionEncoding
+
 __all__ = ["TransformerDecoder"]
-
-
-def _positions(length: int, dim: int):
-    """The sinusoidal position code (length, dim) as a constant."""
-    import numpy as np
-
-    pos = np.arange(length, dtype="float32")[:, None]
-    i = np.arange(dim)[None, :]
-    angles = pos * np.power(10000.0, -(2 * (i // 2)) / dim).astype("float32")
-    return np.where(i % 2 == 0, np.sin(angles), np.cos(angles)).astype("float32")
 
 
 @keras.saving.register_keras_serializable(package="seqsearch")
@@ -51,6 +43,7 @@ class TransformerDecoder(keras.layers.Layer):
         self.ff_in = [keras.layers.Dense(self.ff_dim, activation="relu", name=f"ff_in_{i}") for i in range(self.layers)]
         self.ff_out = [keras.layers.Dense(self.dim, name=f"ff_out_{i}") for i in range(self.layers)]
         self.drop = keras.layers.Dropout(self.dropout)
+        self.positions = SinusoidalPositionEncoding(name="positions")  # the encoder's code, for the length read
         if not self.tie_embeddings:
             self.projection = keras.layers.Dense(self.vocabulary, name="projection")
 
@@ -99,16 +92,15 @@ class TransformerDecoder(keras.layers.Layer):
         dtype = memory.dtype
         # (batch, 1, T): every query reads the real steps of the source only.
         cross_mask = None if memory_mask is None else ops.expand_dims(ops.cast(memory_mask, "bool"), 1)
-        code = ops.cast(_positions(self.steps, self.dim), dtype)
         start = ops.zeros_like(memory[:, :1, :1]) + ops.cast(ops.one_hot(ops.zeros((1,), "int32"), self.vocabulary), dtype)
         if teacher is not None and (bool(training) or bool(force)):
             shown = ops.cast(ops.one_hot(ops.cast(teacher[:, :-1], "int32"), self.vocabulary), dtype)
-            x = self._embed(ops.concatenate([start, shown], axis=1)) + code[None]
+            x = self.positions(self._embed(ops.concatenate([start, shown], axis=1)))
             x = self.drop(x, training=training)
             return self._probs(self._blocks(x, memory, cross_mask, training))
         tokens, outputs = start, []  # (batch, t, vocabulary) one-hot rows of the tokens so far
         for t in range(self.steps):
-            x = self._embed(tokens) + code[None, :t + 1]
+            x = self.positions(self._embed(tokens))
             probs = self._probs(self._blocks(x, memory, cross_mask, training)[:, -1:, :])
             outputs.append(probs)
             # One-hot of the arg-max as "equals the row's maximum": argmax lowers to ops that

@@ -139,7 +139,7 @@ def decode_sources(model_dir, sources, width: int = 4, length_penalty: float = 0
     """Raw source strings decoded to target strings by beam search with the model in
     ``model_dir`` (tokenised as the training pairs were; longer sources keep their first tokens,
     as the exported model does)."""
-    from .data.pairs import decode_ids, encode_sources, tokenize
+    from .data.pairs import END, decode_ids, encode_sources, tokenize
 
     model_dir = Path(model_dir).expanduser()
     if model_dir.is_file():
@@ -155,5 +155,6 @@ def decode_sources(model_dir, sources, width: int = 4, length_penalty: float = 0
     length = int(pairs["source_length"])
     seqs = [tokenize(str(s), pairs["source_tokens"])[:length] for s in sources]
     X = encode_sources(seqs, data_spec.vocabulary, length)
-    ids, _, _ = beam_search(scorer, X, task_spec.output_steps, width, length_penalty)
+    ids, _, _ = beam_search(scorer, X, task_spec.output_steps, width, length_penalty,
+                            end=list(task_spec.classes).index(END))
     return decode_ids(ids, task_spec.classes, pairs["target_tokens"])
