@@ -12,14 +12,13 @@ import json
 from dataclasses import replace
 from typing import Iterable
 
-from .context import BuildContext
 from .front import FRONT_PARAMS, FRONT_PREFIX, build_front, shortening_front
 from .hp import DefaultParams, FixedParams
+from .inputs import model_inputs
 from .params import Boolean, Choice
 from .recipe import (CLASSIFICATION_PARAMS, FORECAST_PARAMS, RECIPE_PARAMS, RECIPE_PREFIX, SEARCHED, SEQ2SEQ_PARAMS,
                      forecast_narrowing)
 from .registry import family_names, get_family
-from .scaling import series_standardize, standardize
 
 __all__ = ["SearchSpace", "build_model", "build_models", "build_scorer", "spec_summary", "cudnn_eligible", "family_values", "GROUPS"]
 
@@ -289,28 +288,13 @@ def build_scorer(spec: dict, data_spec, task_spec):
 def _build(spec: dict, data_spec, task_spec, scoring: bool):
     import keras
 
-    from .heads import HeadValues, build_head, finish_head
+    from .precision import float32_edges
 
     json.dumps(spec)  # a spec that is not JSON cannot be stored or replayed
-    family, p = family_values(spec)
     recipe = recipe_values(spec)
     inputs = keras.Input(shape=(data_spec.timesteps, data_spec.n_features), name="sequence")
-    x, ctx = _model_inputs(inputs, spec, data_spec, task_spec, p)
-    ctx.scoring = scoring
-    front = _values(spec, FRONT_PREFIX)
-    x = build_front(x, front) if front else x
-    x = family.build(x, p, ctx)
-    name = f"seqsearch_{family.name}"
-    if not isinstance(x, HeadValues):
-        if ctx.future is not None:
-            from keras import ops
-
-            x = ops.concatenate([x, ctx.future], axis=-1)
-        head = build_head(x, task_spec, inputs, output_scale=recipe.get("output_scale", "global"),
-                          base=recipe.get("forecast_base", "last"), transform=recipe.get("target_transform", "none"))
-        x = HeadValues(head)
-    else:
-        x = HeadValues(*(None if v is None else finish_head(v, task_spec) for v in (x.inference, x.teacher, x.scorer)))
+    with float32_edges() as body:  # a mixed policy computes the body only
+        x, ctx, name = _outputs(inputs, spec, data_spec, task_spec, scoring, body)
     model = keras.Model(inputs, x.inference, name=name)
     smoothing = float(recipe.get("label_smoothing", 0.0) or 0.0) if task_spec.padded else 0.0
     trainer = scorer = None
@@ -322,58 +306,40 @@ def _build(spec: dict, data_spec, task_spec, scoring: bool):
         if smoothing:
             from .token_training import SmoothingTerm
 
-            out = SmoothingTerm(smoothing, name="label_smoothing")(out, ctx.teacher_targets())
+            out = SmoothingTerm(smoothing, name="label_smoothing", dtype="float32")(out, ctx.teacher_targets())
         trainer = keras.Model([inputs, ctx.targets], out, name=name + "_trainer")
     if x.scorer is not None:
         scorer = keras.Model([inputs, ctx.targets], x.scorer, name=name + "_scorer")
     return model, trainer, scorer
 
 
-def _model_inputs(inputs, spec, data_spec, task_spec, p):
-    """The sequence as the family reads it (dynamic channels scaled or token ids embedded,
-    static features split off) and the build context (mask, static, known-future)."""
-    import keras
-    from keras import ops
+def _outputs(inputs, spec, data_spec, task_spec, scoring, body):
+    """The model's outputs (``HeadValues``, float32) and build context: input scaling and head
+    here, the front and the family inside ``body()`` (``precision.float32_edges``)."""
+    from .heads import HeadValues, build_head, finish_head
+    from .precision import as_float32
 
+    family, p = family_values(spec)
     recipe = recipe_values(spec)
-    n_static = int(data_spec.n_static)
-    masked = bool(getattr(data_spec, "masked", False))
-    n_dynamic = data_spec.n_features - n_static - int(masked)
-    mask = ops.greater(inputs[:, :, -1], 0.5) if masked else None  # (batch, T): observed steps
-    x = inputs[:, :, :n_dynamic] if n_static or masked else inputs
-    mean, var = data_spec.feature_mean[:n_dynamic], data_spec.feature_var[:n_dynamic]
-    scaling = recipe["scaling"]
-    vocabulary = getattr(data_spec, "vocabulary", None)
-    if vocabulary:  # text: channel 0 holds token ids
-        width = int(_values(spec, FRONT_PREFIX).get("embed_dim", 64))
-        ids = ops.cast(inputs[:, :, 0], "int32")
-        x = keras.layers.Embedding(len(vocabulary), width, name="token_embedding")(ids)
-        if task_spec.kind == "seq2seq":  # right-padded sources: id 0 is padding, never read
-            mask = ops.greater(ids, 0)
-    elif scaling == "global":
-        x = standardize(x, mean, var)
-    elif scaling == "per_series":
-        x = series_standardize(x, mask=mask)
-    elif scaling == "none":
-        pass
-    else:
-        raise ValueError(f"unknown train.scaling {scaling!r}")
-    ctx = BuildContext(data_spec, task_spec)
-    ctx.mask = mask
-    if n_static:
-        # Static features: one vector per sequence (the first step of their constant channels),
-        # standardised with the training statistics whatever the sequence scaling (a
-        # per-series z-norm would turn a constant into zeros).
-        static = standardize(inputs[:, 0, n_dynamic:n_dynamic + n_static],
-                             data_spec.feature_mean[n_dynamic:n_dynamic + n_static],
-                             data_spec.feature_var[n_dynamic:n_dynamic + n_static])
-        if task_spec.kind == "forecasting":
-            ctx.future = static  # the known-future block: the forecast head reads it
-        elif p.get("static", "concat") == "init_state":
-            ctx.static = static
-        else:
-            x = ops.concatenate([x, ops.repeat(ops.expand_dims(static, 1), data_spec.timesteps, axis=1)], axis=-1)
-    return x, ctx
+    x, ctx = model_inputs(inputs, data_spec, task_spec, p, recipe["scaling"],
+                          int(_values(spec, FRONT_PREFIX).get("embed_dim", 64)))
+    ctx.scoring = scoring
+    front = _values(spec, FRONT_PREFIX)
+    with body():
+        x = build_front(x, front) if front else x
+        x = family.build(x, p, ctx)
+    if isinstance(x, HeadValues):
+        values = (x.inference, x.teacher, x.scorer)
+        return HeadValues(*(None if v is None else finish_head(as_float32(v), task_spec) for v in values)), ctx, \
+            f"seqsearch_{family.name}"
+    x = as_float32(x)
+    if ctx.future is not None:
+        from keras import ops
+
+        x = ops.concatenate([x, ctx.future], axis=-1)
+    head = build_head(x, task_spec, inputs, output_scale=recipe.get("output_scale", "global"),
+                      base=recipe.get("forecast_base", "last"), transform=recipe.get("target_transform", "none"))
+    return HeadValues(head), ctx, f"seqsearch_{family.name}"
 
 
 def spec_summary(spec: dict) -> str:

@@ -33,7 +33,7 @@ class _Deferred:
 
 
 def load_keras(quiet: bool = True, lean: bool = False):
-    """Keras on the TensorFlow backend, imported once. ``lean`` (a search's processes): when
+    """Keras on KERAS_BACKEND's backend (TensorFlow unless set), imported once. ``lean`` (a search's processes): when
     this is the process's first import of Keras, it is made without the ``DEFERRED``
     integrations, so ``keras.wrappers`` and ``keras.visualization`` do not work in this process
     (import keras before seqsearch runs to keep them). Both packages import normally later."""
@@ -53,6 +53,10 @@ def load_keras(quiet: bool = True, lean: bool = False):
             import keras
 
             keras.ops.convert_to_tensor([0.0])  # device discovery prints too
+            # Keras seeds TensorFlow too whenever it is installed (for tf.data), whatever the
+            # backend: on JAX its first seeding imports TensorFlow, chatter and all, here instead
+            # of in the first trial.
+            keras.utils.set_random_seed(0)
     finally:
         if deferred is not None:
             sys.meta_path.remove(deferred)

@@ -10,6 +10,7 @@ import time
 
 from .config import RunConfig
 from .data.kinds import get_kind
+from .devices import apply_env, backend, cuda_ids, parse_gpus, process_env
 from .engines import get_engine
 from .errors import SeqsearchError
 from .evaluate import make_evaluator, search_over
@@ -38,6 +39,7 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     from .progress import Console
 
     config = _config(dataset, options, storage, callbacks)
+    gpu_ids = _devices(config)
     console = console or Console()
     # --timeout bounds the whole command, from here: start-up, search, retrain, export, logging.
     budget = Budget(config.timeout)
@@ -48,10 +50,10 @@ def run(dataset, *, console=None, tracking_uri: str | None = None, storage: str 
     # --jobs workers start now: their own TensorFlow start-up (~10 s) runs on the cores this
     # process's start-up leaves idle, and they wait until the study is ready to join it.
     workers = Workers.spawn(config, storage, tracking_uri, min(config.jobs, config.trials) - 1, console,
-                            budget.end_wall())
+                            budget.end_wall(), gpu_ids)
     try:
         get_kind(ds.kind).prepare(ds, study_path, console)  # while the workers start
-        with console.phase("starting TensorFlow and the study's storage"):
+        with console.phase(f"starting Keras on {backend()} and the study's storage"):
             engine, tracker = _open_study(config, study_path, storage, tracking_uri, space, info, console)
     except BaseException:
         workers.join()  # stopped before they touch the study
@@ -104,6 +106,17 @@ def _config(dataset, options, storage, callbacks) -> RunConfig:
     return config
 
 
+def _devices(config) -> list[str]:
+    """The run's GPUs (--gpus; default every visible one) as CUDA_VISIBLE_DEVICES entries, one
+    per process round-robin; this process's is set now, before its backend starts."""
+    backend()  # an unknown KERAS_BACKEND is refused before anything is written
+    if config.gpus is None:
+        config.gpus = parse_gpus(None)
+    gpu_ids = cuda_ids(config.gpus)  # read before this process narrows its own view
+    apply_env(process_env(gpu_ids, 0))
+    return gpu_ids
+
+
 def _inputs(config):
     """The run's dataset, space, --specs and description, with the processes and folds resolved
     (before anything is written: every input error is said first)."""
@@ -113,7 +126,7 @@ def _inputs(config):
     if config.jobs is None:  # --jobs not given: parallel under a long enough --timeout
         from .budget import auto_jobs
 
-        config.jobs = auto_jobs(config.timeout, config.engine, data_bytes=ds.nbytes())
+        config.jobs = auto_jobs(config.timeout, config.engine, data_bytes=ds.nbytes(), gpus=len(config.gpus or []))
     space = search_space(config, ds)
     replay = load_specs_file(config.specs_file, space) if config.specs_file else {}
     info = ds.describe()
@@ -129,6 +142,10 @@ def _open_study(config, study_path, storage, tracking_uri, space, info, console)
     from ._backend import load_keras
 
     load_keras(lean=True)
+    from .budget import usable_cores
+    from .devices import describe
+
+    info["devices"] = describe(usable_cores(), config.precision, config.gpus)
 
     from .tracking import Tracker
 

@@ -1,6 +1,7 @@
 """The training recipe's data side: augmentation of training batches and label smoothing.
 
-Both act on the training batches only, in the ``tf.data`` pipeline that feeds ``fit``, so
+Both act on the training batches only, in the ``tf.data`` pipeline that feeds ``fit`` (on the
+JAX backend: in NumPy, as each batch is read, with the same formulas), so
 the model that is scored and exported is the same graph with or without them (nothing to
 export, no custom layer), and the validation loss that ranks trials is the plain
 cross-entropy of the hard labels whatever the recipe (comparable across trials).
@@ -54,15 +55,52 @@ def _slice(x, ratio: float):
     return a * (1.0 - w) + b * w
 
 
-def _augmenter(kind: str, data_spec):
-    import tensorflow as tf
-
+def _statistics(data_spec):
+    """(dynamic channels, their training means and standard deviations, masked?)."""
     from search_spaces.scaling import feature_std  # the model's own standardisation divisor
 
     n = _dynamic(data_spec)
     mean = np.asarray(data_spec.feature_mean, dtype="float32")[:n]
-    std = feature_std(data_spec.feature_var)[:n]
-    masked = bool(getattr(data_spec, "masked", False))
+    return n, mean, feature_std(data_spec.feature_var)[:n], bool(getattr(data_spec, "masked", False))
+
+
+def _numpy_augmenter(kind: str, data_spec):
+    """``_augmenter``'s formulas in NumPy (backends without tf.data), from a generator seeded by
+    NumPy's global seed when the model's fit is made (``keras.utils.set_random_seed``)."""
+    n, mean, std, masked = _statistics(data_spec)
+    rng = np.random.default_rng(np.random.randint(2**31))
+
+    def augment(x):
+        x = np.asarray(x, dtype=np.float32)
+        values, rest = x[:, :, :n], x[:, :, n:]
+        if kind == "slicing":
+            b, steps = values.shape[:2]
+            t = np.float32(steps)
+            start = rng.uniform(0.0, (1.0 - SLICE_RATIO) * (t - 1.0), size=(b, 1)).astype(np.float32)
+            pos = start + np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :] * (SLICE_RATIO * (t - 1.0))
+            lo = np.clip(np.floor(pos).astype(np.int64), 0, steps - 1)
+            hi = np.minimum(lo + 1, steps - 1)
+            w = (pos - lo)[:, :, None]
+            moved = (np.take_along_axis(values, lo[:, :, None], axis=1) * (1.0 - w)
+                     + np.take_along_axis(values, hi[:, :, None], axis=1) * w)
+        elif kind == "jitter":
+            moved = values + rng.standard_normal(values.shape, dtype=np.float32) * (JITTER_SIGMA * std)
+        elif kind == "scaling":
+            factor = 1.0 + SCALING_SIGMA * rng.standard_normal((len(values), 1, n), dtype=np.float32)
+            moved = mean + (values - mean) * factor
+        else:
+            raise ValueError(f"unknown train.augment {kind!r}")
+        if masked and kind != "slicing":  # padded steps stay as they were
+            moved = np.where(x[:, :, -1:] > 0.5, moved, values)
+        return np.concatenate([moved.astype(np.float32), rest], axis=-1)
+
+    return augment
+
+
+def _augmenter(kind: str, data_spec):
+    import tensorflow as tf
+
+    n, mean, std, masked = _statistics(data_spec)
 
     def augment(x):
         x = tf.cast(x, tf.float32)
@@ -100,7 +138,11 @@ def batch_transform(spec: dict, data_spec, task_spec):
     that turns integer labels into what the loss reads (None: the labels as they are)."""
     kind = spec.get("train.augment", "none")
     smoothing = float(spec.get("train.label_smoothing", 0.0) or 0.0)
-    augment = None if kind in (None, "none") else _augmenter(kind, data_spec)
+    augment = None
+    if kind not in (None, "none"):
+        import keras
+
+        augment = (_augmenter if keras.backend.backend() == "tensorflow" else _numpy_augmenter)(kind, data_spec)
     targets = None
     if smoothing:
         if not task_spec.categorical or task_spec.kind != "classification":

@@ -82,14 +82,6 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def gpu_visible() -> bool:
-    """An NVIDIA GPU this process may use (without importing TensorFlow): a device node, not
-    hidden by CUDA_VISIBLE_DEVICES."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return False
-    return os.path.exists("/dev/nvidia0")
-
-
 def available_bytes() -> float | None:
     """Memory available to new processes (Linux: MemAvailable), None where unknown."""
     try:
@@ -102,14 +94,16 @@ def available_bytes() -> float | None:
     return None
 
 
-def auto_jobs(timeout: float | None, engine: str = "optuna", data_bytes: float = 0.0) -> int:
-    """The processes a run uses when --jobs is not given: one per usable core (at most
-    ``AUTO_JOBS_MAX``, and as many as half the available memory holds at ``PROCESS_BYTES`` plus
-    the data each) for an Optuna search bounded by a --timeout of ``AUTO_JOBS_MIN_TIMEOUT`` or
-    more on a machine without a GPU; otherwise 1. A run without --timeout keeps one process: the
-    same seed then gives the same sequence of trials."""
-    if engine != "optuna" or not timeout or timeout < AUTO_JOBS_MIN_TIMEOUT or gpu_visible():
+def auto_jobs(timeout: float | None, engine: str = "optuna", data_bytes: float = 0.0, gpus: int = 0) -> int:
+    """The processes a run uses when --jobs is not given, for an Optuna search bounded by a
+    --timeout of ``AUTO_JOBS_MIN_TIMEOUT`` or more: one per GPU of ``gpus`` (``--gpus``) where
+    it trains on GPUs, else one per usable core (at most ``AUTO_JOBS_MAX``, and as many as half
+    the available memory holds at ``PROCESS_BYTES`` plus the data each); otherwise 1. A run
+    without --timeout keeps one process: the same seed then gives the same sequence of trials."""
+    if engine != "optuna" or not timeout or timeout < AUTO_JOBS_MIN_TIMEOUT:
         return 1
+    if gpus:
+        return gpus
     jobs = min(usable_cores(), AUTO_JOBS_MAX)
     free = available_bytes()
     if free is not None:

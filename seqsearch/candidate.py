@@ -32,13 +32,17 @@ class Candidate:
     task_spec: object
 
 
-def fresh_session(seed: int):
+def fresh_session(seed: int, policy: str = "float32"):
+    """An empty Keras session seeded with ``seed``, building at the dtype ``policy`` ("float32",
+    or a mixed one for a trial: ``search_spaces.precision``). Exports always build at float32."""
     import keras
 
     # Each candidate starts from an empty graph. The garbage of the one before was collected
     # when it ended (a full collection costs ~0.2 s with TensorFlow loaded: once is enough).
-    keras.backend.clear_session(free_memory=False)
+    keras.backend.clear_session(free_memory=False)  # also resets the dtype policy to float32
     keras.utils.set_random_seed(seed)
+    if policy != "float32":
+        keras.config.set_dtype_policy(policy)
 
 
 def build_candidate(spec, data_spec, task_spec, max_params) -> Candidate | None:

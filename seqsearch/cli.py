@@ -18,6 +18,7 @@ from search_spaces.portfolio import WARM_STARTS
 
 from .config import ENGINES, ENSEMBLE_SELECTIONS, FINAL_MODELS, PRUNERS, SAMPLERS, TASK_CHOICES
 from .data.tables import FILLNA, TOKENS
+from .devices import PRECISIONS
 
 # --sampler's choices over every engine, each once, in the engines' order.
 ALL_SAMPLERS = tuple(dict.fromkeys(s for names in SAMPLERS.values() for s in names))
@@ -114,7 +115,8 @@ class _RunCommand(_GroupedCommand):
                   "lookback", "season", "future_cols", "test_size", "val_size", "fillna"]),
         ("Budget and validation", ["max_epochs", "trial_timeout", "max_params", "folds", "ensemble",
                                    "ensemble_selection", "final"]),
-        ("Engine and parallelism", ["engine", "sampler", "pruner", "objectives", "cudnn_only", "jobs", "storage"]),
+        ("Engine and parallelism", ["engine", "sampler", "pruner", "objectives", "cudnn_only", "jobs", "gpus", "precision",
+                                    "storage"]),
         ("Output", ["study", "workdir", "tracking_uri", "tensorboard", "as_json", "quiet"]),
     )
 
@@ -158,7 +160,9 @@ def main():
 @click.option("--engine", type=click.Choice(ENGINES), default="optuna", show_default=True, help="Who decides what to try next: Optuna or KerasTuner (same space, same tracking and export).")
 @click.option("--sampler", type=click.Choice(ALL_SAMPLERS), help="optuna: tpe (default), random, or nsga2 (multi-objective); kerastuner: hyperband (default), bayesian or random.")
 @click.option("--pruner", type=click.Choice(PRUNERS), help="Optuna's per-epoch pruning, warm-start specs included: successive halving (sha, the default: after epochs 4, 10, 28 and 82 only the best third of the trials go on), Hyperband, median, or none.")
-@click.option("--jobs", type=int, help="Trials trained in parallel by this many processes on one machine (same study and storage). Default: with --timeout of 120 s or more, one per CPU core (at most 4; 1 on a GPU machine or with --engine kerastuner); otherwise 1.")
+@click.option("--jobs", type=int, help="Trials trained in parallel by this many processes on one machine (same study and storage). Default: with --timeout of 120 s or more, one per CPU core (at most 4), or one per GPU of --gpus on a GPU machine (1 with --engine kerastuner); otherwise 1.")
+@click.option("--gpus", help="GPUs to train on, comma-separated (e.g. 0,1; none: the CPU only): each process (--jobs) gets one, round-robin, with memory growth on. Default: every visible GPU.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="float32", show_default=True, help="The trials' numeric precision: float32, or mixed (Keras' mixed policy: float16 on a GPU, bfloat16 on a CPU, with float32 input scaling, outputs and weights, and loss scaling for float16). The exported model is float32 either way.")
 @click.option("--objectives", default="val_loss", show_default=True, help="Comma-separated objectives to minimise: val_loss, then params and/or latency_ms (a Pareto front).")
 @click.option("--trial-timeout", type=float, help="Seconds one trial may train; a trial over it stops and is recorded as failed.")
 @click.option("--tensorboard", type=click.Path(path_type=str), help="Write TensorBoard logs of every trial under DIR/<study>/trial-NNN (one folder per fold when cross-validated); view with: tensorboard --logdir DIR.")
@@ -300,6 +304,9 @@ def export(study, workdir, formats, out, tolerance, trial, storage):
     out_dir = Path(out).expanduser() if out else path / ("export" if trial is None else f"export-trial-{trial}")
     check_export_target(out_dir)  # before any work: a folder seqsearch did not write is never replaced
     from ._backend import load_keras
+    from .devices import export_backend
+
+    export_backend(chosen)  # TensorFlow where installed, whatever KERAS_BACKEND says
 
     load_keras()
     from .formats import export_formats

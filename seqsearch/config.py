@@ -11,6 +11,7 @@ from search_spaces.portfolio import WARM_STARTS
 from .data.tables import FILLNA, archive_name
 from .engines import ENGINES as ENGINE_CLASSES
 from .engines.optuna_engine import PRUNERS
+from .devices import PRECISIONS
 from .errors import SeqsearchError, one_line
 
 __all__ = ["RunConfig", "check_study_name", "study_dir"]
@@ -111,6 +112,10 @@ class RunConfig:
     # still judges the first fold epoch by epoch); None: SMALL_VAL_FOLDS when the validation
     # split is small and the task is not forecasting, else 1 (folds_for()).
     folds: int | None = None
+    # --gpus: the GPU numbers the processes train on, one each (round-robin); None: every visible
+    # GPU (resolved by the run); []: none, the CPU.
+    gpus: list[int] | None = None
+    precision: str = "float32"  # --precision: float32, or mixed (Keras' mixed policy for the trials)
 
     def __post_init__(self):
         """Every option checked, each refused in one line that names it; defaults resolved."""
@@ -169,6 +174,15 @@ class RunConfig:
                 raise SeqsearchError(f"--tensorboard {self.tensorboard!r} is a file; pass a folder for the logs")
         if self.fillna is not None and self.fillna not in FILLNA:
             raise SeqsearchError(f"--fillna must be one of {', '.join(FILLNA)}, got {self.fillna!r}")
+        if isinstance(self.gpus, str):  # --gpus as typed: checked against this machine's GPUs
+            from .devices import parse_gpus
+
+            self.gpus = parse_gpus(self.gpus)
+        if self.gpus is not None and (not isinstance(self.gpus, (list, tuple))
+                                      or any(isinstance(g, bool) or not isinstance(g, int) or g < 0 for g in self.gpus)):
+            raise SeqsearchError(f"--gpus must list GPU numbers like 0,1, got {self.gpus!r}")
+        if self.precision not in PRECISIONS:
+            raise SeqsearchError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.task is not None and self.task not in TASK_CHOICES:
             raise SeqsearchError(f"--task must be one of {', '.join(TASK_CHOICES)}, got {self.task!r}")
 

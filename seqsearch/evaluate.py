@@ -78,6 +78,11 @@ class Evaluator:
         # Greedy ensemble selection chooses among the finalists by their out-of-fold outputs: a
         # finalist keeps them (one prediction pass per fold). Sequence-to-sequence models (their
         # trainer is another graph) and forecasting windows keep the rule.
+        from .devices import dtype_policy, trial_device
+
+        # What this process trains on (each trial records it) and at which precision.
+        self.device = trial_device()
+        self.policy = dtype_policy(config.precision, on_gpu=self.device.startswith("GPU"))
         self.selecting = (config.ensemble_size(len(ds.X_val)) > 1 and config.ensemble_selection == "greedy"
                           and ds.task_spec.kind in ("classification", "regression"))
 
@@ -157,7 +162,8 @@ class Evaluator:
         """The trial's MLflow run, tagged; its summary and run id on the engine's trial."""
         from search_spaces import cudnn_eligible
 
-        tags = {"family": spec["family"], "summary": summary, "cudnn_eligible": cudnn_eligible(spec)}
+        tags = {"family": spec["family"], "summary": summary, "cudnn_eligible": cudnn_eligible(spec),
+                "device": self.device, "precision": self.policy}
         fam = spec["family"]
         for key in ("cell", "bidirectional"):
             if f"{fam}.{key}" in spec:
@@ -165,6 +171,7 @@ class Evaluator:
         run_id = self.tracker.start_trial(ctx.number, spec, tags)
         ctx.set_attr("summary", summary)
         ctx.set_attr("mlflow_run_id", run_id)
+        ctx.set_attr("device", self.device)
         return run_id
 
     def _train(self, ctx, spec, summary, run_id, models):
@@ -194,7 +201,7 @@ class Evaluator:
             deadline=self.deadline, fold_share=self.budget.fold_share(outcome.seconds - outcome.trace_seconds),
             on_epoch=lambda f, epoch, logs: self._fold_epoch(ctx, run_id, f, epoch, max_epochs, logs, summary),
             on_fold=lambda f, o: console.fold(ctx.number, f + 1, folds, o, summary),
-            models=models, callbacks=lambda f: self.fit_callbacks(ctx.number, f + 1),
+            models=models, callbacks=lambda f: self.fit_callbacks(ctx.number, f + 1), policy=self.policy,
         )
 
     def _fold_epoch(self, ctx, run_id, f, epoch, max_epochs, logs, summary) -> None:
@@ -244,6 +251,7 @@ class Evaluator:
             predict_val=((lambda v: self.keeps_outputs(ctx.number, v))
                          if self.selecting or self.fold_export else None),
             models=models if folds > 1 else None, callbacks=self.fit_callbacks(ctx.number, 1),
+            policy=self.policy,
         )
 
     def _keep(self, ctx, outcome) -> None:

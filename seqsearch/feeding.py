@@ -1,14 +1,13 @@
-"""How training batches reach Keras: a ``tf.data`` pipeline sliced once per fit (shuffled in a
-buffer, or by index for large splits), with the recipe's batch transform; the arrays
-themselves where TensorFlow is absent."""
+"""How training batches reach Keras: on the TensorFlow backend a ``tf.data`` pipeline sliced once
+per fit (shuffled in a buffer, or by index for large splits), with the recipe's batch transform;
+on another backend (JAX) the arrays themselves, or with a batch transform a ``PyDataset`` that
+shuffles them each epoch in NumPy (no TensorFlow on that backend's hot path)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .errors import SeqsearchError
-
-__all__ = ["batches", "fit_batched", "SHUFFLE_BUFFER_BYTES"]
+__all__ = ["batches", "fit_batched", "array_batches", "SHUFFLE_BUFFER_BYTES"]
 
 
 # Up to this many bytes of training data are shuffled as whole sequences in a tf.data buffer
@@ -18,7 +17,7 @@ SHUFFLE_BUFFER_BYTES = 256 * 2**20
 
 def batches(x, y, batch_size: int, shuffle: bool, transform=None):
     """A ``tf.data`` pipeline of ``(x, y)`` batches (``x`` may be a list of arrays), or None
-    where TensorFlow is not installed (the caller then hands Keras the arrays).
+    on another Keras backend or where TensorFlow is not installed (see ``fit_batched``).
 
     Keras' own feeding of NumPy arrays starts a parallel, autotuned slicing pipeline anew every
     epoch; for the few batches of a UCR-sized epoch that start-up is most of the epoch. Slicing
@@ -29,6 +28,10 @@ def batches(x, y, batch_size: int, shuffle: bool, transform=None):
     epoch from TensorFlow's seed (``keras.utils.set_random_seed``). ``transform(x, y) -> (x, y)``
     maps each batch (the recipe's augmentation, ``augment.batch_transform``).
     """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return None
     try:
         import tensorflow as tf
     except ImportError:
@@ -58,18 +61,46 @@ def batches(x, y, batch_size: int, shuffle: bool, transform=None):
 
 
 def fit_batched(fit, X, y, validation_data=None, batch_size=32, transform=None, targets=None, **kw):
-    """``fit`` fed by ``batches`` (falls back to the arrays when TensorFlow is absent).
-    ``transform`` maps training batches, ``targets(y, train)`` turns labels into what the loss
-    reads (``augment.batch_transform``)."""
+    """``fit`` fed by ``batches``; on another backend (or without TensorFlow) by the arrays, or
+    ``array_batches`` when there is a ``transform``. ``transform`` maps training batches (on the
+    TensorFlow backend in the pipeline's graph, else in NumPy), ``targets(y, train)`` turns
+    labels into what the loss reads (``augment.batch_transform``)."""
     if targets is not None:
         y = targets(y, True)
         if validation_data is not None:
             validation_data = (validation_data[0], targets(validation_data[1], False))
     train = batches(X, y, batch_size, shuffle=True, transform=transform)
     if train is None:
-        if transform is not None:
-            raise SeqsearchError("train.augment needs TensorFlow's tf.data: install tensorflow or set train.augment=none")
-        return fit(X, y, validation_data=validation_data, batch_size=batch_size, **kw)
+        if transform is None:
+            return fit(X, y, validation_data=validation_data, batch_size=batch_size, **kw)
+        return fit(array_batches(X, y, batch_size, transform), validation_data=validation_data, shuffle=False, **kw)
     if validation_data is not None:
         validation_data = batches(*validation_data, batch_size, shuffle=False)
     return fit(train, validation_data=validation_data, shuffle=False, **kw)  # shuffled in the pipeline
+
+
+def array_batches(x, y, batch_size: int, transform):
+    """A ``keras.utils.PyDataset`` of shuffled ``(x, y)`` batches mapped by ``transform`` (NumPy
+    in, NumPy out): every row once per epoch, reshuffled after each from a generator seeded by
+    NumPy's global seed (``keras.utils.set_random_seed``). Read in this process (no workers)."""
+    import keras
+
+    class ArrayBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.n = len(y)
+            self.rng = np.random.default_rng(np.random.randint(2**31))
+            self.order = self.rng.permutation(self.n)
+
+        def __len__(self):
+            return -(-self.n // batch_size)
+
+        def __getitem__(self, i):
+            rows = self.order[i * batch_size:(i + 1) * batch_size]
+            xb = [a[rows] for a in x] if isinstance(x, list) else x[rows]
+            return transform(xb, y[rows])
+
+        def on_epoch_end(self):
+            self.order = self.rng.permutation(self.n)
+
+    return ArrayBatches()

@@ -80,6 +80,8 @@ class Console:
             f"{(info['lengths'] + ' steps (padded to ' + str(info['timesteps']) + ' and masked)') if info.get('lengths') else str(info['timesteps']) + ' steps'} x {info['features']} features (test split {info['test_split']}"
             + (f"; loaded in {info['load_seconds']:.1f} s)" if "load_seconds" in info else ")")
         )
+        if info.get("devices"):
+            self.echo(info["devices"])
         from .data.kinds import get_kind
 
         for line in get_kind(info.get("kind")).header_lines(info):

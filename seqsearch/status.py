@@ -46,6 +46,7 @@ def study_status(study: str, workdir="seqsearch-runs", storage: str | None = Non
             "best_epoch": display_epoch(a.get("best_epoch")),
             "seconds": round(a["seconds"], 1) if isinstance(a.get("seconds"), (int, float)) else None,
             "params": a.get("n_params"),
+            "device": a.get("device"),  # what trained it: "CPU", "GPU 1 NVIDIA H200"
             "architecture": a.get("summary", ""),
             "reason": a.get("reason") or ("duplicate of #%s" % a["duplicate_of"] if "duplicate_of" in a else ""),
             "metrics": a.get("metrics", {}),
@@ -100,7 +101,8 @@ def format_status(status: dict, top: int = 10) -> str:
     lines.append("")
     rows = [dict(t, **{key: t["score"], "seconds": f"{t['seconds']:.1f}" if t["seconds"] is not None else None})
             for t in status["trials"]]
-    lines.append(format_table(rows, ["trial", "state", "val_loss", key, "epochs", "seconds", "architecture", "reason"]))
+    lines.append(format_table(rows, ["trial", "state", "val_loss", key, "epochs", "seconds", "device", "architecture",
+                                    "reason"]))
     by_number = {t["trial"]: t for t in rows}
     board = [by_number[n] for n in status["leaderboard"][:top]]
     if board:

@@ -64,7 +64,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
                   time_limit: float | None = None, latency: bool = False,
                   deadline=None, share: float | None = None, min_epochs: int = 1, extend=None,
                   trace_cap: float | None = None, predict_val=None, reach: float | None = None,
-                  models: TrialModel | None = None, callbacks=()) -> TrialOutcome:
+                  models: TrialModel | None = None, callbacks=(), policy: str = "float32") -> TrialOutcome:
     """Train ``spec`` on the training split, validating every epoch; stop on patience.
     ``time_limit``: seconds of training after which the trial stops and is recorded as failed.
     ``deadline``: the search budget's end (``time.perf_counter()`` time, or a function returning
@@ -84,7 +84,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
     ``models``: the trial's :class:`~seqsearch.candidate.TrialModel`. The first fold's model is
     kept in it (the caller releases it when the trial ends) and a later fold trains it again
     instead of building and tracing its own. ``callbacks``: the user's Keras callbacks, after
-    seqsearch's own.
+    seqsearch's own. ``policy``: the Keras dtype policy it trains with (``devices.dtype_policy``).
 
     Memory stays flat over any number of trials: the model, its traced graphs and the
     gradient functions they registered are all released before this returns (with
@@ -97,7 +97,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
                                      max_params=max_params, time_limit=time_limit, latency=latency,
                                      deadline=deadline, share=share, min_epochs=min_epochs,
                                      extend=extend, trace_cap=trace_cap, predict_val=predict_val, reach=reach,
-                                     models=models, callbacks=callbacks)
+                                     models=models, callbacks=callbacks, policy=policy)
     finally:
         if models is None or models.kept is None:
             keras.backend.clear_session()  # the model is unreachable now: one collection frees it
@@ -108,7 +108,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
 def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs: int, seed: int,
                    fold_seed: int = 0, max_params=None, time_limit: float | None = None,
                    deadline=None, on_epoch=None, on_fold=None, fold_share: float | None = None,
-                   models: TrialModel | None = None, callbacks=None) -> TrialOutcome:
+                   models: TrialModel | None = None, callbacks=None, policy: str = "float32") -> TrialOutcome:
     """Validate a trial that completed on fold 0 (``first``, the validation split) on the other
     ``folds - 1`` folds of train+validation too (:meth:`Dataset.fold`), each trained from
     scratch the same way (same patience and seed) for at most the first fold's best epoch count
@@ -143,7 +143,7 @@ def cross_validate(first: TrialOutcome, spec, dataset, folds: int, *, max_epochs
         hooks = [lambda epoch, logs, f=f: on_epoch(f, epoch, logs)] if on_epoch else []
         o = fit_candidate(spec, dataset.fold(f, folds, fold_seed), max_epochs=cap, seed=seed,
                           max_params=max_params, time_limit=left, deadline=deadline, hooks=hooks,
-                          share=fold_share, min_epochs=1, models=models, callbacks=callbacks(f) if callbacks else (),
+                          share=fold_share, min_epochs=1, models=models, callbacks=callbacks(f) if callbacks else (), policy=policy,
                           predict_val=(lambda v: True) if first.val_predictions is not None else None)
         if on_fold:
             on_fold(f, o)
@@ -201,7 +201,7 @@ def later_fold_epochs(best_epochs: int) -> int:
 
 def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_limit, latency,
                    deadline=None, share=None, min_epochs=1, extend=None, trace_cap=None,
-                   predict_val=None, reach=None, models=None, callbacks=()) -> TrialOutcome:
+                   predict_val=None, reach=None, models=None, callbacks=(), policy="float32") -> TrialOutcome:
     import keras
 
     started = time.perf_counter()
@@ -210,7 +210,7 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
     portion = None
     outcome = TrialOutcome(state="complete")
     try:
-        model, fit, X_train, X_val = _candidate(spec, dataset, seed, max_params, models, outcome)
+        model, fit, X_train, X_val = _candidate(spec, dataset, seed, max_params, models, outcome, policy)
         user_callbacks, callbacks = callbacks, [
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(spec.get("train.patience", 20))),
             epoch_callback(hooks, history, durations),
@@ -259,13 +259,13 @@ def _fit_candidate(spec, dataset, *, max_epochs, seed, hooks, max_params, time_l
     return outcome
 
 
-def _candidate(spec, dataset, seed, max_params, models, outcome):
+def _candidate(spec, dataset, seed, max_params, models, outcome, policy="float32"):
     """The trial's model and fit function with the inputs it trains on: the first fold's model
     taken back for a later fold (``models``), or built anew (its summary and parameter count
     on ``outcome``). Over --max-params: pruned before any training."""
     reused = models.take(spec, dataset, seed) if models is not None else None
     if reused is None:
-        fresh_session(seed)
+        fresh_session(seed, policy)
         cand = build_candidate(spec, dataset.data_spec(), dataset.task_spec, max_params)
         X_train, X_val = dataset.X_train, dataset.X_val
     else:

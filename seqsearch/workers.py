@@ -9,6 +9,7 @@ import os
 import time
 
 from .config import RunConfig
+from .devices import apply_env, process_env
 from .evaluate import make_evaluator, search_over
 from .parts import load_run_dataset, open_engine, search_space
 
@@ -37,7 +38,8 @@ class Workers:
         self.procs, self._go = procs, go
 
     @classmethod
-    def spawn(cls, config, storage, tracking_uri, n: int, console, end_wall=None) -> Workers:
+    def spawn(cls, config, storage, tracking_uri, n: int, console, end_wall=None, gpu_ids=()) -> Workers:
+        """``n`` workers; worker i gets ``gpu_ids[i % len]`` (``devices.cuda_ids``) as its GPU."""
         if n <= 0:
             return cls([])
         import multiprocessing
@@ -48,7 +50,8 @@ class Workers:
         for i in range(1, n + 1):
             # Daemons: if this process ends before releasing them, they end with it.
             p = ctx.Process(target=worker_main, name=f"seqsearch-worker-{i}", daemon=True,
-                            args=(config.to_dict(), storage, tracking_uri, i, console.quiet, end_wall, go))
+                            args=(config.to_dict(), storage, tracking_uri, i, console.quiet, end_wall, go,
+                                  process_env(list(gpu_ids), i)))
             p.start()
             procs.append(p)
         return cls(procs, go)
@@ -69,12 +72,15 @@ class Workers:
             p.join()
 
 
-def worker_main(config_dict, storage, tracking_uri, worker, quiet, end_wall=None, go=None):
+def worker_main(config_dict, storage, tracking_uri, worker, quiet, end_wall=None, go=None, env=None):
     """One ``--jobs`` worker: the same data, space and storage, trials only; its budget ends
     when the main process's does (``end_wall``, ``time.time()``). Spawned before the study is
-    open, it starts up (TensorFlow, MLflow's modules) and then waits until ``go`` is set (no
-    longer -1); it joins the study only if its number is at most ``go``."""
+    open, it sets ``env`` (its GPU: ``devices.process_env``), starts up (TensorFlow, MLflow's
+    modules) and then waits until ``go`` is set (no longer -1); it joins the study only if its
+    number is at most ``go``."""
     import signal
+
+    apply_env(env or {})  # before its backend starts: the GPU it trains on
 
     from ._backend import load_keras
     from .progress import Console, score_key

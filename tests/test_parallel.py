@@ -122,3 +122,23 @@ def test_a_worker_spawned_for_a_finished_study_exits_without_touching_it(data, t
     # No worker asked for a trial (not even one given up as surplus).
     assert [(t.number, t.state, t.datetime_start) for t in _optuna_trials(wd / "w", "w")] == before
     _check_study(wd / "w", "w", 2)
+
+
+def test_each_worker_trains_on_its_own_gpu(data, tmp_path):
+    """gpus=[0, 1] with two processes: each starts its backend with its own CUDA_VISIBLE_DEVICES
+    (the main process GPU 0, the worker GPU 1) and every trial records the device it ran on;
+    this machine has no GPU, so each says which GPU it was given and that its backend found
+    none there. `seqsearch status` shows the column."""
+    wd = tmp_path / "runs"
+    script = (f"import seqsearch; seqsearch.run({str(data)!r}, workdir={str(wd)!r}, trials=8, max_epochs=8, jobs=2, "
+              f"gpus=[0, 1], families=['rnn'], fixed={{'rnn.units': 16, 'rnn.layers': 1}}, pruner='none', folds=1)")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ran = _check_study(wd / "w", "w", 8)
+    by_worker = {}
+    for t in ran:
+        by_worker.setdefault(t.user_attrs["worker"], set()).add(t.user_attrs["device"])
+    assert sorted(d for devices in by_worker.values() for d in devices) == [
+        "CPU (GPU 0 not found by tensorflow)", "CPU (GPU 1 not found by tensorflow)"]
+    status = seqsearch("status", "w", "--workdir", wd)
+    assert status.returncode == 0 and "device" in status.stdout and "CPU (GPU 1 not found" in status.stdout

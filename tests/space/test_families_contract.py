@@ -111,6 +111,50 @@ def test_family_contract(family, end, head, tmp_path):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(X, training=False)), pred, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("family, head", CASES)
+def test_family_trains_at_mixed_precision(family, head):
+    """--precision mixed (bfloat16 on this CPU): the body computes in bfloat16, the outputs and
+    the loss stay float32, and the trained weights load into the all-float32 model an export
+    builds, which answers within bfloat16's rounding of the mixed model."""
+    from seqsearch.candidate import fresh_session
+
+    fam = search_spaces.get_family(family)
+    fixed = {f"{family}.cell": BUILTIN_CELLS} if any(p.name == "cell" for p in fam.params) else {}
+    task = HEADS[head]
+    spec = SearchSpace(families=[family], fixed=fixed, data_spec=DATA, task_spec=task).sample(EndsHP("high"))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6, DATA.timesteps, DATA.n_features)).astype("float32")
+    y = _targets(task, rng)
+    try:
+        fresh_session(0, "mixed_bfloat16")
+        model, trainer = build_models(spec, DATA, task)
+        compute = {layer.dtype_policy.compute_dtype for layer in model.layers}
+        assert "bfloat16" in compute  # the body
+        # The head's layers are float32; a decoder that owns its output projection (a family
+        # that returns HeadValues) has its outputs cast to float32 instead.
+        owns_projection = family in ("encdec", "transformer_encdec") and task.kind == "seq2seq"
+        assert owns_projection or "float32" in compute
+        fitter, X_fit = model, X
+        if trainer is not None:
+            fitter, X_fit = compile_model(trainer, spec, task), [X, y]
+        compile_model(model, spec, task, optimizer=fitter.optimizer if trainer is not None else None)
+        fitter.run_eagerly = True
+        history = fitter.fit(X_fit, y, epochs=1, batch_size=6, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+        out = model(X, training=False)
+        assert keras.backend.standardize_dtype(out.dtype) == "float32"
+        mixed = keras.ops.convert_to_numpy(out)
+        weights = model.get_weights()
+        assert all(w.dtype == np.float32 for w in weights)
+    finally:
+        fresh_session(0)  # back to float32 for the other tests in this process
+    exported = build_model(spec, DATA, task)
+    assert {layer.dtype_policy.name for layer in exported.layers} == {"float32"}
+    exported.set_weights(weights)
+    full = keras.ops.convert_to_numpy(exported(X, training=False))
+    assert np.max(np.abs(full - mixed) / np.maximum(1.0, np.abs(full))) < 0.05  # bfloat16: 8 bits of mantissa
+
+
 @pytest.mark.parametrize("family, head", [("encdec", "seq2seq_tokens"), ("encdec", "seq2seq_values"),
                                           ("transformer_encdec", "seq2seq_tokens")])
 def test_teacher_forced_decoder_reads_targets_only_in_training(family, head):

@@ -374,7 +374,6 @@ def _run(dataset, tmp_path, **options):
 def test_parallel_by_default_only_under_a_long_enough_timeout(monkeypatch):
     monkeypatch.setattr(B, "available_bytes", lambda: None)  # this machine's memory does not decide here
     monkeypatch.setattr(B, "usable_cores", lambda: 8)
-    monkeypatch.setattr(B, "gpu_visible", lambda: False)
     assert B.auto_jobs(300.0) == B.AUTO_JOBS_MAX == 4  # one per core, at most 4
     assert B.auto_jobs(B.AUTO_JOBS_MIN_TIMEOUT) == 4
     assert B.auto_jobs(B.AUTO_JOBS_MIN_TIMEOUT - 1) == 1  # a worker's start-up would not pay
@@ -382,9 +381,8 @@ def test_parallel_by_default_only_under_a_long_enough_timeout(monkeypatch):
     assert B.auto_jobs(300.0, engine="kerastuner") == 1
     monkeypatch.setattr(B, "usable_cores", lambda: 2)
     assert B.auto_jobs(300.0) == 2
-    monkeypatch.setattr(B, "gpu_visible", lambda: True)
-    assert B.auto_jobs(300.0) == 1
-    monkeypatch.setattr(B, "gpu_visible", lambda: False)
+    assert B.auto_jobs(300.0, gpus=3) == 3  # on GPUs: one process per GPU, whatever the cores
+    assert B.auto_jobs(60.0, gpus=3) == 1
     # No more processes than half the available memory holds, each with its copy of the data.
     monkeypatch.setattr(B, "usable_cores", lambda: 4)
     monkeypatch.setattr(B, "available_bytes", lambda: 8 * 2**30)
@@ -411,17 +409,6 @@ def test_the_run_chooses_the_jobs_and_an_explicit_jobs_wins(monkeypatch, tmp_pat
     r = _run(tmp_path / "d.npz", tmp_path, trials=1, max_epochs=1, folds=1, timeout=119.0,
              families=["rnn"], warm_start="none")
     assert json.loads((r.study_path / "run_config.json").read_text())["jobs"] == 1
-
-
-def test_gpu_visible_respects_cuda_visible_devices(monkeypatch):
-    monkeypatch.setattr(B.os.path, "exists", lambda p: p == "/dev/nvidia0")
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    assert B.gpu_visible()
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
-    assert not B.gpu_visible()
-    monkeypatch.setattr(B.os.path, "exists", lambda p: False)
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
-    assert not B.gpu_visible()
 
 
 @pytest.mark.slow

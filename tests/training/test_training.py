@@ -233,6 +233,31 @@ def test_batches_cover_every_row_once_per_epoch_and_reshuffle(monkeypatch, buffe
     np.testing.assert_array_equal(xb.numpy()[:, 0], 10 * xa.numpy()[:, 0, 0])
 
 
+def test_array_batches_on_other_backends_cover_every_row_once_and_transform_them():
+    """Where tf.data is not used (JAX), a batch transform reads shuffled NumPy batches."""
+    from seqsearch.feeding import array_batches
+
+    np.random.seed(3)
+    X = np.arange(50, dtype="float32").reshape(25, 2, 1)
+    y = np.arange(25)
+    seen = []
+    data = array_batches([X, X[:, :, 0] * 10], y, 8, lambda x, yb: ([x[0] + 0.5, x[1]], yb))
+    assert len(data) == 4
+    epochs = []
+    for _ in range(2):
+        order = []
+        for i in range(len(data)):
+            (xa, xb), yb = data[i]
+            np.testing.assert_array_equal(xa[:, 0, 0], 2 * yb + 0.5)  # transformed, still paired
+            np.testing.assert_array_equal(xb[:, 0], 20 * yb)
+            order.extend(yb)
+            seen.append(len(yb))
+        assert sorted(order) == list(range(25))
+        epochs.append(order)
+        data.on_epoch_end()
+    assert seen[:4] == [8, 8, 8, 1] and epochs[0] != epochs[1] and epochs[0] != list(range(25))
+
+
 def test_same_seed_same_candidate_outcome(ds):
     a = fit_candidate(spec(), ds, max_epochs=3, seed=7)
     b = fit_candidate(spec(), ds, max_epochs=3, seed=7)
