@@ -140,7 +140,7 @@ def main():
 
         for backend in args.backends.split(","):
             os.environ["KERAS_BACKEND"] = backend  # the search's process inherits it
-            got = {k: v for k, v in long_search(args.memory).items() if not k.endswith("per_trial")}
+            got = {k: v for k, v in long_search(args.memory).items() if not isinstance(v, list)}
             results.setdefault(args.label or "memory", {}).setdefault(backend, {})["memory"] = got
             Path(args.out).write_text(json.dumps(results, indent=1))
             print(backend, json.dumps(got), flush=True)

@@ -113,10 +113,14 @@ class TemporalLatentBottleneck(keras.layers.Layer):
         self.ff_out = [keras.layers.Dense(self.dim, name=f"ff_out_{i}") for i in range(self.depth + 1)]
         self.update_attn = mha("update_attn")
         self.drop = keras.layers.Dropout(self.dropout)
-        # The recurrence over whole chunks; its cell owns no weights (they stay this layer's).
+        # The recurrence over whole chunks; its cell owns no weights (they stay this layer's). On
+        # JAX a loop body may not draw dropout's random seeds (their state would leak out of the
+        # scan), so with dropout the chunks are unrolled there.
+        unroll = keras.backend.backend() == "jax" and self.dropout > 0
         self.chunk_loop = keras.layers.RNN(_ChunkCell(self._chunk_step, self.chunk_size * self.dim,
                                                       self.num_latents * self.dim),
-                                           return_sequences=True, return_state=True, name="chunk_loop")
+                                           return_sequences=True, return_state=True, unroll=unroll,
+                                           name="chunk_loop")
 
     def build(self, input_shape):
         self.initial_latents = self.add_weight(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Candidate", "fresh_session", "build_candidate", "TrialModel", "fold_inputs"]
+__all__ = ["Candidate", "fresh_session", "release_session", "build_candidate", "TrialModel", "fold_inputs"]
 
 
 @dataclass
@@ -43,6 +43,20 @@ def fresh_session(seed: int, policy: str = "float32"):
     keras.utils.set_random_seed(seed)
     if policy != "float32":
         keras.config.set_dtype_policy(policy)
+
+
+def release_session() -> None:
+    """Free the Keras session and the garbage of the models it held; on JAX also the compiled
+    functions JAX keeps for every jitted train and validation step, which Keras does not clear
+    (without it a search's memory grew ~60 MB a trial on JAX: ``benchmarks/backends.py
+    --memory``)."""
+    import keras
+
+    keras.backend.clear_session()
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.clear_caches()
 
 
 def build_candidate(spec, data_spec, task_spec, max_params) -> Candidate | None:
@@ -164,7 +178,5 @@ class TrialModel:
 
     def release(self) -> None:
         if self.kept is not None:
-            import keras
-
             self.kept = None
-            keras.backend.clear_session()
+            release_session()

@@ -73,7 +73,8 @@ def fit_batched(fit, X, y, validation_data=None, batch_size=32, transform=None, 
     if train is None:
         if transform is None:
             return fit(X, y, validation_data=validation_data, batch_size=batch_size, **kw)
-        return fit(array_batches(X, y, batch_size, transform), validation_data=validation_data, shuffle=False, **kw)
+        return fit(array_batches(X, y, batch_size, transform), validation_data=validation_data,
+                   validation_batch_size=batch_size, shuffle=False, **kw)
     if validation_data is not None:
         validation_data = batches(*validation_data, batch_size, shuffle=False)
     return fit(train, validation_data=validation_data, shuffle=False, **kw)  # shuffled in the pipeline

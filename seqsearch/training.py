@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from .candidate import TrialModel, build_candidate, fresh_session
+from .candidate import TrialModel, build_candidate, fresh_session, release_session
 from .errors import SeqsearchError, TrialFailed, TrialPruned
 from .fit_callbacks import (best_weights_callback, deadline_callback, epoch_callback, share_callback,
                             time_limit_callback)
@@ -88,9 +88,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
 
     Memory stays flat over any number of trials: the model, its traced graphs and the
     gradient functions they registered are all released before this returns (with
-    ``models``: when the caller releases them)."""
-    import keras
-
+    ``models``: when the caller releases them; on JAX its compiled functions too)."""
     try:
         with released_gradients():
             outcome = _fit_candidate(spec, dataset, max_epochs=max_epochs, seed=seed, hooks=hooks,
@@ -100,7 +98,7 @@ def fit_candidate(spec, dataset, *, max_epochs: int, seed: int, hooks=(), max_pa
                                      models=models, callbacks=callbacks, policy=policy)
     finally:
         if models is None or models.kept is None:
-            keras.backend.clear_session()  # the model is unreachable now: one collection frees it
+            release_session()  # the model is unreachable now: one collection frees it
     outcome.rss_mb = process_rss_mb()
     return outcome
 

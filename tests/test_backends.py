@@ -47,21 +47,21 @@ def test_quick_start_on_the_jax_backend_and_its_export(jax_installed, tmp_path):
 
 def test_family_contract_sample_and_augmentation_on_the_jax_backend(jax_installed, tmp_path):
     """A sample of the family contract at the low end of the ranges, one case at mixed precision,
-    and the recipe's augmentations (in NumPy on this backend): the tests that run on TensorFlow
-    everywhere else, unchanged."""
+    the recipe's augmentations (in NumPy on this backend) and the TLB trained compiled with
+    dropout: the tests that run on TensorFlow everywhere else, unchanged."""
     # Every head, most families (each case's eager step costs seconds to compile on JAX).
     sample = ("rnn-classification", "conv-regression", "transformer-seq2seq_tokens", "rnn_bottleneck-forecasting",
               "encdec-seq2seq_values", "mlp-forecasting", "patchtst-forecasting")
     chosen = " or ".join(f"test_family_contract[{c}-low]" for c in sample)
     mixed = "test_family_trains_at_mixed_precision[conv-regression]"
     r = _on_jax(["-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q", "--durations=0",
-                 "tests/space/test_families_contract.py", "tests/training/test_augment.py",
-                 "-k", f"{chosen} or {mixed} or test_augment"], cwd=REPO)
+                 "tests/space/test_families_contract.py", "tests/training/test_augment.py", "tests/space/test_tlb.py",
+                 "-k", f"{chosen} or {mixed} or test_augment or test_trains_compiled_with_dropout"], cwd=REPO)
     assert r.returncode == 0, r.stdout[-4000:]
     summary = r.stdout.strip().splitlines()[-1]
     assert "failed" not in summary and "skipped" not in summary and "error" not in summary, summary
     passed = int(re.search(r"(\d+) passed", summary).group(1))
-    assert passed == len(sample) + 1 + 5, summary  # the sample, its mixed case, the augmentation tests
+    assert passed == len(sample) + 1 + 5 + 1, summary  # the sample, its mixed case, augmentation, the TLB
 
 
 def test_mixed_precision_search_exports_float32_with_parity(tmp_path):

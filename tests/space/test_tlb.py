@@ -63,3 +63,21 @@ def test_graph_does_not_grow_with_the_number_of_chunks():
 
     # Whole chunks only, and the same padding of the last one: 3 chunks or 100, one loop body.
     assert ops_for(12) == ops_for(400)
+
+
+def test_trains_compiled_with_dropout_on_every_backend():
+    """Dropout inside the chunk loop draws random seeds in the loop body: on JAX the chunks are
+    unrolled (a scan's body may not update the seed state), on TensorFlow they stay one loop op.
+    Trained compiled (not eagerly), as a trial trains it."""
+    import keras
+
+    x = keras.Input((40, 8))
+    layer = TemporalLatentBottleneck(chunk_size=8, num_latents=4, dim=8, heads=2, ff_dim=16, dropout=0.2,
+                                     return_latents=False)
+    model = keras.Model(x, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling1D()(layer(x))))
+    model.compile("adam", "mse")
+    assert layer.chunk_loop.unroll == (keras.backend.backend() == "jax")
+    rng = np.random.default_rng(0)
+    history = model.fit(rng.normal(size=(16, 40, 8)).astype("float32"), rng.normal(size=(16, 1)).astype("float32"),
+                        epochs=2, batch_size=8, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
