@@ -45,18 +45,33 @@ def fresh_session(seed: int, policy: str = "float32"):
         keras.config.set_dtype_policy(policy)
 
 
+# JAX keeps every jitted train and validation step it compiled, models long gone included, and
+# Keras does not clear them: a search's memory grew ~60 MB a trial on JAX. Clearing them with
+# every trial kept it flat but made trials about 3x slower (the small functions every trial
+# shares are compiled again), so they are cleared whenever the process has grown this much
+# since the last time (``benchmarks/backends.py --memory``).
+JAX_CACHE_GROWTH_MB = 512.0
+_jax_floor_mb: list = []  # this process's resident memory after the last clearing
+
+
 def release_session() -> None:
-    """Free the Keras session and the garbage of the models it held; on JAX also the compiled
-    functions JAX keeps for every jitted train and validation step, which Keras does not clear
-    (without it a search's memory grew ~60 MB a trial on JAX: ``benchmarks/backends.py
-    --memory``)."""
+    """Free the Keras session and the garbage of the models it held; on JAX also its compiled
+    functions, once they have grown by ``JAX_CACHE_GROWTH_MB``."""
     import keras
 
     keras.backend.clear_session()
-    if keras.backend.backend() == "jax":
+    if keras.backend.backend() != "jax":
+        return
+    from .measure import process_rss_mb
+
+    rss = process_rss_mb()
+    if not _jax_floor_mb:
+        _jax_floor_mb.append(rss)
+    elif rss - _jax_floor_mb[0] > JAX_CACHE_GROWTH_MB:
         import jax
 
         jax.clear_caches()
+        _jax_floor_mb[0] = process_rss_mb()
 
 
 def build_candidate(spec, data_spec, task_spec, max_params) -> Candidate | None:
