@@ -48,9 +48,11 @@ def fresh_session(seed: int, policy: str = "float32"):
 # JAX keeps every jitted train and validation step it compiled, models long gone included, and
 # Keras does not clear them: a search's memory grew ~60 MB a trial on JAX. Clearing them with
 # every trial kept it flat but made trials about 3x slower (the small functions every trial
-# shares are compiled again), so they are cleared whenever the process has grown this much
-# since the last time (``benchmarks/backends.py --memory``).
-JAX_CACHE_GROWTH_MB = 512.0
+# shares are compiled again), so they are cleared, and the freed heap handed back, whenever the
+# process has grown this much since the last time: a trial's own compilations take ~450 MB
+# while it runs, so at 512 MB every other trial paid for a clearing (``benchmarks/backends.py
+# --memory``).
+JAX_CACHE_GROWTH_MB = 1536.0
 _jax_floor_mb: list = []  # this process's resident memory after the last clearing
 
 
