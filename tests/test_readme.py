@@ -15,9 +15,10 @@ README = (REPO / "README.md").read_text()
 # What each printed line is; a sample output and a real run must list the same kinds in the same
 # order (repeats collapsed: the number of trials, folds and progress lines may differ).
 KINDS = [
-    ("start-up", r"starting TensorFlow and the study's storage \.\.\.( \d+ s)?"),
+    ("start-up", r"starting Keras on (tensorflow|jax) and the study's storage \.\.\.( \d+ s)?"),
     ("heartbeat", r"[a-z][a-zA-Z ]+ \.\.\. \d+ s"),  # a slow step's elapsed seconds (off a terminal)
     ("header", r"seqsearch: study '[^']+' on \S+ — .+ \(.+\)"),
+    ("devices", r"devices: .+; Keras on (tensorflow|jax), (float32|mixed_float16|mixed_bfloat16)"),
     ("validation", r"validation: .+"),
     ("budget", r"budget: .+"),
     ("warm start", r"warm start: queued .+"),

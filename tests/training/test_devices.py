@@ -50,8 +50,9 @@ def test_gpus_option_picks_among_the_visible_ones(four_gpus):
 
 
 def test_each_process_gets_its_own_gpu_round_robin_with_memory_growth(four_gpus, monkeypatch):
-    for key in D.GROWTH_ENV:  # restored after the test
-        monkeypatch.delenv(key, raising=False)
+    for key in D.GROWTH_ENV:  # restored after the test (monkeypatch restores only what it saw set)
+        monkeypatch.setenv(key, "x")
+        monkeypatch.delenv(key)
     envs = [D.process_env(D.cuda_ids([1, 3]), p) for p in range(5)]
     assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["1", "3", "1", "3", "1"]
     assert all(e["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and e["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
@@ -71,9 +72,11 @@ def test_each_process_gets_its_own_gpu_round_robin_with_memory_growth(four_gpus,
 
 
 def test_apply_env_keeps_a_users_memory_setting(monkeypatch):
+    # setenv before delenv: monkeypatch restores only what it saw set.
     monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "true")
-    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    for key in ("TF_FORCE_GPU_ALLOW_GROWTH", "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.setenv(key, "x")
+        monkeypatch.delenv(key)
     D.apply_env({"CUDA_VISIBLE_DEVICES": "1", **D.GROWTH_ENV})
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"
     assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "true"
