@@ -53,12 +53,13 @@ def fresh_session(seed: int, policy: str = "float32"):
 # while it runs, so at 512 MB every other trial paid for a clearing (``benchmarks/backends.py
 # --memory``).
 JAX_CACHE_GROWTH_MB = 1536.0
-_jax_floor_mb: list = []  # this process's resident memory after the last clearing
+_jax_floor_mb: float | None = None  # this process's resident memory after the last clearing
 
 
 def release_session() -> None:
     """Free the Keras session and the garbage of the models it held; on JAX also its compiled
     functions, once they have grown by ``JAX_CACHE_GROWTH_MB``."""
+    global _jax_floor_mb
     import keras
 
     keras.backend.clear_session()
@@ -67,14 +68,14 @@ def release_session() -> None:
     from .measure import process_rss_mb
 
     rss = process_rss_mb()
-    if not _jax_floor_mb:
-        _jax_floor_mb.append(rss)
-    elif rss - _jax_floor_mb[0] > JAX_CACHE_GROWTH_MB:
+    if _jax_floor_mb is None:
+        _jax_floor_mb = rss
+    elif rss - _jax_floor_mb > JAX_CACHE_GROWTH_MB:
         import jax
 
         jax.clear_caches()
         _return_freed_memory()
-        _jax_floor_mb[0] = process_rss_mb()
+        _jax_floor_mb = process_rss_mb()
 
 
 def _return_freed_memory() -> None:

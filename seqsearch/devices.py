@@ -8,6 +8,7 @@ backend starts. ``describe`` and ``trial_device`` ask the started backend what i
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -147,8 +148,11 @@ def _cpu_name() -> str:
     return "CPU"
 
 
-def _gpu_names() -> list[str]:
-    """The started backend's GPUs: "NVIDIA H200 (139 GiB)" where the backend says its memory."""
+@functools.lru_cache(maxsize=1)
+def _gpu_names() -> tuple:
+    """The started backend's GPUs: "NVIDIA H200 (139 GiB)" where the backend says its memory.
+    Asked once per process (the header and the evaluator both ask; nvidia-smi is a subprocess):
+    a process's devices do not change once its backend has started."""
     if backend() == "jax":
         import jax
 
@@ -158,7 +162,7 @@ def _gpu_names() -> list[str]:
                 continue
             limit = (d.memory_stats() or {}).get("bytes_limit") if hasattr(d, "memory_stats") else None
             names.append(d.device_kind + (f" ({limit / 2**30:.0f} GiB)" if limit else ""))
-        return names
+        return tuple(names)
     import tensorflow as tf
 
     names = [tf.config.experimental.get_device_details(d).get("device_name", d.name)
@@ -166,8 +170,8 @@ def _gpu_names() -> list[str]:
     memory = _memory_by_gpu()  # TensorFlow does not say a card's size: nvidia-smi does
     listed = [t.strip() for t in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if t.strip()]
     physical = [int(t) if t.isdigit() else i for i, t in enumerate(listed)] or list(range(len(names)))
-    return [n + (f" ({memory[p]} GiB)" if i < len(physical) and (p := physical[i]) in memory else "")
-            for i, n in enumerate(names)]
+    return tuple(n + (f" ({memory[p]} GiB)" if i < len(physical) and (p := physical[i]) in memory else "")
+                 for i, n in enumerate(names))
 
 
 def _memory_by_gpu() -> dict:
