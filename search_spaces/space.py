@@ -321,10 +321,9 @@ def _outputs(inputs, spec, data_spec, task_spec, scoring, body):
 
     family, p = family_values(spec)
     recipe = recipe_values(spec)
-    x, ctx = model_inputs(inputs, data_spec, task_spec, p, recipe["scaling"],
-                          int(_values(spec, FRONT_PREFIX).get("embed_dim", 64)))
-    ctx.scoring = scoring
     front = _values(spec, FRONT_PREFIX)
+    x, ctx = model_inputs(inputs, data_spec, task_spec, p, recipe["scaling"], int(front.get("embed_dim", 64)))
+    ctx.scoring = scoring
     with body():
         x = build_front(x, front) if front else x
         x = family.build(x, p, ctx)
