@@ -40,10 +40,11 @@ def _masked_pool(x, how, name, mask):
     if how == "mean":
         return ops.divide(ops.sum(ops.multiply(x, m), axis=1), ops.maximum(ops.sum(m, axis=1), 1.0))
     if how == "attention":
-        scores = keras.layers.Dense(1, name=f"{name}_attn_score")(x)
-        scores = ops.add(scores, ops.multiply(ops.subtract(1.0, m), -1e9))
-        weights = ops.softmax(scores, axis=1)
-        return ops.sum(ops.multiply(weights, x), axis=1)
+        # Scores as (b, T): TFLite's converter fails on the softmax of (b, T, 1) behind a mask.
+        scores = ops.squeeze(keras.layers.Dense(1, name=f"{name}_attn_score")(x), axis=-1)
+        scores = ops.add(scores, ops.multiply(ops.subtract(1.0, ops.cast(mask, scores.dtype)), -1e9))
+        weights = ops.softmax(scores, axis=-1)
+        return ops.sum(ops.multiply(ops.expand_dims(weights, -1), x), axis=1)
     raise ValueError(f"unknown pooling {how!r}; expected one of {', '.join(POOLINGS)}")
 
 

@@ -19,10 +19,11 @@ from .params import Boolean, Choice
 from .recipe import (CLASSIFICATION_PARAMS, FORECAST_PARAMS, RECIPE_PARAMS, RECIPE_PREFIX, SEARCHED, SEQ2SEQ_PARAMS,
                      forecast_narrowing)
 from .registry import family_names, get_family
+from .spec_values import FAMILY_KEY, cudnn_eligible, family_values, group_values, is_multi_input, recipe_values, spec_summary
 
-__all__ = ["SearchSpace", "build_model", "build_models", "build_scorer", "spec_summary", "cudnn_eligible", "family_values", "GROUPS"]
+__all__ = ["SearchSpace", "build_model", "build_models", "build_scorer", "spec_summary", "cudnn_eligible", "family_values",
+           "group_values", "recipe_values", "is_multi_input", "GROUPS", "FAMILY_KEY"]
 
-FAMILY_KEY = "family"
 # Parameter groups sampled with every family, in this order.
 GROUPS = {FRONT_PREFIX: FRONT_PARAMS, RECIPE_PREFIX: RECIPE_PARAMS}
 
@@ -38,9 +39,11 @@ class SearchSpace:
     """
 
     def __init__(self, families: Iterable[str] | None = None, fixed: dict | None = None, cudnn_only: bool = False,
-                 data_spec=None, task_spec=None):
+                 data_spec=None, task_spec=None, groups: tuple = tuple(GROUPS)):
         names = self._families(families, data_spec, task_spec)
         self.families = names
+        # The groups sampled with the family (one input's encoder of several: the front only).
+        self.groups = tuple(groups)
         self.task_kind = task_spec.kind if task_spec is not None else None
         self._params = {n: list(get_family(n).params) for n in names}
         if data_spec is not None and data_spec.n_static and getattr(task_spec, "kind", None) != "forecasting":
@@ -48,9 +51,10 @@ class SearchSpace:
             # known-future block, which goes to the forecast head).
             for n in names:
                 self._params[n].append(Choice("static", get_family(n).static_modes, default="concat"))
-        for prefix, params in GROUPS.items():
-            self._params[prefix] = list(params)
-        self._recipe_for_the_task(data_spec, task_spec, fixed)
+        for prefix in self.groups:
+            self._params[prefix] = list(GROUPS[prefix])
+        if RECIPE_PREFIX in self.groups:
+            self._recipe_for_the_task(data_spec, task_spec, fixed)
         self._fit_to_the_data(data_spec, task_spec, fixed)
         if cudnn_only:
             for n in names:
@@ -117,7 +121,8 @@ class SearchSpace:
         if data_spec is not None and getattr(data_spec, "vocabulary", None):
             # Text: token ids are embedded (the width is searched), never scaled.
             self._params[FRONT_PREFIX].append(Choice("embed_dim", (16, 32, 64, 128), default=64))
-            self._narrow(f"{RECIPE_PREFIX}.scaling", "none")
+            if RECIPE_PREFIX in self.groups:
+                self._narrow(f"{RECIPE_PREFIX}.scaling", "none")
         if task_spec is not None and task_spec.kind == "seq2seq":
             # Keep one output step per input step.
             self._narrow(f"{FRONT_PREFIX}.kind", ["none", "conv"])
@@ -168,6 +173,22 @@ class SearchSpace:
     def params(self, prefix: str) -> list:
         return self._params[prefix]
 
+    def add_group(self, prefix: str, params) -> None:
+        """Another group of parameters this space can narrow (sampled by whoever added it)."""
+        self._params[prefix] = list(params)
+
+    def narrow(self, key: str, value) -> None:
+        """Fix (a scalar) or narrow (a list of options, a [low, high] range) the parameter ``key``."""
+        self._narrow(key, value)
+
+    def declare(self, hp) -> None:
+        """Ask ``hp`` for every parameter of the space once (KerasTuner declares its whole space
+        up front; a trial then asks only for the chosen family's active ones)."""
+        hp.choice(FAMILY_KEY, self.families)
+        for prefix in (*self.families, *self.groups):
+            for p in self._params[prefix]:
+                p.sample(hp, prefix)
+
     def _group(self, prefix: str, family: str) -> list:
         """The parameters of ``prefix`` asked with ``family``: a family with its own front
         (``own_front``) is asked no front-end kind, nor what depends on it (a text embedding
@@ -181,7 +202,7 @@ class SearchSpace:
         spec = {FAMILY_KEY: hp.choice(FAMILY_KEY, self.families)}
         # Conditional: only the chosen family's parameters are asked for, and among them only
         # those whose condition on an earlier parameter holds.
-        for prefix in (spec[FAMILY_KEY], *GROUPS):
+        for prefix in (spec[FAMILY_KEY], *self.groups):
             values = {}
             for p in self._group(prefix, spec[FAMILY_KEY]):
                 if p.active(values):
@@ -193,7 +214,7 @@ class SearchSpace:
         if family not in self.families:
             raise ValueError(f"family {family!r} is not in this space ({', '.join(self.families)})")
         defaults = {FAMILY_KEY: family}
-        for prefix in (family, *GROUPS):
+        for prefix in (family, *self.groups):
             for p in self._group(prefix, family):
                 defaults[p.full_name(prefix)] = p.get_default()
         spec = self.sample(DefaultParams(defaults, overrides))
@@ -214,7 +235,7 @@ class SearchSpace:
     def describe(self) -> list[str]:
         """Lines for ``seqsearch spaces``: every family and group with ranges and defaults."""
         lines = []
-        for prefix in (*self.families, *GROUPS):
+        for prefix in (*self.families, *self.groups):
             title = get_family(prefix).description if prefix in self.families else _GROUP_TITLES[prefix]
             if prefix == FRONT_PREFIX and not self._user_front:
                 own = [n for n in self.families if get_family(n).own_front]
@@ -243,24 +264,6 @@ def _narrowed(p, key, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{key}: expected a number or [low, high], got {value!r}")
     return p.fixed(value)
-
-
-def _values(spec: dict, prefix: str) -> dict:
-    head = prefix + "."
-    return {k[len(head):]: v for k, v in spec.items() if k.startswith(head)}
-
-
-def family_values(spec: dict) -> tuple:
-    """The family and its values; parameters the spec lacks take their declared defaults, so
-    specs stored before a parameter existed still build (defaults keep the old behaviour)."""
-    family = get_family(spec[FAMILY_KEY])
-    values = {p.name: p.get_default() for p in family.params}
-    values.update(_values(spec, family.name))
-    return family, values
-
-
-def recipe_values(spec: dict) -> dict:
-    return _values(spec, RECIPE_PREFIX)
 
 
 def build_model(spec: dict, data_spec, task_spec):
@@ -294,7 +297,12 @@ def _build(spec: dict, data_spec, task_spec, scoring: bool):
     recipe = recipe_values(spec)
     inputs = keras.Input(shape=(data_spec.timesteps, data_spec.n_features), name="sequence")
     with float32_edges() as body:  # a mixed policy computes the body only
-        x, ctx, name = _outputs(inputs, spec, data_spec, task_spec, scoring, body)
+        if getattr(data_spec, "inputs", None):  # several input sequences, packed into one tensor
+            from .multi_model import multi_outputs
+
+            x, ctx, name = multi_outputs(inputs, spec, data_spec, task_spec, body)
+        else:
+            x, ctx, name = _outputs(inputs, spec, data_spec, task_spec, scoring, body)
     model = keras.Model(inputs, x.inference, name=name)
     smoothing = float(recipe.get("label_smoothing", 0.0) or 0.0) if task_spec.padded else 0.0
     trainer = scorer = None
@@ -321,7 +329,7 @@ def _outputs(inputs, spec, data_spec, task_spec, scoring, body):
 
     family, p = family_values(spec)
     recipe = recipe_values(spec)
-    front = _values(spec, FRONT_PREFIX)
+    front = group_values(spec, FRONT_PREFIX)
     x, ctx = model_inputs(inputs, data_spec, task_spec, p, recipe["scaling"], int(front.get("embed_dim", 64)))
     ctx.scoring = scoring
     with body():
@@ -339,24 +347,3 @@ def _outputs(inputs, spec, data_spec, task_spec, scoring, body):
     head = build_head(x, task_spec, inputs, output_scale=recipe.get("output_scale", "global"),
                       base=recipe.get("forecast_base", "last"), transform=recipe.get("target_transform", "none"))
     return HeadValues(head), ctx, f"seqsearch_{family.name}"
-
-
-def spec_summary(spec: dict) -> str:
-    family, p = family_values(spec)
-    s = family.summary(p)
-    if "static" in p:
-        s += " +static:" + ("init" if p["static"] == "init_state" else "concat")
-    kind = spec.get(f"{FRONT_PREFIX}.kind")
-    if kind == "conv":
-        stack = spec.get(f"{FRONT_PREFIX}.layers", 1)
-        s = f"conv{spec[f'{FRONT_PREFIX}.kernel']}/{spec[f'{FRONT_PREFIX}.stride']}{f'x{stack}' if stack > 1 else ''} + " + s
-    elif kind == "patch":
-        s = f"patch{spec[f'{FRONT_PREFIX}.patch']} + " + s
-    elif kind == "pool":
-        s = f"pool{spec[f'{FRONT_PREFIX}.pool']} + " + s
-    return s
-
-
-def cudnn_eligible(spec: dict) -> bool:
-    family, p = family_values(spec)
-    return family.cudnn_eligible(p)

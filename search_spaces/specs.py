@@ -35,6 +35,10 @@ class DataSpec:
     # Text: the TextVectorization vocabulary (index 0 pads, 1 is an unknown word); the input's
     # first channel holds token ids (then the mask channel), and the model starts by embedding them.
     vocabulary: list[str] = field(default_factory=list)
+    # Several input sequences packed into one tensor (``search_spaces.multi_input``): per input
+    # its name, timesteps, n_features (its block's width, a mask channel included), offset
+    # (its block's first channel), masked, feature_names. Empty: one input sequence.
+    inputs: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -111,7 +111,7 @@ class _RunCommand(_GroupedCommand):
     option_groups = (
         ("Search", ["trials", "timeout", "families", "fixed", "space_file", "specs_file", "warm_start",
                     "no_warm_start", "seed"]),
-        ("Data", ["task", "target", "id_col", "time_col", "text_col", "tokens", "static_cols", "horizon",
+        ("Data", ["task", "target", "id_col", "time_col", "join", "text_col", "tokens", "static_cols", "horizon",
                   "lookback", "season", "future_cols", "test_size", "val_size", "fillna"]),
         ("Budget and validation", ["max_epochs", "trial_timeout", "max_params", "folds", "ensemble",
                                    "ensemble_selection", "final"]),
@@ -134,6 +134,7 @@ def main():
 @click.option("--target", help="Target column (CSV/Parquet). Default: label, target, y or class. Forecasting: the column(s) to forecast, comma-separated.")
 @click.option("--id-col", help="Sequence id column (CSV/Parquet long format). Default: id, series_id, sequence_id, ...")
 @click.option("--time-col", help="Time order column (CSV/Parquet long format). Default: time, timestep, t, step, ...")
+@click.option("--join", multiple=True, metavar="NAME=FILE", help="Another input sequence from a long table (id, its own time column, features; NAME=FILE,time=COLUMN names that column), joined to DATASET by sequence id; repeatable. DATASET holds the target: a long table (an input named after its file) or one row per example. An .npz holds several inputs as X_<name> arrays instead.")
 @click.option("--text-col", help="Text column of a CSV/Parquet text table (one row per text, and a label): text classification or regression. Default: text, sentence, review, ... when the table has no time column.")
 @click.option("--tokens", type=click.Choice(TOKENS), help="Seq2seq pairs (.tsv, or a table with source and target columns): split both sides into characters or words. Default: per side, words when its entries have spaces.")
 @click.option("--static-cols", help="Comma-separated CSV/Parquet feature columns that are constant per sequence: static features (an .npz stores them as 'static').")
@@ -176,7 +177,7 @@ def main():
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout at the end.")
 @click.option("-q", "--quiet", is_flag=True, help="No live view; only errors (and --json).")
 @guarded
-def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_cols, future_cols, **options):
+def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_cols, future_cols, join, **options):
     """Search architectures for DATASET (.npz, long-format .csv/.parquet, or a UCR/UEA .ts file;
     a *_TRAIN.ts brings the *_TEST.ts beside it as the test split) and export the best model."""
     from .progress import Console
@@ -195,6 +196,10 @@ def run(dataset, fixed, families, quiet, as_json, storage, tracking_uri, static_
         options["future_cols"] = _names(future_cols, "--future-cols")
     if families is not None:
         options["families"] = _names(families, "--families")
+    if join:
+        from .data.joined import parse_join
+
+        options["join"] = parse_join(join)
     from .api import run as run_api
 
     result = run_api(
@@ -329,23 +334,27 @@ def export(study, workdir, formats, out, tolerance, trial, storage):
 @click.option("--id-col", help="Sequence id column (CSV long format).")
 @click.option("--time-col", help="Time order column (CSV long format).")
 @click.option("--target", help="Target column to ignore if the CSV has one.")
+@click.option("--join", multiple=True, metavar="NAME=FILE", help="A model of several inputs trained on joined tables: the table of its input NAME, joined by sequence id (repeatable).")
 @click.option("--fillna", type=click.Choice(FILLNA), help="Fill missing feature values (default: as the study did with its --fillna, else refuse them).")
 @click.option("--beam", type=int, help="Seq2seq pairs: decode by beam search of this width (default: the model's own greedy decoding; the transformer encoder-decoder and encdec's teacher decoder).")
 @click.option("--length-penalty", type=float, default=0.6, show_default=True, help="With --beam: hypotheses rank by log-probability / length ** this (0: the plain log-probability).")
 @guarded
-def predict(model, data, out, id_col, time_col, target, fillna, beam, length_penalty):
+def predict(model, data, out, id_col, time_col, target, join, fillna, beam, length_penalty):
     """Predict with MODEL (a best/ or export/ folder, or a .keras file) on DATA (.npz, long
     CSV/Parquet or .ts)."""
     from .predict import check_out
 
     check_out(out)  # before TensorFlow's start-up, not after the predictions
+    from .data.joined import parse_join
+
+    join = parse_join(join)
     from ._backend import load_keras
 
     load_keras()
     from .predict import predict_file
 
     n = predict_file(model, data, out, id_col=id_col, time_col=time_col, target=target, fillna=fillna, beam=beam,
-                     length_penalty=length_penalty)
+                     length_penalty=length_penalty, join=join)
     if out:
         click.echo(f"{n} sequences -> {out}", err=True)
 

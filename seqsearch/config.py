@@ -76,6 +76,8 @@ class RunConfig:
     lookback: int | None = None
     season: int | None = None
     future_cols: list[str] | None = None  # forecasting: covariates known in advance for the forecast steps
+    # Several inputs from tables: {input name: the long table joined to the dataset by sequence id}.
+    join: dict[str, str] | None = None
     trials: int = 20
     timeout: float | None = None
     max_epochs: int = 100
@@ -120,6 +122,11 @@ class RunConfig:
     def __post_init__(self):
         """Every option checked, each refused in one line that names it; defaults resolved."""
         self.dataset, self.workdir = str(self.dataset), str(self.workdir)
+        if self.join is not None and not (isinstance(self.join, dict) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.join.items())):
+            raise SeqsearchError("join must map input names to table files ({\"heart\": \"heart.csv\"}); "
+                                 "on the command line: --join heart=heart.csv")
+        self.join = self.join or None
         if self.study is None:
             stem = archive_name(Path(self.dataset))
             self.study = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).strip("._-") or "study"

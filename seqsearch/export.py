@@ -182,7 +182,10 @@ def _write_best(best_dir: Path, model, token_model, samples: dict, files: dict, 
         if token_model is not None:  # the token model, for ONNX/TFLite
             token_model.save(tmp / "token_model.keras")
         for name, sample in samples.items():
-            np.save(tmp / name, sample)
+            if isinstance(sample, dict):  # a model of named inputs
+                np.savez(tmp / name, **sample)
+            else:
+                np.save(tmp / name, sample)
         # An ensemble's spec.json lists its members' specs (best first): `--specs` replays them.
         (tmp / "spec.json").write_text(json.dumps(files["spec.json"], indent=2, sort_keys=True) + "\n")
         for name in ("data_spec.json", "task_spec.json"):

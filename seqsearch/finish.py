@@ -288,7 +288,7 @@ def export_and_log(config, ds, tracker, console, members, study_path, epochs=Non
         else:
             logged = model if model is not None else load_model(best_dir / "model.keras")
         with console.phase("logging the best model to MLflow"):
-            model_uri = tracker.log_best(logged, best_dir, metrics, ds.X_test[:2])
+            model_uri = tracker.log_best(logged, best_dir, metrics, get_kind(ds.kind).model_input(ds, ds.X_test[:2]))
         console.echo(f"logged to MLflow as {model_uri}")
     return metrics, model
 

@@ -70,9 +70,16 @@ def _run_keras(path, X):
     model = load_model(path)
     io = {"inputs": [_tensor(t.name, t.shape, t.dtype) for t in model.inputs],
           "outputs": [_tensor(t.name, t.shape, t.dtype) for t in model.outputs], "batch": "any"}
+    return _predict(model, X), io
+
+
+def _predict(model, X):
+    """The Keras model's predictions for ``X``: an array, or {name: array} for named inputs."""
+    if isinstance(X, dict):
+        return model.predict(X, verbose=0)
     from .data.text import predict_any
 
-    return predict_any(model, X), io
+    return predict_any(model, X)
 
 
 def _tensor(name, shape, dtype) -> dict:
@@ -123,8 +130,10 @@ def _run_onnx(path, X):
         raise ExportError("checking the ONNX export needs onnxruntime, which installs with seqsearch: pip install onnxruntime") from None
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     inputs = session.get_inputs()
-    if len(inputs) != 1:
-        raise ExportError(f"the ONNX graph asks for {len(inputs)} inputs ({', '.join(i.name for i in inputs)}), not one sequence")
+    want = sorted(X) if isinstance(X, dict) else ["one sequence"]
+    if len(inputs) != len(want) or (isinstance(X, dict) and sorted(i.name for i in inputs) != want):
+        raise ExportError(f"the ONNX graph asks for {len(inputs)} inputs ({', '.join(i.name for i in inputs)}), "
+                          f"not {', '.join(want)}")
     import onnx
 
     opset = next((o.version for o in onnx.load(str(path), load_external_data=False).opset_import
@@ -132,7 +141,8 @@ def _run_onnx(path, X):
     io = {"inputs": [_tensor(i.name, i.shape, i.type) for i in inputs],
           "outputs": [_tensor(o.name, o.shape, o.type) for o in session.get_outputs()],
           "batch": "any", "opset": opset}
-    return session.run(None, {inputs[0].name: X})[0], io
+    feed = dict(X) if isinstance(X, dict) else {inputs[0].name: X}
+    return session.run(None, feed)[0], io
 
 
 def _write_tflite(model, tmp):
@@ -144,7 +154,10 @@ def _write_tflite(model, tmp):
     # Batch size 1, static: TFLite lowers the recurrent loops to built-in ops only when every
     # shape is known (a dynamic batch leaves TensorList ops that need Flex). One sequence per
     # call is how TFLite models are served on devices anyway.
-    spec = keras.InputSpec(shape=(1, *model.input_shape[1:]), dtype="float32")
+    if len(model.inputs) > 1:  # named inputs
+        spec = {t.name: keras.InputSpec(shape=(1, *t.shape[1:]), dtype="float32", name=t.name) for t in model.inputs}
+    else:
+        spec = keras.InputSpec(shape=(1, *model.input_shape[1:]), dtype="float32")
     model.export(str(saved), format="tf_saved_model", verbose=False, input_signature=[spec])
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
     # Built-in ops only: a model that needs TensorFlow's own kernels (Flex) would not run on a
@@ -185,7 +198,12 @@ def _run_tflite(path, X):
         out = interpreter.get_output_details()[0]
         interpreter.allocate_tensors()
         preds = []
-        for x in X:  # the model takes one sequence per call
+        if isinstance(X, dict):  # named inputs, through the signature that names them
+            runner = interpreter.get_signature_runner()
+            for i in range(len(next(iter(X.values())))):
+                answer = runner(**{name: a[i:i + 1] for name, a in X.items()})
+                preds.append(next(iter(answer.values()))[0])
+        for x in () if isinstance(X, dict) else X:  # the model takes one sequence per call
             interpreter.set_tensor(inp["index"], x[None])
             interpreter.invoke()
             preds.append(interpreter.get_tensor(out["index"])[0])
@@ -231,11 +249,15 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
     best_dir, out_dir = Path(best_dir), Path(out_dir)
     check_formats(formats)
     metrics = read_export(best_dir)
-    sample = best_dir / "sample_input.npy"
-    if metrics is None or not sample.is_file():
+    sample = next((p for p in (best_dir / "sample_input.npy", best_dir / "sample_input.npz") if p.is_file()), None)
+    if metrics is None or sample is None:
         raise ExportError(f"no complete best model in {str(best_dir)!r}; run `seqsearch run` for this study first")
     model = load_model(best_dir / "model.keras")
-    X = np.load(sample)
+    if sample.suffix == ".npz":  # named inputs
+        with np.load(sample) as archive:
+            X = {name: archive[name].astype("float32") for name in archive.files}
+    else:
+        X = np.load(sample)
     text = (best_dir / "token_model.keras").is_file()
     if text:
         # Strings in Keras and SavedModel; ONNX and TFLite have no string ops for the
@@ -243,12 +265,12 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
         token_model = load_model(best_dir / "token_model.keras")
         tokens = np.load(best_dir / "sample_tokens.npy").astype("float32")
         token_model(tokens[:1])
+    elif isinstance(X, dict):
+        model({name: a[:1] for name, a in X.items()})  # a loaded model must be called once before ONNX export
     else:
         X = X.astype("float32")
-        model(X[:1])  # a loaded model must be called once before ONNX export
-    from .data.text import predict_any
-
-    reference = np.asarray(predict_any(model, X))
+        model(X[:1])
+    reference = np.asarray(_predict(model, X))
     check_export_target(out_dir)  # again: the folder may have changed since the command started
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out_dir.parent)
@@ -266,7 +288,7 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
                 manifest_formats[fmt]["input"] = (
                     "token ids and mask (batch, steps, 2) from the TextVectorization vocabulary in vocabulary.json"
                     if by_tokens else "raw strings (batch,)")
-        manifest = write_manifest(best_dir, tmp, metrics, manifest_formats, len(X), tolerance)
+        manifest = write_manifest(best_dir, tmp, metrics, manifest_formats, len(reference), tolerance)
         atomic_replace(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -297,6 +319,6 @@ def _write_checked(fmt, model, X, reference, tmp, tolerance, summary):
     if not diff <= tolerance:
         raise ExportError(
             f"{fmt} export differs from the Keras model by {diff:.2e} (tolerance {tolerance:g}) "
-            f"on {len(X)} test sequences; nothing was written"
+            f"on {len(reference)} test sequences; nothing was written"
         )
     return diff, path, runtime, io

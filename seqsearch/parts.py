@@ -23,6 +23,7 @@ def load_run_dataset(config):
         time_col=config.time_col, seed=config.seed, test_size=config.test_size, val_size=config.val_size,
         static_cols=config.static_cols, fillna=config.fillna, text_col=config.text_col, tokens=config.tokens,
         lookback=config.lookback, horizon=config.horizon, season=config.season, future_cols=config.future_cols,
+        join=config.join,
     )
 
 
@@ -35,8 +36,13 @@ def search_space(config, ds):
     families = config.families or shaped.get("families")
     fixed = {**shaped.get("fixed", {}), **config.fixed}
     cudnn_only = config.cudnn_only or shaped.get("cudnn_only", False)
+    data_spec = ds.data_spec()
     try:
-        return SearchSpace(families, fixed, cudnn_only=cudnn_only, data_spec=ds.data_spec(), task_spec=ds.task_spec)
+        if data_spec.inputs:  # several input sequences: an encoder searched per input
+            from search_spaces.multi_input import MultiInputSpace
+
+            return MultiInputSpace(families, fixed, cudnn_only=cudnn_only, data_spec=data_spec, task_spec=ds.task_spec)
+        return SearchSpace(families, fixed, cudnn_only=cudnn_only, data_spec=data_spec, task_spec=ds.task_spec)
     except ValueError as e:
         where = f" (from --space {config.space_file})" if config.space_file else ""
         raise SeqsearchError(f"{e}{where}") from None
@@ -72,7 +78,7 @@ def load_specs_file(path, space) -> dict:
         if not isinstance(spec, dict) or "family" not in spec:
             raise SeqsearchError(f"--specs {path!r}: {name} is not a spec (an object with a 'family' and parameters)")
         try:
-            named[str(name)] = space.default_spec(spec["family"], overrides=spec)
+            named[str(name)] = space.default_spec(spec.get("family"), overrides=spec)
         except (ValueError, KeyError) as e:
             raise SeqsearchError(f"--specs {path!r}: {name}: {e}") from None
     return named

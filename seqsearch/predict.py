@@ -31,11 +31,12 @@ def _model_and_metadata(model_path):
 
 
 def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None, target=None,
-                 fillna=None, beam=None, length_penalty=0.6) -> int:
+                 fillna=None, beam=None, length_penalty=0.6, join=None) -> int:
     """Write predictions for every sequence of ``data_path`` as CSV (``out`` or stdout);
     returns the number of sequences. Missing values are filled as the study filled them
     (``fillna`` overrides). Seq2seq pairs: ``beam`` > 1 decodes by beam search
-    (``seqsearch.decoding``) instead of the model's own greedy decoding."""
+    (``seqsearch.decoding``) instead of the model's own greedy decoding. ``join``: a model of
+    several inputs trained on joined tables takes ``{input: table}`` beside the main table."""
     from .data.kinds import kind_of_export
 
     check_out(out)
@@ -45,8 +46,10 @@ def predict_file(model_path, data_path, out=None, *, id_col=None, time_col=None,
     if beam is not None and (int(beam) < 1 or kind.name != "pairs"):
         raise SeqsearchError("--beam decodes seq2seq pairs models; this model is not one" if kind.name != "pairs"
                              else f"--beam must be 1 or more, got {beam}")
+    if join and kind.name != "inputs":
+        raise SeqsearchError("--join gives the further inputs of a model of several inputs; this model takes one")
     options = dict(id_col=id_col, time_col=time_col, target=target, fillna=fillna, beam=beam,
-                   length_penalty=length_penalty)
+                   length_penalty=length_penalty, join=join)
     rows, n = kind.predict_rows(model_file, meta, data_path, options)
     _write(rows, out)
     return n

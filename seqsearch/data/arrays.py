@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import DataError
 from .tables import FILLNA
 
-__all__ = ["channel_moments", "masked_array", "with_lengths", "repad", "check_X", "fill_missing", "check_static",
+__all__ = ["channel_moments", "input_moments", "masked_array", "with_lengths", "repad", "check_X", "fill_missing", "check_static",
            "pack_static", "first_bad"]
 
 
@@ -240,3 +240,19 @@ def boxcox_lambda(values, low: float = -1.0, high: float = 2.0, steps: int = 301
         if llf > best_llf:
             best, best_llf = float(lam), llf
     return round(best, 4)
+
+
+def input_moments(X: np.ndarray, layout: list):
+    """Per-channel mean and variance of packed ``X``, each input over its own steps (its
+    observed ones when it has lengths; its mask channel 0 and 1)."""
+    means, variances = [], []
+    for info in layout:
+        block = X[:, :info["timesteps"], info["offset"]:info["offset"] + info["n_features"]]
+        if info["masked"]:
+            mean, var = channel_moments(block[:, :, :-1], block[:, :, -1] > 0.5)
+            mean, var = np.append(mean, 0.0), np.append(var, 1.0)
+        else:
+            mean, var = channel_moments(block)
+        means.append(mean)
+        variances.append(var)
+    return np.concatenate(means), np.concatenate(variances)

@@ -11,7 +11,7 @@ import numpy as np
 from search_spaces.specs import DataSpec, TaskSpec
 
 from ..errors import DataError
-from .arrays import boxcox_lambda, channel_moments
+from .arrays import boxcox_lambda, channel_moments, input_moments
 
 __all__ = ["Dataset", "RawArrays"]
 
@@ -80,6 +80,9 @@ class Dataset:
     # Forecasting: where each train+validation window lies (its series and first target row)
     # and each series' training and validation rows, for rolling-origin folds (``fold``).
     rolling: dict | None = None
+    # Several input sequences, packed into X (``seqsearch.data.multi``): each input's name,
+    # timesteps, n_features, offset, masked and feature names. None: one input sequence.
+    inputs: list | None = None
 
     def data_spec(self, X: np.ndarray | None = None) -> DataSpec:
         """Input statistics of ``X`` (default: the training split) for the model's scaling layer.
@@ -89,7 +92,9 @@ class Dataset:
             X, (mean, var) = self.X_train, cached[1]
         else:
             default, X = X is None, self.X_train if X is None else X
-            if self.masked:  # statistics of the observed steps; the mask channel itself is left alone
+            if self.inputs:  # several inputs packed: each over its own steps
+                mean, var = input_moments(X, self.inputs)
+            elif self.masked:  # statistics of the observed steps; the mask channel itself is left alone
                 mean, var = channel_moments(X[:, :, :-1], X[:, :, -1] > 0.5)
                 mean, var = np.append(mean, 0.0), np.append(var, 1.0)
             else:
@@ -105,6 +110,7 @@ class Dataset:
             n_static=self.n_static,
             masked=self.masked,
             vocabulary=list(self.vocabulary or []),
+            inputs=[dict(info) for info in self.inputs or []],
         )
 
     def task_spec_for(self, y: np.ndarray, X: np.ndarray | None = None) -> TaskSpec:

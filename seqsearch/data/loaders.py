@@ -106,7 +106,7 @@ def load_csv_long(path: Path, *, target=None, id_col=None, time_col=None, requir
                     n_static=len(static), masked=masked)
     if split_c is None:
         return raw
-    return _given_splits(raw, groups[split_c].first().astype(str).str.lower().to_numpy())
+    return given_splits(raw, groups[split_c].first().astype(str).str.lower().to_numpy())
 
 
 def _feature_columns(path, cols, features, static, feature_order) -> list:
@@ -132,7 +132,7 @@ def _feature_columns(path, cols, features, static, feature_order) -> list:
     return features
 
 
-def _given_splits(raw: RawArrays, split) -> RawArrays:
+def given_splits(raw: RawArrays, split) -> RawArrays:
     """The splits a ``split`` column fixes (train/val/test per sequence; without a test value,
     the splits are drawn later as usual)."""
     unknown = sorted(set(split) - {"train", "val", "test"})
@@ -240,7 +240,7 @@ def check_path(path) -> Path:
 def load_dataset(
     path, *, task=None, target=None, id_col=None, time_col=None, seed=0, test_size=0.2, val_size=0.2,
     static_cols=None, fillna=None, text_col=None, tokens=None, lookback=None, horizon=None, season=None,
-    future_cols=None,
+    future_cols=None, join=None,
 ) -> Dataset:
     """The dataset in ``path``, read by the first data kind that claims it (``seqsearch.data.kinds``:
     forecasting windows when ``task`` is forecasting, seq2seq pairs, a text column, else plain
@@ -253,7 +253,7 @@ def load_dataset(
         raise DataError(f"--tokens is for tables of source and target sequences (.tsv/.csv), not a {ext} file")
     options = dict(task=task, target=target, id_col=id_col, time_col=time_col, seed=seed, test_size=test_size,
                    val_size=val_size, static_cols=static_cols, fillna=fillna, text_col=text_col, tokens=tokens,
-                   lookback=lookback, horizon=horizon, season=season, future_cols=future_cols)
+                   lookback=lookback, horizon=horizon, season=season, future_cols=future_cols, join=join)
     table = Table(p)
     kind = next(k for k in kinds_in_order() if k.claims(p, table, options))
     return kind.load(p, table, options)

@@ -71,14 +71,9 @@ class KerasTunerEngine(Engine):
         them from the first trial (a trial asks only for the chosen family's active ones)."""
         import keras_tuner as kt
         from search_spaces import KerasTunerHP
-        from search_spaces.space import FAMILY_KEY, GROUPS
 
         hp = kt.HyperParameters()
-        adapter = KerasTunerHP(hp)
-        adapter.choice(FAMILY_KEY, self.space.families)
-        for prefix in (*self.space.families, *GROUPS):
-            for p in self.space.params(prefix):
-                p.sample(adapter, prefix)
+        self.space.declare(KerasTunerHP(hp))
         return hp
 
     def open(self):

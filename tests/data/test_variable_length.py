@@ -169,3 +169,39 @@ def test_ragged_csv_end_to_end_run_and_predict(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     rows = list(csv.reader(io.StringIO(r.stdout)))
     assert rows[0][:2] == ["id", "prediction"] and len(rows) == 6 and {row[1] for row in rows[1:]} <= {"a", "b"}
+
+
+@pytest.mark.parametrize("family, overrides", [
+    ("rnn", {"rnn.pooling": "attention", "rnn.bidirectional": True, "rnn.cell": "simple_rnn", "rnn.layers": 2}),
+    ("rnn", {"rnn.pooling": "mean"}),
+    ("transformer", {"transformer.pooling": "attention"}),
+])
+def test_masked_poolings_convert_to_tflite_and_onnx(family, overrides, tmp_path):
+    """A padded sequence's pooling converts to TFLite's built-in ops and to an ONNX graph of one
+    input (as the export converts them) and answers as the Keras model does."""
+    import keras
+    import onnxruntime as ort
+    import tensorflow as tf
+
+    from search_spaces import SearchSpace, build_model
+
+    data_spec, task_spec = _specs()
+    model = build_model(SearchSpace(data_spec=data_spec, task_spec=task_spec).default_spec(family, overrides),
+                        data_spec, task_spec)
+    X = masked_array([np.ones((n, 2), np.float32) * n for n in (7, 4, 2)])
+    model.export(str(tmp_path / "sm"), format="tf_saved_model", verbose=False,
+                 input_signature=[keras.InputSpec(shape=(1, 7, 3), dtype="float32")])
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "sm"))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    for i, x in enumerate(X):
+        interpreter.set_tensor(inp["index"], x[None])
+        interpreter.invoke()
+        np.testing.assert_allclose(interpreter.get_tensor(out["index"])[0], model.predict(X, verbose=0)[i], atol=1e-5)
+    model.export(str(tmp_path / "m.onnx"), format="onnx", verbose=False)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert len(session.get_inputs()) == 1
+    np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: X})[0], model.predict(X, verbose=0),
+                               atol=1e-5)

@@ -106,8 +106,13 @@ class DataKind:
         """The model the export deploys: ``model`` itself, or a wrapper that takes raw input."""
         return model
 
+    def model_input(self, ds, X):
+        """Rows of ``ds``'s arrays as the deployable model takes them (an MLflow input example)."""
+        return X
+
     def parity_samples(self, ds, n: int) -> dict:
-        """Arrays the export keeps to check each format's parity: file name -> array."""
+        """Arrays the export keeps to check each format's parity: file name -> array (or, for a
+        model of named inputs, ``sample_input.npz`` -> {name: array})."""
         if self.raw_strings:  # raw strings for the string model, token ids for the token model (ONNX, TFLite)
             import numpy as np
 
