@@ -18,9 +18,9 @@ from conftest import EXAMPLES
 
 
 def test_built_in_kinds_are_asked_in_order_with_plain_sequences_last():
-    assert kind_names() == ["forecast", "pairs", "text", "sequences"]
+    assert kind_names() == ["forecast", "pairs", "inputs", "text", "sequences"]
     assert get_kind(None).name == "sequences"
-    with pytest.raises(ValueError, match="unknown data kind 'nope'; known kinds: forecast, pairs, text, sequences"):
+    with pytest.raises(ValueError, match="unknown data kind 'nope'; known kinds: forecast, pairs, inputs, text, sequences"):
         get_kind("nope")
 
 
@@ -124,7 +124,7 @@ def test_a_new_kind_is_one_class(lines_kind, tmp_path):
     text = "".join(f"{'up' if i % 2 else 'down'}: " + " ".join(f"{v:.3f}" for v in
                    np.cumsum(rng.normal(1 if i % 2 else -1, 0.3, 8))) + "\n" for i in range(30))
     (tmp_path / "walks.lines").write_text(text)
-    assert kind_names() == ["forecast", "pairs", "text", "lines", "sequences"]
+    assert kind_names() == ["forecast", "pairs", "inputs", "text", "lines", "sequences"]
     ds = load_dataset(tmp_path / "walks.lines")
     assert ds.kind == "lines" and ds.task_spec.kind == "classification" and ds.X_train.shape[1:] == (8, 1)
     info = ds.describe()

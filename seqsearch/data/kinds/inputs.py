@@ -9,7 +9,7 @@ from . import DataKind, prediction_rows, register_kind
 
 @register_kind("inputs")
 class Inputs(DataKind):
-    order = 20
+    order = 25
     extensions = (".npz", ".csv", ".parquet")
     record_key = "inputs"
 
