@@ -25,6 +25,9 @@ class BuildContext:
         self.future = None
         # True when the build also wants a decoder's scorer graph (``HeadValues.scorer``).
         self.scoring = False
+        # A streaming build (``search_spaces.streaming``): recurrent layers take their initial
+        # states from it and hand it their final ones. None: the model reads whole sequences.
+        self.stream = None
 
     def static_states(self, cell_name: str, units: int, directions: int = 1, name: str = "static"):
         """Initial states for a recurrent layer of ``cell_name`` from the static features (a

@@ -49,5 +49,8 @@ def model_inputs(inputs, data_spec, task_spec, p, scaling: str, embed_dim: int =
         elif p.get("static", "concat") == "init_state":
             ctx.static = static
         else:
-            x = ops.concatenate([x, ops.repeat(ops.expand_dims(static, 1), data_spec.timesteps, axis=1)], axis=-1)
+            steps = data_spec.timesteps  # None in a streaming build: chunks of any length
+            at_every_step = (ops.repeat(ops.expand_dims(static, 1), steps, axis=1) if steps else
+                             ops.add(ops.zeros_like(x[:, :, :1]), ops.expand_dims(static, 1)))
+            x = ops.concatenate([x, at_every_step], axis=-1)
     return x, ctx

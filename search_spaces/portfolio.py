@@ -1,8 +1,9 @@
 """The default warm start: a small portfolio of specs chosen offline, by greedy portfolio
 selection over the tuning suite (``benchmarks/build_portfolio.py`` rebuilds ``portfolio.json``).
 
-A task the portfolio was not built for (it holds a section per task) starts from the seed
-tutorials' specs instead (``seeds.py``), which is also what ``--warm-start seeds`` asks for.
+A task the portfolio was not built for (it holds a section per task), or a space narrowed past
+all of its specs, starts from the seed tutorials' specs instead (``seeds.py``), which is also
+what ``--warm-start seeds`` asks for.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def warm_start_specs(space, kind: str, task: str) -> dict:
         return {}
     if kind == "portfolio":
         specs = portfolio_specs(space, task)
-        if specs is not None:
+        if specs:  # none fit a narrowed space (--families rnn): the seeds that do
             return specs
     return seed_specs(space)
 

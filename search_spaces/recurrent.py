@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .family import Family
 from .params import Boolean, Choice, Float, Int
-from .pooling import POOLINGS, pool
+from .pooling import POOLINGS, hold_last, pool
 from .registry import cell_names, get_cell, register_family
 
 __all__ = ["RecurrentStack", "rnn_stack"]
@@ -24,15 +24,21 @@ def rnn_stack(x, cell_name, layers, units, *, dropout=0.0, recurrent_dropout=0.0
 
     cell = get_cell(cell_name)
     rd = recurrent_dropout if cell.supports_recurrent_dropout else 0.0
+    stream = getattr(ctx, "stream", None)  # a streaming build: states in and out
     for i in range(layers):
         seq_out = return_sequences or i < layers - 1
-        layer = cell.make_layer(units, return_sequences=seq_out, recurrent_dropout=rd, name=f"{name}_{cell_name}_{i}")
+        layer = cell.make_layer(units, return_sequences=seq_out, recurrent_dropout=rd, name=f"{name}_{cell_name}_{i}",
+                                return_state=stream is not None)
         bi = bidirectional and (bidirectional_layers == "all" or i == 0)
         if bi:
             layer = keras.layers.Bidirectional(layer, merge_mode=merge_mode, name=f"{name}_bi_{i}")
         init = ctx.static_states(cell_name, units, 2 if bi else 1, f"{name}_static") if ctx is not None and i == 0 else None
+        if stream is not None:
+            init = stream.take(layer.cell.state_size)
         kwargs = {"mask": ctx.mask} if ctx is not None and ctx.mask is not None else {}
         y = layer(x, initial_state=init, **kwargs) if init else layer(x, **kwargs)
+        if stream is not None:
+            y = stream.give(y)
         if residual and i > 0 and seq_out and y.shape[-1] == x.shape[-1]:
             y = keras.layers.Add(name=f"{name}_residual_{i}")([x, y])
         if norm == "layer":
@@ -74,7 +80,11 @@ class RecurrentStack(Family):
             norm=p["norm"], residual=p["residual"], return_sequences=per_step or p["pooling"] != "last", name="rnn",
             ctx=ctx,
         )
-        return x if per_step or p["pooling"] == "last" else pool(x, p["pooling"], "rnn", ctx.mask)
+        if per_step:
+            return x
+        if p["pooling"] == "last":
+            return x if ctx.stream is None or ctx.mask is None else hold_last(x, ctx.mask, ctx.stream)
+        return pool(x, p["pooling"], "rnn", ctx.mask, ctx.stream)
 
     def seq2seq_fixed(self):
         return {"pooling": "last"}

@@ -110,7 +110,7 @@ class _GroupedCommand(click.Command):
 class _RunCommand(_GroupedCommand):
     option_groups = (
         ("Search", ["trials", "timeout", "families", "fixed", "space_file", "specs_file", "warm_start",
-                    "no_warm_start", "seed"]),
+                    "no_warm_start", "streamable", "seed"]),
         ("Data", ["task", "target", "id_col", "time_col", "join", "text_col", "tokens", "static_cols", "horizon",
                   "lookback", "season", "future_cols", "test_size", "val_size", "fillna"]),
         ("Budget and validation", ["max_epochs", "trial_timeout", "max_params", "folds", "ensemble",
@@ -157,6 +157,7 @@ def main():
 @click.option("--specs", "specs_file", type=click.Path(dir_okay=False, path_type=str), help="JSON file of architectures to run first (a list of specs, complete like an export's spec.json or partial: defaults fill the rest).")
 @click.option("--warm-start", type=click.Choice(WARM_STARTS), default="portfolio", show_default=True, help="What runs first, before the sampler explores: portfolio (a few specs chosen offline on benchmark data; tasks it was not built for start from the seeds), seeds (the small models of the Keras tutorials seqsearch grew from: SimpleRNN, LSTM, a one-block transformer, ...), none. seqsearch spaces --seeds lists them.")
 @click.option("--no-warm-start", is_flag=True, help="Same as --warm-start none.")
+@click.option("--streamable", is_flag=True, help="Search only models that can read a stream chunk by chunk (a forward rnn, no front end, global or no scaling), for `seqsearch export --streaming`.")
 @click.option("--cudnn-only", is_flag=True, help="Keep recurrent layers inside the cuDNN kernel conditions (LSTM/GRU, no recurrent dropout).")
 @click.option("--engine", type=click.Choice(ENGINES), default="optuna", show_default=True, help="Who decides what to try next: Optuna or KerasTuner (same space, same tracking and export).")
 @click.option("--sampler", type=click.Choice(ALL_SAMPLERS), help="optuna: tpe (default), random, or nsga2 (multi-objective); kerastuner: hyperband (default), bayesian or random.")
@@ -288,8 +289,10 @@ def _resolve_study(study, workdir):
 @click.option("--tolerance", type=float, default=1e-4, show_default=True, help="Largest allowed prediction difference from the Keras model (relative to the value where it exceeds 1).")
 @click.option("--trial", type=click.IntRange(0), help="Export this trial instead of the best (e.g. a Pareto-front member): retrained on train+val first.")
 @click.option("--storage", help="Optuna storage URL, when the study lives in a database (with --trial).")
+@click.option("--streaming", is_flag=True, help="Export the model that reads a stream chunk by chunk: it takes a chunk and the previous state and answers its output and the next state (recurrent models; `seqsearch run --streamable` searches only those). Default --out: <workdir>/<study>/export-streaming.")
+@click.option("--chunk", type=int, default=1, show_default=True, help="With --streaming: steps per call that the parity check streams and TFLite takes (the other formats take any).")
 @guarded
-def export(study, workdir, formats, out, tolerance, trial, storage):
+def export(study, workdir, formats, out, tolerance, trial, storage, streaming, chunk):
     """Export a study's best model (or --trial N), each format checked against the Keras model's predictions."""
     from pathlib import Path
 
@@ -306,7 +309,10 @@ def export(study, workdir, formats, out, tolerance, trial, storage):
     from .formats import check_export_target, check_formats
 
     chosen = check_formats([f.strip() for f in formats.split(",") if f.strip()])
-    out_dir = Path(out).expanduser() if out else path / ("export" if trial is None else f"export-trial-{trial}")
+    if chunk != 1 and not streaming:
+        raise SeqsearchError("--chunk sets the steps per call of a streaming export; add --streaming")
+    folder = ("export" if trial is None else f"export-trial-{trial}") + ("-streaming" if streaming else "")
+    out_dir = Path(out).expanduser() if out else path / folder
     check_export_target(out_dir)  # before any work: a folder seqsearch did not write is never replaced
     from ._backend import load_keras
     from .devices import export_backend
@@ -321,7 +327,12 @@ def export(study, workdir, formats, out, tolerance, trial, storage):
         from .finish import export_trial
 
         source = export_trial(path, trial, storage)
-    manifest = export_formats(source, out_dir, chosen, tolerance)
+    if streaming:
+        from .streaming import export_streaming
+
+        manifest = export_streaming(source, out_dir, chosen, chunk, tolerance)
+    else:
+        manifest = export_formats(source, out_dir, chosen, tolerance)
     for fmt, info in manifest["formats"].items():
         click.echo(f"{fmt:<11} {out_dir / info['path']}  (max |diff| {info['max_abs_diff']:.1e} via {info['runtime']})")
     click.echo(f"manifest   {out_dir / 'manifest.json'}")

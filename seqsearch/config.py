@@ -118,6 +118,7 @@ class RunConfig:
     # GPU (resolved by the run); []: none, the CPU.
     gpus: list[int] | None = None
     precision: str = "float32"  # --precision: float32, or mixed (Keras' mixed policy for the trials)
+    streamable: bool = False  # --streamable: only models that `export --streaming` can rebuild
 
     def __post_init__(self):
         """Every option checked, each refused in one line that names it; defaults resolved."""

@@ -16,10 +16,14 @@ from pathlib import Path
 from .data.kinds import get_kind
 from .study import library_versions
 
-__all__ = ["export_best", "average_model", "remove_stale_temps", "atomic_replace", "PARITY_SAMPLES"]
+__all__ = ["export_best", "average_model", "remove_stale_temps", "atomic_replace", "PARITY_SAMPLES", "PARTS_FILE"]
 
 # Sequences kept beside the best model so any later export can verify parity on real inputs.
 PARITY_SAMPLES = 32
+# Beside the best model: every model it averages (in order), with its weight in the average and
+# the spec, DataSpec and TaskSpec it was built with (its own scaling constants): what a
+# streaming export rebuilds each one from.
+PARTS_FILE = "parts.json"
 
 
 def average_model(members, weights=None):
@@ -60,12 +64,18 @@ def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, prog
     say = progress or (lambda *a, **k: None)
     plan = list(epochs) if epochs else [int(r.attrs.get("best_epoch", 0)) + 1 for r in records]
     models, members, parts = [], [], []  # parts: how many models each member adds to the average
+    built, whole = [], None  # each model's spec, DataSpec and TaskSpec (what rebuilds it: streaming)
+    X, y = dataset.train_val
     for i, r in enumerate(records):
         if r.number in (fold_weights or {}):
-            member_models, member = _fold_member(r, dataset, fold_weights[r.number], folds, fold_seed, seed, say)
+            specs = []
+            member_models, member = _fold_member(r, dataset, fold_weights[r.number], folds, fold_seed, seed, say, specs)
         else:
             what = f"retraining #{r.number}" + (f" ({i + 1} of {len(records)})" if len(records) > 1 else "")
             member_models, member = _retrained_member(r, dataset, plan[i], seed, what, say)
+            specs = [whole or (dataset.data_spec(X), dataset.task_spec_for(y, X))]
+            whole = specs[0]
+        built += [(r, data_spec, task_spec) for data_spec, task_spec in specs]
         models += member_models
         members.append(member)
         parts.append(len(member_models))
@@ -76,8 +86,8 @@ def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, prog
             m["weight"] = w
     # One weight per model: a member's fold models share its weight equally.
     member_weights = weights if weights is not None and len(records) > 1 else [1.0 / len(records)] * len(records)
-    model = average_model(models, [w / n for w, n in zip(member_weights, parts) for _ in range(n)])
-    X, y = dataset.train_val
+    model_weights = [w / n for w, n in zip(member_weights, parts) for _ in range(n)]
+    model = average_model(models, model_weights)
     task_spec = dataset.task_spec_for(y, X)
     say(f"scoring on the test split ({len(dataset.X_test)} sequences) ...", always=True)
     test = score(model, dataset.X_test, dataset.y_test, task_spec, kind=dataset.kind)
@@ -90,19 +100,23 @@ def export_best(records, dataset, *, seed: int, best_dir: Path, study: str, prog
     token_model = model if kind.raw_strings else None
     model = kind.deployable(dataset, model)
     files = {"spec.json": records[0].spec if len(records) == 1 else [r.spec for r in records],
-             "data_spec.json": dataset.data_spec(X).to_dict(), "task_spec.json": task_spec.to_dict()}
+             "data_spec.json": dataset.data_spec(X).to_dict(), "task_spec.json": task_spec.to_dict(),
+             PARTS_FILE: [{"trial": r.number, "weight": round(w, 6), "spec": r.spec, "data_spec": d.to_dict(),
+                           "task_spec": t.to_dict()} for (r, d, t), w in zip(built, model_weights)]}
     _write_best(Path(best_dir), model, token_model, kind.parity_samples(dataset, PARITY_SAMPLES), files, metrics)
     return model, metrics
 
 
-def _fold_member(r, dataset, trained, folds, fold_seed, seed, say):
-    """A member's fold models rebuilt from their weights (no training), and its record."""
+def _fold_member(r, dataset, trained, folds, fold_seed, seed, say, specs):
+    """A member's fold models rebuilt from their weights (no training), and its record;
+    ``specs`` gets each fold model's (DataSpec, TaskSpec)."""
     from search_spaces import spec_summary
 
     from .fold_models import build_fold_model
 
     started = time.perf_counter()
-    models = [build_fold_model(r.spec, dataset, f, folds, fold_seed, w, seed + r.number) for f, w in enumerate(trained)]
+    models = [build_fold_model(r.spec, dataset, f, folds, fold_seed, w, seed + r.number, specs)
+              for f, w in enumerate(trained)]
     say(f"#{r.number}: {len(trained)} fold models rebuilt in {time.perf_counter() - started:.1f} s", always=True)
     return models, {"trial": r.number, "summary": spec_summary(r.spec), "val_loss": r.value, "retrain_epochs": 0,
                     "fold_models": len(trained), "fold_epochs": list(r.attrs.get("fold_epochs", []))[:len(trained)]}
@@ -188,7 +202,7 @@ def _write_best(best_dir: Path, model, token_model, samples: dict, files: dict, 
                 np.save(tmp / name, sample)
         # An ensemble's spec.json lists its members' specs (best first): `--specs` replays them.
         (tmp / "spec.json").write_text(json.dumps(files["spec.json"], indent=2, sort_keys=True) + "\n")
-        for name in ("data_spec.json", "task_spec.json"):
+        for name in ("data_spec.json", "task_spec.json", PARTS_FILE):
             (tmp / name).write_text(json.dumps(files[name], indent=2) + "\n")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         atomic_replace(tmp, best_dir)

@@ -75,13 +75,18 @@ def remove_fold_weights(study_path: Path, numbers) -> None:
         _file(study_path, number).unlink(missing_ok=True)
 
 
-def build_fold_model(spec, dataset, fold: int, folds: int, fold_seed: int, weights, seed: int):
+def build_fold_model(spec, dataset, fold: int, folds: int, fold_seed: int, weights, seed: int, specs=None):
     """Fold ``fold``'s model of ``spec``: built with that fold's own statistics (the inputs'
-    scaling, a regression head's targets) and given the weights it ended its fold with."""
+    scaling, a regression head's targets) and given the weights it ended its fold with.
+    ``specs``: a list that gets the (DataSpec, TaskSpec) it was built with (a streaming export
+    rebuilds it from them)."""
     from .candidate import build_candidate, fresh_session
 
     part = dataset.fold(fold, folds, fold_seed)
     fresh_session(seed)
-    model = build_candidate(spec, part.data_spec(), part.task_spec, None).model
+    data_spec = part.data_spec()
+    if specs is not None:
+        specs.append((data_spec, part.task_spec))
+    model = build_candidate(spec, data_spec, part.task_spec, None).model
     model.set_weights(weights)
     return model

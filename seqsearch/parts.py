@@ -38,6 +38,10 @@ def search_space(config, ds):
     cudnn_only = config.cudnn_only or shaped.get("cudnn_only", False)
     data_spec = ds.data_spec()
     try:
+        if config.streamable:  # only what `export --streaming` can rebuild
+            from search_spaces.streaming import streamable_space
+
+            families, fixed = streamable_space(families, fixed, data_spec, ds.task_spec)
         if data_spec.inputs:  # several input sequences: an encoder searched per input
             from search_spaces.multi_input import MultiInputSpace
 
