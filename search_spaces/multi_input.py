@@ -17,10 +17,10 @@ A spec names each input's parameters under the input's name (``accel/family``,
 from __future__ import annotations
 
 from .front import FRONT_PREFIX
-from .hp import DefaultParams, FixedParams
+from .hp import DefaultParams
 from .multi_model import MERGE_PARAMS, MERGE_PREFIX, MULTI_TASKS, input_data_spec
 from .recipe import RECIPE_PREFIX
-from .space import SearchSpace
+from .space import SearchSpace, replayed_spec
 from .spec_values import FAMILY_KEY, SEP, input_specs
 
 __all__ = ["MultiInputSpace", "PrefixedHP"]
@@ -161,11 +161,7 @@ class MultiInputSpace:
         if missing:
             raise ValueError(f"spec has no family for input(s) {', '.join(missing)} (a spec of several inputs names "
                              f"each input's parameters as '<input>/<name>', inputs: {', '.join(self.names)})")
-        replayed = self.sample(FixedParams(spec))
-        extra = set(spec) - set(replayed)
-        if extra:
-            raise ValueError(f"spec has parameters this space does not ask for: {sorted(extra)}")
-        return replayed
+        return replayed_spec(self, spec)
 
     def describe(self) -> list[str]:
         lines = []

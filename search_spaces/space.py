@@ -22,7 +22,7 @@ from .registry import family_names, get_family
 from .spec_values import FAMILY_KEY, cudnn_eligible, family_values, group_values, is_multi_input, recipe_values, spec_summary
 
 __all__ = ["SearchSpace", "build_model", "build_models", "build_scorer", "spec_summary", "cudnn_eligible", "family_values",
-           "group_values", "recipe_values", "is_multi_input", "GROUPS", "FAMILY_KEY"]
+           "group_values", "recipe_values", "is_multi_input", "replayed_spec", "GROUPS", "FAMILY_KEY"]
 
 # Parameter groups sampled with every family, in this order.
 GROUPS = {FRONT_PREFIX: FRONT_PARAMS, RECIPE_PREFIX: RECIPE_PARAMS}
@@ -226,11 +226,7 @@ class SearchSpace:
             raise ValueError("spec has no 'family' entry")
         if spec[FAMILY_KEY] not in self.families:
             raise ValueError(f"spec family {spec[FAMILY_KEY]!r} is not in this space ({', '.join(self.families)})")
-        replayed = self.sample(FixedParams(spec))
-        extra = set(spec) - set(replayed)
-        if extra:
-            raise ValueError(f"spec has parameters this space does not ask for: {sorted(extra)}")
-        return replayed
+        return replayed_spec(self, spec)
 
     def describe(self) -> list[str]:
         """Lines for ``seqsearch spaces``: every family and group with ranges and defaults."""
@@ -250,6 +246,16 @@ _GROUP_TITLES = {
     FRONT_PREFIX: "front end in front of every family",
     RECIPE_PREFIX: "the training recipe, searched with every family",
 }
+
+
+def replayed_spec(space, spec: dict) -> dict:
+    """``spec`` replayed through ``space`` (every value inside its range); a name the space does
+    not ask for is an error."""
+    replayed = space.sample(FixedParams(spec))
+    extra = set(spec) - set(replayed)
+    if extra:
+        raise ValueError(f"spec has parameters this space does not ask for: {sorted(extra)}")
+    return replayed
 
 
 def _narrowed(p, key, value):

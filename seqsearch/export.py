@@ -16,7 +16,8 @@ from pathlib import Path
 from .data.kinds import get_kind
 from .study import library_versions
 
-__all__ = ["export_best", "average_model", "remove_stale_temps", "atomic_replace", "PARITY_SAMPLES", "PARTS_FILE"]
+__all__ = ["export_best", "average_model", "remove_stale_temps", "atomic_replace", "temp_beside", "PARITY_SAMPLES",
+           "PARTS_FILE"]
 
 # Sequences kept beside the best model so any later export can verify parity on real inputs.
 PARITY_SAMPLES = 32
@@ -187,10 +188,7 @@ def _write_best(best_dir: Path, model, token_model, samples: dict, files: dict, 
     ``metrics.json`` last (its presence marks the export complete)."""
     import numpy as np
 
-    best_dir.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(best_dir.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".best-{os.getpid()}-", dir=best_dir.parent))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the export is for others to read
+    tmp = temp_beside(best_dir, "best")
     try:
         model.save(tmp / "model.keras")
         if token_model is not None:  # the token model, for ONNX/TFLite
@@ -209,6 +207,16 @@ def _write_best(best_dir: Path, model, token_model, samples: dict, files: dict, 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def temp_beside(dest: Path, kind: str) -> Path:
+    """A new temporary folder beside ``dest`` (``.<kind>-<pid>-*``, readable by others) that an
+    export is written into before it replaces ``dest``; what killed exports left there goes."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(dest.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{kind}-{os.getpid()}-", dir=dest.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the export is for others to read
+    return tmp
 
 
 _TEMP_RE = re.compile(r"^\.(?:best|export)-(\d+)-.+$|^\.old-.+-(\d+)$")

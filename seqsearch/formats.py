@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from .errors import SeqsearchError, one_line
-from .export import atomic_replace, remove_stale_temps
+from .export import atomic_replace, temp_beside
 from .manifest import write_manifest
 from .study import read_export
 
@@ -272,10 +271,7 @@ def export_formats(best_dir, out_dir, formats=FORMATS, tolerance: float = 1e-4) 
         model(X[:1])
     reference = np.asarray(_predict(model, X))
     check_export_target(out_dir)  # again: the folder may have changed since the command started
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(out_dir.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".export-{os.getpid()}-", dir=out_dir.parent))
-    os.chmod(tmp, 0o755)
+    tmp = temp_beside(out_dir, "export")
     try:
         manifest_formats = {}
         for fmt in formats:

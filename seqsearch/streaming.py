@@ -6,12 +6,10 @@ chunk, from the zero state, must end where the Keras model answers on the whole 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
-from .export import PARTS_FILE, atomic_replace, remove_stale_temps
+from .export import PARTS_FILE, atomic_replace, temp_beside
 from .formats import ExportError, check_export_target, check_formats
 
 __all__ = ["export_streaming", "streaming_model", "stream"]
@@ -213,11 +211,8 @@ def export_streaming(best_dir, out_dir, formats, chunk: int = 1, tolerance: floa
         X = np.concatenate([X, np.zeros((len(X), chunk - X.shape[1] % chunk, X.shape[2]), np.float32)], axis=1)
     reference = np.asarray(whole.predict(X[:, :whole.input_shape[1]], verbose=0))
     state_size = sum(n for _, n in sizes)
-    check_export_target(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(out_dir.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".export-{os.getpid()}-", dir=out_dir.parent))
-    os.chmod(tmp, 0o755)
+    check_export_target(out_dir)  # again: the folder may have changed since the command started
+    tmp = temp_beside(out_dir, "export")
     try:
         written = {}
         for fmt in formats:

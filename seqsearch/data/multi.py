@@ -85,19 +85,10 @@ def _feature_names(archive, path, name, width, masked) -> list:
 
 def load_inputs_npz(path, *, target=None, **_):
     """RawArrays with the inputs packed into X, and the layout."""
-    import zipfile
-
     from .dataset import RawArrays
-    from .npzfile import name_classes, npz_array
-    from .tables import first_line
+    from .npzfile import name_classes, npz_array, open_npz
 
-    if target is not None:
-        raise DataError("--target names a column of a CSV file; an .npz file has arrays X_<name> and y instead")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
-        raise DataError(f"{path.name} is not a readable .npz archive ({first_line(e)}); write it with numpy.savez") from None
-    with archive:
+    with open_npz(path, target=target, arrays="X_<name> and y") as archive:
         keys = set(archive.files)
         names = [check_name(n, path.name) for n in input_names(archive.files)]
         if "y" not in keys:

@@ -15,17 +15,22 @@ from .dataset import RawArrays
 from .framing import is_integer_valued
 from .tables import first_line
 
-__all__ = ["load_npz", "npz_array"]
+__all__ = ["load_npz", "npz_array", "open_npz"]
+
+
+def open_npz(path: Path, *, target=None, arrays: str = "X and y"):
+    """The archive at ``path``, opened without pickle, or a one-line error (``--target`` names
+    a table's column: an archive has ``arrays`` instead)."""
+    if target is not None:
+        raise DataError(f"--target names a column of a CSV file; an .npz file has arrays {arrays} instead")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        raise DataError(f"{path.name} is not a readable .npz archive ({first_line(e)}); write it with numpy.savez") from None
 
 
 def load_npz(path: Path, *, target=None, **_) -> RawArrays:
-    if target is not None:
-        raise DataError("--target names a column of a CSV file; an .npz file has arrays X and y instead")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
-        raise DataError(f"{path.name} is not a readable .npz archive ({first_line(e)}); write it with numpy.savez") from None
-    with archive:
+    with open_npz(path, target=target) as archive:
         keys = set(archive.files)
 
         def get(k):

@@ -124,20 +124,11 @@ class Inputs(DataKind):
 
 def _npz_inputs(path, layout):
     """The named inputs of a prediction .npz: ``X_<name>`` (else ``X_<name>_test``)."""
-    import zipfile
-
-    import numpy as np
-
-    from ...errors import DataError
     from ..multi import fit_to_layout, read_named
-    from ..tables import first_line
+    from ..npzfile import open_npz
 
     names = [i["name"] for i in layout]
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
-        raise DataError(f"{path.name} is not a readable .npz archive ({first_line(e)})") from None
-    with archive:
+    with open_npz(path, arrays="X_<name>") as archive:
         suffix = "" if any(f"X_{n}" in archive.files for n in names) else "_test"
         arrays = read_named(archive, path, names, suffix)
         given = {n: f"lengths_{n}{suffix}" in archive.files for n in names}
