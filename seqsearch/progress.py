@@ -74,10 +74,15 @@ class Console:
     def header(self, info: dict, config, n_done: int, warm: list | None = None, processes: int = 1):
         # Categorical targets: classes, or the tokens of seq2seq pairs (describe() gives their vocabulary).
         self.score_key = score_key(info["task"] == "classification" or bool(info.get("vocabulary")))
+        if info.get("inputs"):  # several inputs: their shapes on a line of their own
+            shape = "examples"
+        else:
+            steps = (f"{info['lengths']} steps (padded to {info['timesteps']} and masked)" if info.get("lengths")
+                     else f"{info['timesteps']} steps")
+            shape = f"sequences of {steps} x {info['features']} features"
         self.echo(
             f"seqsearch: study {config.study!r} on {info['name']} — {info['task']}, "
-            f"{info['n_train']}/{info['n_val']}/{info['n_test']} train/val/test sequences of "
-            f"{(info['lengths'] + ' steps (padded to ' + str(info['timesteps']) + ' and masked)') if info.get('lengths') else str(info['timesteps']) + ' steps'} x {info['features']} features (test split {info['test_split']}"
+            f"{info['n_train']}/{info['n_val']}/{info['n_test']} train/val/test {shape} (test split {info['test_split']}"
             + (f"; loaded in {info['load_seconds']:.1f} s)" if "load_seconds" in info else ")")
         )
         if info.get("devices"):

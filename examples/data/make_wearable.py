@@ -5,9 +5,9 @@ Each example is one minute of a person: a 3-axis accelerometer at 2 Hz (``X_acce
 3) and a heart rate once every 5 seconds (``X_heart``, up to 12 steps x 1; a recording starts
 late in some examples, so ``lengths_heart`` gives how many of its steps are observed). The label
 ``activity`` is one of four: ``rest``, ``walk``, ``stress`` (little movement, a climbing heart
-rate) and ``run``. Movement separates rest and stress from walk and run, and the heart rate's
-climb separates rest and walk from stress and run: one input alone tells two of the four apart
-at best, both together all four. Both signals are noisy and their ranges overlap a little
+rate) and ``run``. Movement separates rest and stress from walk and run (a run's cadence is
+faster than a walk's), and the heart rate's climb separates rest and walk from stress and run:
+neither input alone tells rest from stress, only both together name all four. Both signals are noisy and their ranges overlap a little
 (fidgeting at rest, a slow walk; resting heart rates differ by 20 bpm between people), so no
 single reading decides. 400 examples. Run ``python examples/data/make_wearable.py``; then
 ``seqsearch run examples/data/wearable.npz``.
