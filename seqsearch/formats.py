@@ -74,8 +74,6 @@ def _run_keras(path, X):
 
 def _predict(model, X):
     """The Keras model's predictions for ``X``: an array, or {name: array} for named inputs."""
-    if isinstance(X, dict):
-        return model.predict(X, verbose=0)
     from .data.text import predict_any
 
     return predict_any(model, X)

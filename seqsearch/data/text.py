@@ -164,7 +164,9 @@ def text_model(token_model, vocabulary, length):
 
 def predict_any(model, X, **kwargs):
     """``model.predict`` for raw input as the model takes it: strings (text and pairs models)
-    through ``predict_texts``, sequences as they are."""
+    through ``predict_texts``, sequences as they are, several inputs as ``{name: array}``."""
+    if isinstance(X, dict):
+        return model.predict({name: np.asarray(a, dtype=np.float32) for name, a in X.items()}, verbose=0, **kwargs)
     X = np.asarray(X)
     if X.dtype.kind in "USO":
         return predict_texts(model, X)

@@ -191,6 +191,14 @@ def test_two_input_study_end_to_end(tmp_path):
         assert sorted(t["name"].split(":")[0].replace("serving_default_", "") for t in info["inputs"]) == \
             ["accel", "heart"], fmt
         assert info["max_abs_diff"] <= 1e-4
+    import seqsearch as api
+
+    study = api.load_study("w", workdir=wd)  # from Python: the inputs by name
+    data = np.load(tmp_path / "w.npz")
+    from seqsearch.data.arrays import with_lengths
+
+    named = {"accel": data["X_accel"][:5], "heart": with_lengths(data["X_heart"][:5], data["lengths_heart"][:5])}
+    assert study.predict(named).shape == (5, 4)
     r = seqsearch("predict", tmp_path / "export", tmp_path / "w.npz", "--out", tmp_path / "p.csv")
     assert r.returncode == 0, r.stderr[-2000:]
     pred = pd.read_csv(tmp_path / "p.csv")
