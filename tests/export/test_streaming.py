@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import keras
+from conftest import REPO
 from search_spaces import DataSpec, SearchSpace, TaskSpec, build_model, register_cell, unregister_cell
 from search_spaces.streaming import build_streaming, state_sizes, streamable_space, streaming_unsupported
 from seqsearch.data.arrays import masked_array
@@ -167,7 +168,7 @@ def test_streaming_export_every_format_and_the_onnx_example(tmp_path, clf_npz):
         output, state = session.run(["output", "next_state"], {"chunk": X[:, start:start + 3], "state": state})
     whole = load_model(wd / "s" / "best" / "model.keras").predict(X, verbose=0)
     np.testing.assert_allclose(output, whole, atol=1e-5)
-    example = subprocess.run([sys.executable, "examples/stream_onnx.py", str(out), str(clf_npz), "--chunk", "4",
+    example = subprocess.run([sys.executable, str(REPO / "examples" / "stream_onnx.py"), str(out), str(clf_npz), "--chunk", "4",
                               "--series", "1"], capture_output=True, text=True, timeout=120)
     assert example.returncode == 0, example.stderr
     assert example.stdout.splitlines()[-1].startswith("  after    12 steps: ")
